@@ -1,0 +1,302 @@
+"""The memsync command line. Logging is configured here and nowhere else."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from memsync.errors import MemsyncError
+from memsync.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("memsync")
+
+EPILOG = "\b\nSettings (environment variables):\n" + Settings.help_text()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    click.echo(json.dumps(data, default=_json_default, indent=2) if as_json else text(data))
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj["settings"]
+    return settings
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MemsyncError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """memsync: keep a semantic index of agent memory in Postgres in sync, and serve it.
+
+    With no MEMSYNC_DSN an embedded PostgreSQL 16 + pgvector runs under MEMSYNC_HOME.
+    """
+    settings = Settings.from_env() if ctx.obj is None else ctx.obj["settings"]
+    level = logging.ERROR if quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    if not quiet and verbose == 0:
+        level = getattr(logging, settings.log_level.upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "sentence_transformers", "pgserver", "transformers"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    ctx.obj = {"settings": settings}
+
+
+# ------------------------------------------------------------------ db
+
+
+@main.group()
+def db() -> None:
+    """Database: migrate, status, url, stop (embedded server)."""
+
+
+@db.command("migrate")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def db_migrate(ctx: click.Context, as_json: bool) -> None:
+    """Apply pending migrations (no-op when up to date)."""
+    from memsync import migrate
+    from memsync.db import resolve_dsn
+
+    applied = migrate.migrate(resolve_dsn(_settings(ctx)))
+    emit({"applied": applied}, as_json,
+         lambda d: "\n".join(f"applied {n}" for n in d["applied"]) or "database is up to date")
+
+
+@db.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def db_status(ctx: click.Context, as_json: bool) -> None:
+    """List applied and pending migrations."""
+    from dataclasses import asdict
+
+    from memsync import migrate
+    from memsync.db import resolve_dsn
+
+    rows = [asdict(s) for s in migrate.status(resolve_dsn(_settings(ctx)))]
+    emit(rows, as_json, lambda d: "\n".join(f"{r['state']:<8} {r['name']}  {r['applied_at'] or ''}" for r in d))
+
+
+@db.command("url")
+@click.pass_context
+def db_url(ctx: click.Context) -> None:
+    """Print the DSN (starts the embedded server if needed)."""
+    from memsync.db import resolve_dsn
+
+    click.echo(resolve_dsn(_settings(ctx)))
+
+
+@db.command("stop")
+@click.pass_context
+def db_stop(ctx: click.Context) -> None:
+    """Stop the embedded server."""
+    from memsync import embedded
+
+    settings = _settings(ctx)
+    if settings.dsn:
+        raise click.UsageError("MEMSYNC_DSN is set: there is no embedded server to stop")
+    click.echo("stopped" if embedded.stop(settings.home) else "not running")
+
+
+# ------------------------------------------------------------------ daemon
+
+
+@main.command("run")
+@click.option("--once", is_flag=True, help="Drain the outbox and exit (for cron and tests).")
+@click.option("--workers", default=1, show_default=True, help="Worker threads sharing one model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the totals as JSON at the end.")
+@click.pass_context
+def run_cmd(ctx: click.Context, once: bool, workers: int, as_json: bool) -> None:
+    """Run the sync daemon: outbox -> blocks -> embeddings -> indexes.
+
+    SIGINT/SIGTERM finish the current batch and exit cleanly.
+    """
+    from dataclasses import asdict
+
+    from memsync import runtime
+    from memsync.index import open_indexes
+    from memsync.sync import BatchStats
+    from memsync.worker import Worker
+
+    rt = runtime.build(_settings(ctx))
+    try:
+        if once:
+            totals = Worker(rt.settings, rt.dsn, rt.embedder, rt.indexes).run_once()
+        else:
+            stop = threading.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: stop.set())
+            pool = [Worker(rt.settings, rt.dsn, rt.embedder,
+                           rt.indexes if i == 0 else open_indexes(rt.settings, rt.dsn))
+                    for i in range(max(1, workers))]
+            threads = [threading.Thread(target=w.run, args=(stop,), name=f"worker-{i}") for i, w in enumerate(pool)]
+            log.info("memsync daemon started: %d worker(s), model %s, indexes %s",
+                     len(pool), rt.embedder.model_id, ",".join(i.name for i in rt.indexes))
+            for t in threads:
+                t.start()
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(timeout=0.5)
+            totals = BatchStats()
+            for w in pool:
+                totals.add(w.totals)
+    finally:
+        rt.close()
+    emit(asdict(totals), as_json,
+         lambda d: f"synced {d['acked']} items ({d['failed']} failures, {d['dead']} dead-lettered), "
+                   f"{d['embedded']} embeddings computed, {d['points']} points written")
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Backlog, dead letters, blocks and vectors per index, last sync, model."""
+    from memsync import ops, runtime
+    from memsync.db import connect
+
+    rt = runtime.build(_settings(ctx))
+    try:
+        with connect(rt.dsn, autocommit=True) as conn:
+            data = ops.status(conn, rt.embedder.model_id, rt.indexes)
+    finally:
+        rt.close()
+
+    def text(d: dict[str, Any]) -> str:
+        b = d["backlog"]
+        age = b["oldest_pending_seconds"]
+        lines = [
+            f"model:        {d['model']}",
+            f"backlog:      {b['pending']} pending ({b['in_progress']} in progress)"
+            + (f", oldest {float(age):.1f}s" if age is not None else ""),
+            f"dead letters: {b['dead']}",
+            f"blocks:       {d['blocks']}  embeddings: {d['embeddings']}",
+            "vectors:      " + ", ".join(f"{k}={v}" for k, v in d["vectors"].items()),
+            f"last sync:    {_last_sync(d)}",
+        ]
+        for dl in d["dead_letters"]:
+            lines.append(f"  dead #{dl['id']} {dl['source_table']} id={dl['source_id']}: {dl['last_error']}")
+        return "\n".join(lines)
+
+    emit(data, as_json, text)
+
+
+def _last_sync(d: dict[str, Any]) -> str:
+    session = d["last_sync_session"]
+    if not session:
+        return "never"
+    return f"session {session['id']} {session['status']}, ended {session['ended_at'] or '-'}: {session['summary'] or ''}"
+
+
+@main.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.pass_context
+def retry_cmd(ctx: click.Context, ids: tuple[int, ...]) -> None:
+    """Requeue dead-lettered items (all of them, or the outbox ids given)."""
+    from memsync.db import capture, connect, resolve_dsn
+
+    with connect(resolve_dsn(_settings(ctx)), autocommit=True) as conn:
+        n = capture.retry_dead(conn, list(ids) or None)
+    click.echo(f"requeued {n} item(s)")
+
+
+@main.command("reindex")
+@click.option("--index", "which", type=click.Choice(["pgvector", "qdrant"]), default=None,
+              help="Only this index (default: every enabled index).")
+@click.pass_context
+def reindex_cmd(ctx: click.Context, which: str | None) -> None:
+    """Rebuild index projections from the embeddings stored in Postgres (no model calls)."""
+    from tqdm import tqdm
+
+    from memsync import ops, runtime
+    from memsync.db import blocks, connect
+
+    settings = _settings(ctx)
+    if which:
+        settings = settings.model_copy(update={"indexes": (which,)})
+    rt = runtime.build(settings)
+    try:
+        with connect(rt.dsn, autocommit=True, vectors=True) as conn:
+            total = blocks.count_blocks(conn)
+            row = conn.execute("SELECT dim FROM memsync.embeddings WHERE model = %s LIMIT 1",
+                               (rt.embedder.model_id,)).fetchone()
+            if row is None:
+                raise MemsyncError(f"no stored embeddings for model {rt.embedder.model_id}; run `memsync run --once`")
+            for idx in rt.indexes:
+                with tqdm(total=total, desc=f"reindex {idx.name}", unit="block", disable=None) as bar:
+                    n = ops.reindex(conn, rt.embedder.model_id, int(row["dim"]), idx, bar.update)
+                click.echo(f"{idx.name}: {n} points written")
+    finally:
+        rt.close()
+
+
+@main.command("verify")
+@click.option("--repair", is_flag=True, help="Fix what is found.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def verify_cmd(ctx: click.Context, repair: bool, as_json: bool) -> None:
+    """Compare blocks with each index: missing, orphaned, stale points."""
+    from memsync import ops, runtime
+    from memsync.db import connect
+
+    rt = runtime.build(_settings(ctx))
+    try:
+        with connect(rt.dsn, autocommit=True, vectors=True) as conn:
+            reports = [ops.verify(conn, rt.embedder.model_id, idx, repair) for idx in rt.indexes]
+    finally:
+        rt.close()
+    emit(reports, as_json, lambda rs: "\n".join(
+        f"{r['index']}: {r['blocks']} blocks, {r['points']} points, missing {r['missing']}, "
+        f"orphaned {r['orphaned']}, stale {r['stale']}, unembedded {r['unembedded']}"
+        + (" (repaired)" if r["repaired"] else "") for r in rs))
+    if not repair and any(r["missing"] or r["orphaned"] or r["stale"] for r in reports):
+        ctx.exit(3)
+
+
+@main.command("settings")
+@click.pass_context
+def settings_cmd(ctx: click.Context) -> None:
+    """Print the effective settings (secrets redacted) as JSON."""
+    click.echo(json.dumps(_settings(ctx).redacted(), indent=2))
+
+
+@main.command("demo")
+@click.pass_context
+def demo_cmd(ctx: click.Context) -> None:
+    """Migrate, write sample memory, sync it, and show the result."""
+    from memsync import demo
+
+    demo.run(_settings(ctx), click.echo)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

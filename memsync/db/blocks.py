@@ -1,0 +1,190 @@
+"""SQL for blocks, stored embeddings and the sources they come from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from memsync.chunk import Chunk
+from memsync.db import DictConn
+from memsync.db.capture import _table
+
+# Fields every index point carries (payload) besides the vector.
+POINT_COLUMNS = """b.id AS block_id, b.global_id, b.block_type, b.source_table, b.source_id,
+                   b.artifact_id, b.subject_type, b.subject_id, b.content_hash, b.title,
+                   b.heading_path, b.body_md"""
+
+
+def mark_sync_origin(conn: DictConn) -> None:
+    """Inside a transaction: writes from here on are the worker's own, not captured."""
+    conn.execute("SELECT set_config('memsync.origin', 'sync', true)")
+
+
+def load_source_row(conn: DictConn, table: str, source_id: int) -> dict[str, Any] | None:
+    return conn.execute(
+        sql.SQL("SELECT * FROM {} WHERE id = %s").format(_table(table)), (source_id,)
+    ).fetchone()
+
+
+def blocks_of_source(conn: DictConn, table: str, source_id: int) -> dict[str, dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT id, chunk_key, content_hash FROM agent.blocks"
+        " WHERE source_table = %s AND source_id = %s AND chunk_key IS NOT NULL",
+        (table, source_id),
+    ).fetchall()
+    return {r["chunk_key"]: r for r in rows}
+
+
+def write_chunks(
+    conn: DictConn,
+    table: str,
+    source_id: int,
+    chunks: Sequence[Chunk],
+    *,
+    subject: tuple[str | None, int | None],
+    artifact_id: int | None,
+    token_counts: Sequence[int],
+) -> int:
+    """Insert new chunks and update changed ones (by chunk_key); unchanged rows are not
+    touched. Returns the number of rows written."""
+    if not chunks:
+        return 0
+    rows = conn.execute(
+        """INSERT INTO agent.blocks AS b
+                (block_type, title, body_md, heading_path, source_table, source_id, artifact_id,
+                 subject_type, subject_id, chunk_key, ordinal, content_hash, token_count, metadata)
+           SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                                %s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::text[],
+                                %s::int[], %s::text[], %s::int[], %s::jsonb[])
+           ON CONFLICT (source_table, source_id, chunk_key) WHERE chunk_key IS NOT NULL DO UPDATE
+              SET block_type = EXCLUDED.block_type, title = EXCLUDED.title,
+                  body_md = EXCLUDED.body_md, heading_path = EXCLUDED.heading_path,
+                  artifact_id = EXCLUDED.artifact_id, subject_type = EXCLUDED.subject_type,
+                  subject_id = EXCLUDED.subject_id, ordinal = EXCLUDED.ordinal,
+                  content_hash = EXCLUDED.content_hash, token_count = EXCLUDED.token_count,
+                  metadata = EXCLUDED.metadata
+            WHERE (b.block_type, b.title, b.body_md, b.heading_path, b.artifact_id, b.subject_type,
+                   b.subject_id, b.ordinal, b.content_hash, b.metadata)
+                  IS DISTINCT FROM
+                  (EXCLUDED.block_type, EXCLUDED.title, EXCLUDED.body_md, EXCLUDED.heading_path,
+                   EXCLUDED.artifact_id, EXCLUDED.subject_type, EXCLUDED.subject_id,
+                   EXCLUDED.ordinal, EXCLUDED.content_hash, EXCLUDED.metadata)
+        RETURNING b.id""",
+        (
+            [c.block_type for c in chunks], [c.title for c in chunks], [c.body_md for c in chunks],
+            [c.heading_path for c in chunks], [table] * len(chunks), [source_id] * len(chunks),
+            [artifact_id] * len(chunks), [subject[0]] * len(chunks), [subject[1]] * len(chunks),
+            [c.chunk_key for c in chunks], [c.ordinal for c in chunks],
+            [c.content_hash for c in chunks], list(token_counts),
+            [Jsonb(dict(c.metadata)) for c in chunks],
+        ),
+    ).fetchall()
+    return len(rows)
+
+
+def delete_blocks(conn: DictConn, block_ids: Sequence[int]) -> int:
+    if not block_ids:
+        return 0
+    return conn.execute("DELETE FROM agent.blocks WHERE id = ANY(%s)", (list(block_ids),)).rowcount
+
+
+def orphaned_blocks_of_table(conn: DictConn, table: str) -> list[int]:
+    """Blocks whose source row no longer exists (after a TRUNCATE)."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT b.id FROM agent.blocks b WHERE b.source_table = %s AND b.chunk_key IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM {} s WHERE s.id = b.source_id)"
+        ).format(_table(table)),
+        (table,),
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
+def load_block(conn: DictConn, block_id: int) -> dict[str, Any] | None:
+    return conn.execute(
+        "SELECT id, chunk_key, title, heading_path, body_md, content_hash FROM agent.blocks WHERE id = %s",
+        (block_id,),
+    ).fetchone()
+
+
+def set_block_hash(conn: DictConn, block_id: int, content_hash: str, tokens: int) -> None:
+    conn.execute(
+        "UPDATE agent.blocks SET content_hash = %s, token_count = %s WHERE id = %s"
+        " AND content_hash IS DISTINCT FROM %s",
+        (content_hash, tokens, block_id, content_hash),
+    )
+
+
+def points(conn: DictConn, block_ids: Sequence[int], model: str) -> list[dict[str, Any]]:
+    """Payload + stored vector for each block (blocks without an embedding are skipped)."""
+    return conn.execute(
+        f"""SELECT {POINT_COLUMNS}, e.embedding
+              FROM agent.blocks b
+              JOIN memsync.embeddings e ON e.model = %s AND e.content_hash = b.content_hash
+             WHERE b.id = ANY(%s)""",
+        (model, list(block_ids)),
+    ).fetchall()
+
+
+def all_block_hashes(conn: DictConn) -> dict[int, str | None]:
+    rows = conn.execute("SELECT id, content_hash FROM agent.blocks").fetchall()
+    return {r["id"]: r["content_hash"] for r in rows}
+
+
+def iter_block_ids(conn: DictConn, model: str, batch: int = 1000) -> Iterable[list[int]]:
+    """Ids of embedded blocks in batches (for reindex)."""
+    last = 0
+    while True:
+        rows = conn.execute(
+            """SELECT b.id FROM agent.blocks b
+                WHERE b.id > %s AND EXISTS (SELECT 1 FROM memsync.embeddings e
+                                              WHERE e.model = %s AND e.content_hash = b.content_hash)
+                ORDER BY b.id LIMIT %s""",
+            (last, model, batch),
+        ).fetchall()
+        if not rows:
+            return
+        ids = [r["id"] for r in rows]
+        yield ids
+        last = ids[-1]
+
+
+def count_blocks(conn: DictConn) -> int:
+    row = conn.execute("SELECT count(*) AS n FROM agent.blocks").fetchone()
+    return int(row["n"]) if row else 0
+
+
+# ------------------------------------------------------------------ embeddings
+
+
+def missing_hashes(conn: DictConn, model: str, hashes: Iterable[str]) -> set[str]:
+    wanted = sorted(set(hashes))
+    if not wanted:
+        return set()
+    rows = conn.execute(
+        "SELECT h FROM unnest(%s::text[]) AS h WHERE NOT EXISTS"
+        " (SELECT 1 FROM memsync.embeddings e WHERE e.model = %s AND e.content_hash = h)",
+        (wanted, model),
+    ).fetchall()
+    return {r["h"] for r in rows}
+
+
+def store_embeddings(conn: DictConn, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
+    if not len(hashes):
+        return
+    dim = int(vectors.shape[1])
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO memsync.embeddings (model, content_hash, dim, embedding)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(model, h, dim, v) for h, v in zip(hashes, vectors, strict=True)],
+        )
+
+
+def count_embeddings(conn: DictConn, model: str) -> int:
+    row = conn.execute("SELECT count(*) AS n FROM memsync.embeddings WHERE model = %s", (model,)).fetchone()
+    return int(row["n"]) if row else 0

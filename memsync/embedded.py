@@ -1,0 +1,77 @@
+"""The embedded default database: PostgreSQL 16 + pgvector started with pgserver, data
+under MEMSYNC_HOME. The server outlives the process that started it, so the daemon, the
+CLI and an agent's process all attach to the same one."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import warnings
+from pathlib import Path
+
+from memsync.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+DATABASE = "memsync"
+
+
+def pgdata_dir(home: Path) -> Path:
+    return home / "pgdata"
+
+
+def server_uri(home: Path, database: str = DATABASE) -> str:
+    """Start the embedded server if needed (or attach to the running one); return a DSN
+    for `database`, creating that database on first use."""
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pgserver  # heavy import; only the embedded path needs it
+
+    pgdata = pgdata_dir(home)
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
+    except Exception as exc:  # pgserver raises bare asserts and CalledProcessError
+        raise DatabaseError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
+    _ensure_database(server.get_uri(), database)
+    return str(server.get_uri(database))
+
+
+def _ensure_database(admin_uri: str, database: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if not exists:
+            log.info("creating database %s", database)
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+
+
+def is_running(home: Path) -> bool:
+    pid_file = pgdata_dir(home) / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop(home: Path) -> bool:
+    """Stop the embedded server; False when it was not running."""
+    from pgserver._commands import pg_ctl
+
+    pgdata = pgdata_dir(home)
+    if not is_running(home):
+        return False
+    user = "pgserver" if os.geteuid() == 0 else None
+    try:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    except subprocess.CalledProcessError as exc:
+        raise DatabaseError(f"could not stop the embedded PostgreSQL in {pgdata}: {exc}") from exc
+    return True

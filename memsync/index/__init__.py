@@ -1,0 +1,78 @@
+"""Vector indexes behind one small interface. Both are projections of Postgres: every
+point carries block_id, global_id, entity_type and the subject fields, and can be rebuilt
+from memsync.embeddings without running the model."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from memsync.errors import ConfigError
+from memsync.settings import Settings
+
+# Point ids are uuid5(block global_id): a redo overwrites, it never duplicates.
+POINT_NAMESPACE = uuid.UUID("6f1d3c52-8a4e-5b7a-9c1e-2d4f6a8b0c13")
+PAYLOAD_FIELDS = (
+    "block_id", "global_id", "block_type", "source_table", "source_id", "artifact_id",
+    "subject_type", "subject_id", "content_hash",
+)
+
+
+def point_id(global_id: str) -> str:
+    return str(uuid.uuid5(POINT_NAMESPACE, global_id))
+
+
+@dataclass(frozen=True)
+class Point:
+    block_id: int
+    content_hash: str
+    vector: np.ndarray
+    payload: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], model: str) -> Point:
+        payload = {k: row.get(k) for k in PAYLOAD_FIELDS}
+        payload["entity_type"] = "block"
+        payload["model"] = model
+        return cls(int(row["block_id"]), str(row["content_hash"]), np.asarray(row["embedding"].to_numpy()
+                   if hasattr(row["embedding"], "to_numpy") else row["embedding"], dtype=np.float32), payload)
+
+
+class VectorIndex(Protocol):
+    name: str
+
+    def ensure(self, model: str, dim: int) -> None:
+        """Create what the model's vectors need (collection, HNSW index); idempotent."""
+
+    def upsert(self, model: str, points: Sequence[Point]) -> None:
+        """Write points; returns only once the index confirmed the write."""
+
+    def delete_blocks(self, model: str, block_ids: Sequence[int]) -> None: ...
+
+    def delete_source(self, model: str, source_table: str, source_id: int) -> None:
+        """Remove every point derived from one source row."""
+
+    def hashes(self, model: str) -> dict[int, str]:
+        """block_id -> content_hash of every point (for verify and orphan sweeps)."""
+
+    def count(self, model: str) -> int: ...
+
+
+def open_indexes(settings: Settings, dsn: str) -> list[VectorIndex]:
+    out: list[VectorIndex] = []
+    for name in settings.indexes:
+        if name == "pgvector":
+            from memsync.index.pgvector import PgvectorIndex
+
+            out.append(PgvectorIndex(dsn))
+        elif name == "qdrant":
+            from memsync.index.qdrant import QdrantIndex
+
+            out.append(QdrantIndex.from_settings(settings))
+        else:  # pragma: no cover - Settings validates the names
+            raise ConfigError(f"unknown index {name!r}")
+    return out

@@ -1,0 +1,134 @@
+"""Qdrant via qdrant-client: a server by URL, or local mode (one process, for tests).
+One collection per model; point id = uuid5(block global_id); payload indexes on the
+fields that filters use."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from memsync.errors import ConfigError, IndexUnavailable
+from memsync.index import Point, point_id
+from memsync.settings import Settings
+
+T = TypeVar("T")
+KEYWORD_FIELDS = ("global_id", "block_type", "source_table", "subject_type", "content_hash", "entity_type")
+INTEGER_FIELDS = ("block_id", "source_id", "artifact_id", "subject_id")
+VECTOR = "dense"
+
+
+class QdrantIndex:
+    name = "qdrant"
+
+    def __init__(self, client: Any, collection_prefix: str):
+        self._client = client
+        self._prefix = collection_prefix
+        self._ready: set[str] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QdrantIndex:
+        from qdrant_client import QdrantClient
+
+        if settings.qdrant_url:
+            client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key, timeout=10)
+        elif settings.qdrant_path:
+            client = QdrantClient(path=str(settings.qdrant_path))
+        else:
+            raise ConfigError("the qdrant index needs MEMSYNC_QDRANT_URL or MEMSYNC_QDRANT_PATH")
+        return cls(client, settings.qdrant_collection)
+
+    def collection(self, model: str) -> str:
+        slug = re.sub(r"[^A-Za-z0-9]+", "_", model.rsplit("/", 1)[-1]).strip("_").lower()
+        return f"{self._prefix}__{slug}"
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except (ConfigError, IndexUnavailable):
+            raise
+        except Exception as exc:  # transport and server errors of every kind
+            raise IndexUnavailable(f"qdrant {what}: {type(exc).__name__}: {exc}".strip()) from exc
+
+    def ensure(self, model: str, dim: int) -> None:
+        from qdrant_client import models as m
+
+        name = self.collection(model)
+        if name in self._ready:
+            return
+
+        def create() -> None:
+            if self._client.collection_exists(name):
+                info = self._client.get_collection(name)
+                size = info.config.params.vectors[VECTOR].size
+                if size != dim:
+                    raise ConfigError(f"qdrant collection {name} has dimension {size}, model {model} has {dim}")
+                return
+            self._client.create_collection(
+                name, vectors_config={VECTOR: m.VectorParams(size=dim, distance=m.Distance.COSINE)}
+            )
+            for field in KEYWORD_FIELDS:
+                self._client.create_payload_index(name, field, field_schema=m.PayloadSchemaType.KEYWORD)
+            for field in INTEGER_FIELDS:
+                self._client.create_payload_index(name, field, field_schema=m.PayloadSchemaType.INTEGER)
+
+        self._call("create collection", create)
+        self._ready.add(name)
+
+    def upsert(self, model: str, points: Sequence[Point]) -> None:
+        from qdrant_client import models as m
+
+        if not points:
+            return
+        structs = [
+            m.PointStruct(
+                id=point_id(str(p.payload["global_id"])),
+                vector={VECTOR: p.vector.tolist()},
+                payload=p.payload,
+            )
+            for p in points
+        ]
+        self._call("upsert", lambda: self._client.upsert(self.collection(model), points=structs, wait=True))
+
+    def delete_blocks(self, model: str, block_ids: Sequence[int]) -> None:
+        from qdrant_client import models as m
+
+        if not block_ids:
+            return
+        selector = m.FilterSelector(
+            filter=m.Filter(must=[m.FieldCondition(key="block_id", match=m.MatchAny(any=list(block_ids)))])
+        )
+        self._call("delete", lambda: self._client.delete(self.collection(model), points_selector=selector, wait=True))
+
+    def delete_source(self, model: str, source_table: str, source_id: int) -> None:
+        from qdrant_client import models as m
+
+        selector = m.FilterSelector(
+            filter=m.Filter(must=[
+                m.FieldCondition(key="source_table", match=m.MatchValue(value=source_table)),
+                m.FieldCondition(key="source_id", match=m.MatchValue(value=source_id)),
+            ])
+        )
+        self._call("delete", lambda: self._client.delete(self.collection(model), points_selector=selector, wait=True))
+
+    def hashes(self, model: str) -> dict[int, str]:
+        out: dict[int, str] = {}
+        offset: Any = None
+        while True:
+            batch, offset = self._call("scroll", lambda: self._client.scroll(
+                self.collection(model), limit=1000, offset=offset,
+                with_payload=["block_id", "content_hash"], with_vectors=False,
+            ))
+            for rec in batch:
+                out[int(rec.payload["block_id"])] = str(rec.payload["content_hash"])
+            if offset is None:
+                return out
+
+    def count(self, model: str) -> int:
+        name = self.collection(model)
+        if not self._call("exists", lambda: self._client.collection_exists(name)):
+            return 0
+        return int(self._call("count", lambda: self._client.count(name, exact=True)).count)
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,72 @@
+"""Operator actions over the projections: status, reindex (from stored embeddings, no
+model), verify/repair. Each works on any VectorIndex."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from memsync.db import DictConn, audit, capture
+from memsync.db import blocks as q
+from memsync.index import Point, VectorIndex
+
+Progress = Callable[[int], None]
+
+
+def status(conn: DictConn, model: str, indexes: Sequence[VectorIndex]) -> dict[str, Any]:
+    last = audit.last_sync_session(conn)
+    return {
+        "backlog": capture.backlog(conn),
+        "dead_letters": capture.dead_letters(conn, limit=20),
+        "blocks": q.count_blocks(conn),
+        "embeddings": q.count_embeddings(conn, model),
+        "vectors": {idx.name: idx.count(model) for idx in indexes},
+        "model": model,
+        "last_successful_sync": audit.get_state(conn, "last_successful_sync"),
+        "last_sync_session": last,
+    }
+
+
+def reindex(conn: DictConn, model: str, dim: int, index: VectorIndex,
+            progress: Progress | None = None, batch: int = 500) -> int:
+    """Rebuild a projection from memsync.embeddings: zero model calls. Points for blocks
+    that no longer exist are removed."""
+    index.ensure(model, dim)
+    done = 0
+    for ids in q.iter_block_ids(conn, model, batch):
+        index.upsert(model, [Point.from_row(r, model) for r in q.points(conn, ids, model)])
+        done += len(ids)
+        if progress:
+            progress(len(ids))
+    existing = set(q.all_block_hashes(conn))
+    index.delete_blocks(model, [b for b in index.hashes(model) if b not in existing])
+    return done
+
+
+def verify(conn: DictConn, model: str, index: VectorIndex, repair: bool = False) -> dict[str, Any]:
+    """Compare blocks with one index: missing points, orphaned points, stale hashes.
+    Blocks that have no stored embedding yet are reported as unembedded (the worker's job)."""
+    blocks = q.all_block_hashes(conn)
+    indexed = index.hashes(model)
+    embedded = set(q.missing_hashes(conn, model, [h for h in blocks.values() if h]))
+    unembedded = [b for b, h in blocks.items() if h is None or h in embedded]
+    missing = [b for b, h in blocks.items() if b not in indexed and b not in unembedded]
+    orphaned = [b for b in indexed if b not in blocks]
+    stale = [b for b, h in indexed.items() if b in blocks and blocks[b] != h and b not in unembedded]
+    report: dict[str, Any] = {
+        "index": index.name, "blocks": len(blocks), "points": len(indexed),
+        "missing": len(missing), "orphaned": len(orphaned), "stale": len(stale),
+        "unembedded": len(unembedded), "repaired": False,
+    }
+    if repair and (missing or orphaned or stale):
+        fix = missing + stale
+        for start in range(0, len(fix), 500):
+            ids = fix[start:start + 500]
+            index.upsert(model, [Point.from_row(r, model) for r in q.points(conn, ids, model)])
+        index.delete_blocks(model, orphaned)
+        report["repaired"] = True
+    if repair and unembedded:
+        for b in unembedded:
+            capture.enqueue(conn, "agent.blocks", b, "resync")
+        report["requeued_unembedded"] = len(unembedded)
+    return report

