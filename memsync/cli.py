@@ -171,7 +171,9 @@ def run_cmd(ctx: click.Context, once: bool, workers: int, as_json: bool) -> None
                 totals.add(w.totals)
     finally:
         rt.close()
-    emit(asdict(totals), as_json,
+    result = asdict(totals)
+    result.pop("synced")
+    emit(result, as_json,
          lambda d: f"synced {d['acked']} items ({d['failed']} failures, {d['dead']} dead-lettered), "
                    f"{d['embedded']} embeddings computed, {d['points']} points written")
 

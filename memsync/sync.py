@@ -50,11 +50,13 @@ class BatchStats:
     embedded: int = 0
     points: int = 0
     errors: list[str] = field(default_factory=list)
+    synced: list[tuple[str, int | None]] = field(default_factory=list)  # acked source keys
 
     def add(self, other: BatchStats) -> None:
         for name in ("items", "acked", "failed", "dead", "blocks_written", "blocks_removed", "embedded", "points"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)
+        self.synced.extend(other.synced)
 
 
 class Pipeline:
@@ -182,6 +184,7 @@ class Pipeline:
                     stats.blocks_removed += q.delete_blocks(self.conn, w.remove)
                 capture.ack(self.conn, w.item, self.worker_id)
             stats.acked += 1
+            stats.synced.append((w.item.source_table, w.item.source_id))
 
     # ------------------------------------------------------------ one batch
 

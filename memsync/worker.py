@@ -164,6 +164,7 @@ class Worker:
             return
         totals = asdict(self.totals)
         errors = totals.pop("errors")
+        totals.pop("synced")
         summary = failure or (f"{totals['acked']} items synced, {totals['failed']} failures, "
                               f"{totals['embedded']} embeddings computed")
         try:

@@ -1,0 +1,199 @@
+"""Durability: crashes, restarts, dead indexes, concurrent workers, rebuilds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from qdrant_client import QdrantClient
+
+from memsync import ops
+from memsync.db import DictConn, capture, connect
+from memsync.embed import HashingEmbedder
+from memsync.index import VectorIndex
+from memsync.index.pgvector import PgvectorIndex
+from memsync.index.qdrant import QdrantIndex
+from memsync.settings import Settings
+from memsync.worker import Worker
+
+pytestmark = pytest.mark.integration
+
+
+def count(conn: DictConn, q: str) -> int:
+    row = conn.execute(q).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def wait_for(pred: Any, timeout: float = 60.0, step: float = 0.05) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(step)
+    raise AssertionError("condition not reached in time")
+
+
+def test_sigkill_mid_batch_then_restart_indexes_each_row_once(conn: DictConn, dsn: str, tmp_path: Path) -> None:
+    n = 1200
+    conn.execute("INSERT INTO agent.reflections (mode, goals, raw_text) SELECT 'daily',"
+                 " jsonb_build_array('goal ' || i), 'Reflection ' || i FROM generate_series(1, %s) i", (n,))
+    env = {**os.environ, "MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_CLAIM_BATCH": "10",
+           "MEMSYNC_INDEXES": "pgvector,qdrant", "MEMSYNC_QDRANT_PATH": str(tmp_path / "q"),
+           "MEMSYNC_LEASE_SECONDS": "1", "MEMSYNC_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", "memsync.cli", "run"], env=env)
+    try:
+        wait_for(lambda: count(conn, "SELECT count(*) AS n FROM memsync.outbox") < n - 100)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    left = count(conn, "SELECT count(*) AS n FROM memsync.outbox")
+    assert 0 < left < n, "the kill must land mid-burst"
+    time.sleep(1.2)  # let the dead worker's lease run out
+    out = subprocess.run([sys.executable, "-m", "memsync.cli", "run", "--once", "--json"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert count(conn, "SELECT count(*) AS n FROM memsync.outbox") == 0
+    assert count(conn, "SELECT count(*) AS n FROM agent.blocks") == 2 * n
+    assert count(conn, "SELECT count(DISTINCT (source_id, chunk_key)) AS n FROM agent.blocks") == 2 * n
+    assert count(conn, "SELECT count(*) AS n FROM memsync.pgvector_index") == 2 * n
+    client = QdrantClient(path=str(tmp_path / "q"))
+    try:
+        qd = QdrantIndex(client, "memsync_blocks")
+        assert qd.count("hashing-384") == 2 * n
+        want = {r["id"]: r["content_hash"] for r in conn.execute("SELECT id, content_hash FROM agent.blocks")}
+        assert qd.hashes("hashing-384") == want
+    finally:
+        client.close()
+
+
+def test_postgres_restart_while_daemon_runs(tmp_path: Path) -> None:
+    from pgserver._commands import pg_ctl
+
+    from memsync import embedded, migrate
+
+    home = tmp_path / "pg"
+    dsn = embedded.server_uri(home)
+    migrate.migrate(dsn)
+    settings = Settings.from_env({}, model="hashing-384", poll_seconds=0.2)
+    worker = Worker(settings, dsn, HashingEmbedder(), [PgvectorIndex(dsn)])
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        with connect(dsn, autocommit=True) as c:
+            c.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'before restart')")
+            wait_for(lambda: count(c, "SELECT count(*) AS n FROM agent.blocks") == 1)
+        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=embedded.pgdata_dir(home),
+               user="pgserver" if os.geteuid() == 0 else None)
+        with connect(dsn, autocommit=True) as c:
+            c.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'after restart')")
+            wait_for(lambda: count(c, "SELECT count(*) AS n FROM memsync.pgvector_index") == 2, timeout=60)
+            assert count(c, "SELECT count(*) AS n FROM memsync.outbox") == 0
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        embedded.stop(home)
+    assert not thread.is_alive()
+    assert worker.totals.acked == 2
+
+
+def test_dead_index_retries_then_dead_letters_then_recovers(conn: DictConn, dsn: str, settings: Settings,
+                                                            fake_embedder: HashingEmbedder, qdrant_index: Any) -> None:
+    conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'remember me')")
+    dead = QdrantIndex(QdrantClient(url="http://127.0.0.1:9", timeout=1), "memsync_blocks")
+    s = settings.model_copy(update={"max_attempts": 3, "backoff_seconds": 0.3})
+    for attempt in range(3):
+        time.sleep(0.3 * 2 ** attempt)  # wait out the backoff of the previous failure
+        stats = Worker(s, dsn, fake_embedder, [PgvectorIndex(dsn), dead]).run_once()
+        assert stats.failed == 1 and stats.acked == 0  # backoff: one attempt per pass
+        assert stats.dead == (1 if attempt == 2 else 0)
+    row = conn.execute("SELECT attempts, last_error, dead_at FROM memsync.outbox").fetchone()
+    assert row is not None and row["dead_at"] is not None and row["attempts"] == 3
+    assert "qdrant" in row["last_error"]
+    report = ops.status(conn, fake_embedder.model_id, [PgvectorIndex(dsn)])
+    assert report["backlog"]["dead"] == 1 and "qdrant" in report["dead_letters"][0]["last_error"]
+    # a dead item is not picked up again until someone asks
+    assert Worker(s, dsn, fake_embedder, [PgvectorIndex(dsn), qdrant_index]).run_once().items == 0
+
+    result = CliRunner().invoke(__import__("memsync.cli", fromlist=["main"]).main, ["retry"],
+                                env={"MEMSYNC_DSN": dsn})
+    assert result.exit_code == 0 and "requeued 1" in result.output
+    stats = Worker(s, dsn, fake_embedder, [PgvectorIndex(dsn), qdrant_index]).run_once()
+    assert stats.acked == 1
+    assert qdrant_index.count(fake_embedder.model_id) == 1
+    assert count(conn, "SELECT count(*) AS n FROM memsync.outbox") == 0
+
+
+def test_unknown_source_is_dead_lettered_with_a_clear_error(conn: DictConn, dsn: str, settings: Settings,
+                                                            fake_embedder: HashingEmbedder) -> None:
+    capture.enqueue(conn, "agent.nonexistent", 7)
+    s = settings.model_copy(update={"max_attempts": 1})
+    stats = Worker(s, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
+    assert stats.dead == 1
+    (dl,) = capture.dead_letters(conn)
+    assert "agent.nonexistent is not a registered source" in dl["last_error"]
+
+
+def test_two_workers_never_process_an_item_twice(conn: DictConn, dsn: str, settings: Settings) -> None:
+    n = 600
+    conn.execute("INSERT INTO agent.facts (fact_type, content) SELECT 'result', 'fact ' || i"
+                 " FROM generate_series(1, %s) i", (n,))
+    s = settings.model_copy(update={"claim_batch": 7})
+    workers = [Worker(s, dsn, HashingEmbedder(), [PgvectorIndex(dsn)]) for _ in range(2)]
+    threads = [threading.Thread(target=w.run_once) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    keys = [k for w in workers for k in w.totals.synced]
+    assert len(keys) == n and len(set(keys)) == n
+    assert sum(w.totals.embedded for w in workers) == n
+    assert count(conn, "SELECT count(*) AS n FROM memsync.pgvector_index") == n
+
+
+def test_reindex_rebuilds_qdrant_from_postgres_without_the_model(conn: DictConn, dsn: str, settings: Settings,
+                                                                 fake_embedder: HashingEmbedder,
+                                                                 qdrant_index: Any) -> None:
+    conn.execute("INSERT INTO agent.facts (fact_type, content) SELECT 'result', 'fact ' || i"
+                 " FROM generate_series(1, 50) i")
+    Worker(settings, dsn, fake_embedder, [qdrant_index]).run_once()
+    model = fake_embedder.model_id
+    qdrant_index._client.delete_collection(qdrant_index.collection(model))
+    qdrant_index._ready.clear()
+    calls = fake_embedder.calls
+    written = ops.reindex(conn, model, fake_embedder.dim, qdrant_index)
+    assert written == 50 and fake_embedder.calls == calls
+    want = {r["id"]: r["content_hash"] for r in conn.execute("SELECT id, content_hash FROM agent.blocks")}
+    assert qdrant_index.hashes(model) == want
+
+
+def test_verify_finds_and_repairs_drift(conn: DictConn, dsn: str, settings: Settings,
+                                        fake_embedder: HashingEmbedder, qdrant_index: Any) -> None:
+    conn.execute("INSERT INTO agent.facts (fact_type, content) SELECT 'result', 'fact ' || i"
+                 " FROM generate_series(1, 10) i")
+    pg = PgvectorIndex(dsn)
+    indexes: list[VectorIndex] = [pg, qdrant_index]
+    Worker(settings, dsn, fake_embedder, indexes).run_once()
+    model = fake_embedder.model_id
+    for idx in indexes:
+        assert ops.verify(conn, model, idx)["missing"] == 0
+    conn.execute("DELETE FROM memsync.pgvector_index WHERE block_id = (SELECT min(id) FROM agent.blocks)")
+    conn.execute("SET memsync.origin = 'sync'")  # drop a block behind the worker's back
+    conn.execute("DELETE FROM agent.blocks WHERE id = (SELECT max(id) FROM agent.blocks)")
+    conn.execute("RESET memsync.origin")
+    rp = ops.verify(conn, model, pg)
+    rq = ops.verify(conn, model, qdrant_index)
+    assert (rp["missing"], rp["orphaned"]) == (1, 0)  # pgvector rows cascade with their block
+    assert (rq["missing"], rq["orphaned"]) == (0, 1)
+    for idx in indexes:
+        assert ops.verify(conn, model, idx, repair=True)["repaired"]
+        again = ops.verify(conn, model, idx)
+        assert (again["missing"], again["orphaned"], again["stale"]) == (0, 0, 0)
