@@ -216,7 +216,8 @@ def _last_sync(d: dict[str, Any]) -> str:
     session = d["last_sync_session"]
     if not session:
         return "never"
-    return f"session {session['id']} {session['status']}, ended {session['ended_at'] or '-'}: {session['summary'] or ''}"
+    ended = session["ended_at"] or "-"
+    return f"session {session['id']} {session['status']}, ended {ended}: {session['summary'] or ''}"
 
 
 @main.command("retry")

@@ -30,7 +30,7 @@ def server_uri(home: Path, database: str = DATABASE) -> str:
     pgdata = pgdata_dir(home)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode=None)
+        server = pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
     except Exception as exc:  # pgserver raises bare asserts and CalledProcessError
         raise DatabaseError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
     _ensure_database(server.get_uri(), database)
@@ -64,7 +64,7 @@ def is_running(home: Path) -> bool:
 
 def stop(home: Path) -> bool:
     """Stop the embedded server; False when it was not running."""
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
     pgdata = pgdata_dir(home)
     if not is_running(home):

@@ -8,9 +8,13 @@ from typing import Any
 
 from memsync.db import DictConn, audit, capture
 from memsync.db import blocks as q
-from memsync.index import Point, VectorIndex
+from memsync.index import Point, PointLoader, VectorIndex
 
-Progress = Callable[[int], None]
+Progress = Callable[[int], object]
+
+
+def _loader(conn: DictConn, ids: list[int], model: str) -> PointLoader:
+    return lambda: [Point.from_row(r, model) for r in q.points(conn, ids, model)]
 
 
 def status(conn: DictConn, model: str, indexes: Sequence[VectorIndex]) -> dict[str, Any]:
@@ -34,7 +38,7 @@ def reindex(conn: DictConn, model: str, dim: int, index: VectorIndex,
     index.ensure(model, dim)
     done = 0
     for ids in q.iter_block_ids(conn, model, batch):
-        index.upsert(model, [Point.from_row(r, model) for r in q.points(conn, ids, model)])
+        index.upsert(model, ids, _loader(conn, ids, model))
         done += len(ids)
         if progress:
             progress(len(ids))
@@ -62,7 +66,7 @@ def verify(conn: DictConn, model: str, index: VectorIndex, repair: bool = False)
         fix = missing + stale
         for start in range(0, len(fix), 500):
             ids = fix[start:start + 500]
-            index.upsert(model, [Point.from_row(r, model) for r in q.points(conn, ids, model)])
+            index.upsert(model, ids, _loader(conn, ids, model))
         index.delete_blocks(model, orphaned)
         report["repaired"] = True
     if repair and unembedded:

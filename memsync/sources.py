@@ -36,10 +36,10 @@ class Source:
 def _artifact_chunks(row: Mapping[str, Any], p: ChunkParams) -> list[Chunk]:
     if row.get("deleted_at") is not None or not (row.get("body_md") or "").strip():
         return []
-    kwargs = {"title": row.get("title"), "max_tokens": p.max_tokens, "overlap": p.overlap, "count": p.count}
+    title = row.get("title")
     if row.get("artifact_type") == "sop":
-        return chunk.chunk_sop(row["body_md"], **kwargs)
-    return chunk.chunk_markdown(row["body_md"], **kwargs)
+        return chunk.chunk_sop(row["body_md"], title=title, max_tokens=p.max_tokens, overlap=p.overlap, count=p.count)
+    return chunk.chunk_markdown(row["body_md"], title=title, max_tokens=p.max_tokens, overlap=p.overlap, count=p.count)
 
 
 SOURCES: dict[str, Source] = {

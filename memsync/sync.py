@@ -11,19 +11,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 
 from memsync import chunk
-from memsync.db import DictConn
+from memsync.chunk import Chunk
+from memsync.db import DictConn, capture
 from memsync.db import blocks as q
-from memsync.db import capture
 from memsync.db.capture import Item
 from memsync.embed import Embedder
 from memsync.errors import MemsyncError, SourceError
 from memsync.index import Point, VectorIndex
 from memsync.settings import Settings
-from memsync.sources import BLOCKS_TABLE, SOURCES, ChunkParams
+from memsync.sources import BLOCKS_TABLE, SOURCES, ChunkParams, Source
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,13 @@ class Work:
     remove: list[int] = field(default_factory=list)  # block ids to drop (from indexes, then Postgres)
     drop_source: bool = False  # the source row is gone: drop its points by source key
     sweep: bool = False  # after TRUNCATE: drop points whose block no longer exists
+
+
+@dataclass(frozen=True)
+class Planned:
+    item: Item
+    row: dict[str, Any] | None  # None: the source row is gone
+    chunks: list[Chunk]
 
 
 @dataclass
@@ -69,62 +77,100 @@ class Pipeline:
         self.worker_id = worker_id
         self.params = ChunkParams(settings.chunk_tokens, settings.chunk_overlap, embedder.count_tokens)
         self._ensured = False
+        q.mark_sync_origin(conn)  # this connection writes results, which are not captured
 
     # ------------------------------------------------------------ stage 1: blocks
 
-    def prepare(self, item: Item, stats: BatchStats) -> Work:
-        work = Work(item)
-        if item.source_table == BLOCKS_TABLE:
-            self._prepare_block(work)
-            return work
-        source = SOURCES.get(item.source_table)
-        if source is None:
-            raise SourceError(f"outbox item {item.id}: {item.source_table} is not a registered source")
-        if item.source_id is None:  # TRUNCATE
-            work.remove = q.orphaned_blocks_of_table(self.conn, source.table)
-            work.sweep = True
-            return work
-        row = q.load_source_row(self.conn, source.table, item.source_id)
-        existing = q.blocks_of_source(self.conn, source.table, item.source_id)
-        if row is None:
-            work.drop_source = True
-            work.remove = [b["id"] for b in existing.values()]
-            return work
-        try:
-            chunks = source.chunker(row, self.params)
-        except Exception as exc:
-            raise SourceError(f"{source.table} id={item.source_id}: chunking failed: {exc}") from exc
-        with self.conn.transaction():
-            q.mark_sync_origin(self.conn)
-            stats.blocks_written += q.write_chunks(
-                self.conn, source.table, item.source_id, chunks,
-                subject=source.subject(row),
-                artifact_id=item.source_id if source.is_artifact else None,
-                token_counts=[self.embedder.count_tokens(c.text) for c in chunks],
-            )
-        current = q.blocks_of_source(self.conn, source.table, item.source_id)
-        keys = {c.chunk_key for c in chunks}
-        work.upsert = [b["id"] for k, b in current.items() if k in keys]
-        work.remove = [b["id"] for k, b in current.items() if k not in keys]
-        return work
+    def prepare(self, items: Sequence[Item], stats: BatchStats) -> list[Work]:
+        """Chunk each item's source row and upsert its blocks; rows of one table are loaded
+        and written with one statement each, not one per item."""
+        works: list[Work] = []
+        by_table: dict[str, list[Item]] = {}
+        for item in items:
+            try:
+                if item.source_table == BLOCKS_TABLE:
+                    works.append(self._prepare_block(item))
+                elif item.source_table not in SOURCES:
+                    raise SourceError(f"outbox item {item.id}: {item.source_table} is not a registered source")
+                elif item.source_id is None:  # TRUNCATE
+                    works.append(Work(item, remove=q.orphaned_blocks_of_table(self.conn, item.source_table),
+                                      sweep=True))
+                else:
+                    by_table.setdefault(item.source_table, []).append(item)
+            except psycopg.OperationalError:
+                raise
+            except (MemsyncError, psycopg.Error) as exc:
+                self.fail([item], exc, stats)
+        for table, group in by_table.items():
+            works.extend(self._prepare_rows(SOURCES[table], group, stats))
+        return works
 
-    def _prepare_block(self, work: Work) -> None:
-        block_id = work.item.source_id
+    def _prepare_rows(self, source: Source, items: list[Item], stats: BatchStats) -> list[Work]:
+        rows = q.load_source_rows(self.conn, source.table, [i.source_id for i in items if i.source_id is not None])
+        planned: list[Planned] = []
+        for item in items:
+            row = rows.get(item.source_id) if item.source_id is not None else None
+            try:
+                chunks = source.chunker(row, self.params) if row is not None else []
+            except Exception as exc:  # a chunker bug or odd data must not stop the batch
+                self.fail([item], SourceError(f"{source.table} id={item.source_id}: chunking failed: {exc}"), stats)
+                continue
+            planned.append(Planned(item, row, chunks))
+        try:
+            stats.blocks_written += self._write(source, planned)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error:
+            # one bad row spoils the statement: write item by item to fail only that one
+            kept = []
+            for p in planned:
+                try:
+                    stats.blocks_written += self._write(source, [p])
+                    kept.append(p)
+                except psycopg.OperationalError:
+                    raise
+                except psycopg.Error as exc:
+                    self.fail([p.item], exc, stats)
+            planned = kept
+        current = q.blocks_of_sources(self.conn, source.table, [p.item.source_id for p in planned
+                                                                 if p.item.source_id is not None])
+        works = []
+        for p in planned:
+            keys = {c.chunk_key for c in p.chunks}
+            have = current.get(p.item.source_id or 0, {})
+            works.append(Work(
+                p.item,
+                upsert=[b for k, b in have.items() if k in keys],
+                remove=[b for k, b in have.items() if k not in keys],
+                drop_source=p.row is None,
+            ))
+        return works
+
+    def _write(self, source: Source, planned: Sequence[Planned]) -> int:
+        rows = []
+        for p in planned:
+            if p.row is None or p.item.source_id is None:
+                continue
+            subject_type, subject_id = source.subject(p.row)
+            artifact_id = p.item.source_id if source.is_artifact else None
+            for c in p.chunks:
+                rows.append(q.BlockRow(p.item.source_id, c, subject_type, subject_id, artifact_id,
+                                       self.embedder.count_tokens(c.text)))
+        return q.write_chunks(self.conn, source.table, rows)
+
+    def _prepare_block(self, item: Item) -> Work:
+        """A block written directly is its own source: hash it, then embed and index it."""
+        block_id = item.source_id
         if block_id is None:  # TRUNCATE agent.blocks
-            work.sweep = True
-            return
+            return Work(item, sweep=True)
         row = q.load_block(self.conn, block_id)
         if row is None:
-            work.remove = [block_id]
-            return
+            return Work(item, remove=[block_id])
         text = chunk.block_text(row)
         if not text:
-            work.remove = [block_id]  # nothing to embed: keep the row, drop its point
-            return
-        with self.conn.transaction():
-            q.mark_sync_origin(self.conn)
-            q.set_block_hash(self.conn, block_id, chunk.content_hash(text), self.embedder.count_tokens(text))
-        work.upsert = [block_id]
+            return Work(item, remove=[block_id])  # nothing to embed: keep the row, drop its point
+        q.set_block_hash(self.conn, block_id, chunk.content_hash(text), self.embedder.count_tokens(text))
+        return Work(item, upsert=[block_id])
 
     # ------------------------------------------------------------ stage 2: embeddings
 
@@ -159,11 +205,17 @@ class Pipeline:
                 idx.ensure(model, self.embedder.dim)
             self._ensured = True
         ids = [b for w in works for b in w.upsert]
-        pts = [Point.from_row(r, model) for r in q.points(self.conn, ids, model)] if ids else []
+        loaded: list[Point] = []
+
+        def load() -> list[Point]:  # once, and only for an index that needs the vectors
+            if not loaded and ids:
+                loaded.extend(Point.from_row(r, model) for r in q.points(self.conn, ids, model))
+            return loaded
+
         removed = [b for w in works for b in w.remove]
         existing: set[int] | None = None
         for idx in self.indexes:
-            idx.upsert(model, pts)
+            idx.upsert(model, ids, load)
             idx.delete_blocks(model, removed)
             for w in works:
                 if w.drop_source and w.item.source_id is not None:
@@ -172,19 +224,18 @@ class Pipeline:
                 if existing is None:
                     existing = set(q.all_block_hashes(self.conn))
                 idx.delete_blocks(model, [b for b in idx.hashes(model) if b not in existing])
-        return len(pts)
+        return len(ids)
 
     # ------------------------------------------------------------ stage 4: finish
 
     def finish(self, works: Sequence[Work], stats: BatchStats) -> None:
-        for w in works:
-            with self.conn.transaction():
-                if w.remove:
-                    q.mark_sync_origin(self.conn)
-                    stats.blocks_removed += q.delete_blocks(self.conn, w.remove)
-                capture.ack(self.conn, w.item, self.worker_id)
-            stats.acked += 1
-            stats.synced.append((w.item.source_table, w.item.source_id))
+        """Blocks a source no longer produces leave Postgres only now, after every index
+        dropped their points; the acks go in the same transaction."""
+        with self.conn.transaction():
+            stats.blocks_removed += q.delete_blocks(self.conn, [b for w in works for b in w.remove])
+            capture.ack_many(self.conn, [w.item for w in works], self.worker_id)
+        stats.acked += len(works)
+        stats.synced.extend((w.item.source_table, w.item.source_id) for w in works)
 
     # ------------------------------------------------------------ one batch
 
@@ -201,14 +252,7 @@ class Pipeline:
 
     def process(self, items: Sequence[Item]) -> BatchStats:
         stats = BatchStats(items=len(items))
-        works: list[Work] = []
-        for item in items:
-            try:
-                works.append(self.prepare(item, stats))
-            except psycopg.OperationalError:
-                raise  # the connection is gone: the worker reconnects, the lease protects the items
-            except (MemsyncError, psycopg.Error) as exc:  # this item's data: fail it alone
-                self.fail([item], exc, stats)
+        works = self.prepare(items, stats)
         if not works:
             return stats
         try:

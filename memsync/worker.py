@@ -11,8 +11,8 @@ import socket
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
 from dataclasses import asdict
+from datetime import datetime, timezone
 from typing import Any
 
 import psycopg

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,40 +21,47 @@ POINT_COLUMNS = """b.id AS block_id, b.global_id, b.block_type, b.source_table, 
 
 
 def mark_sync_origin(conn: DictConn) -> None:
-    """Inside a transaction: writes from here on are the worker's own, not captured."""
-    conn.execute("SELECT set_config('memsync.origin', 'sync', true)")
+    """For this session: writes on this connection are the worker's own results, so the
+    capture triggers ignore them."""
+    conn.execute("SELECT set_config('memsync.origin', 'sync', false)")
 
 
-def load_source_row(conn: DictConn, table: str, source_id: int) -> dict[str, Any] | None:
-    return conn.execute(
-        sql.SQL("SELECT * FROM {} WHERE id = %s").format(_table(table)), (source_id,)
-    ).fetchone()
+@dataclass(frozen=True)
+class BlockRow:
+    source_id: int
+    chunk: Chunk
+    subject_type: str | None
+    subject_id: int | None
+    artifact_id: int | None
+    token_count: int
 
 
-def blocks_of_source(conn: DictConn, table: str, source_id: int) -> dict[str, dict[str, Any]]:
+def load_source_rows(conn: DictConn, table: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     rows = conn.execute(
-        "SELECT id, chunk_key, content_hash FROM agent.blocks"
-        " WHERE source_table = %s AND source_id = %s AND chunk_key IS NOT NULL",
-        (table, source_id),
+        sql.SQL("SELECT * FROM {} WHERE id = ANY(%s)").format(_table(table)), (list(ids),)
     ).fetchall()
-    return {r["chunk_key"]: r for r in rows}
+    return {r["id"]: r for r in rows}
 
 
-def write_chunks(
-    conn: DictConn,
-    table: str,
-    source_id: int,
-    chunks: Sequence[Chunk],
-    *,
-    subject: tuple[str | None, int | None],
-    artifact_id: int | None,
-    token_counts: Sequence[int],
-) -> int:
-    """Insert new chunks and update changed ones (by chunk_key); unchanged rows are not
-    touched. Returns the number of rows written."""
-    if not chunks:
-        return 0
+def blocks_of_sources(conn: DictConn, table: str, ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """source_id -> {chunk_key: block id} for the derived blocks of these rows."""
     rows = conn.execute(
+        "SELECT id, source_id, chunk_key FROM agent.blocks"
+        " WHERE source_table = %s AND source_id = ANY(%s) AND chunk_key IS NOT NULL",
+        (table, list(ids)),
+    ).fetchall()
+    out: dict[int, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(r["source_id"], {})[r["chunk_key"]] = r["id"]
+    return out
+
+
+def write_chunks(conn: DictConn, table: str, rows: Sequence[BlockRow]) -> int:
+    """Insert new chunks and update changed ones (by source and chunk_key); unchanged rows
+    are not touched. Returns the number of rows written."""
+    if not rows:
+        return 0
+    written = conn.execute(
         """INSERT INTO agent.blocks AS b
                 (block_type, title, body_md, heading_path, source_table, source_id, artifact_id,
                  subject_type, subject_id, chunk_key, ordinal, content_hash, token_count, metadata)
@@ -75,15 +83,16 @@ def write_chunks(
                    EXCLUDED.ordinal, EXCLUDED.content_hash, EXCLUDED.metadata)
         RETURNING b.id""",
         (
-            [c.block_type for c in chunks], [c.title for c in chunks], [c.body_md for c in chunks],
-            [c.heading_path for c in chunks], [table] * len(chunks), [source_id] * len(chunks),
-            [artifact_id] * len(chunks), [subject[0]] * len(chunks), [subject[1]] * len(chunks),
-            [c.chunk_key for c in chunks], [c.ordinal for c in chunks],
-            [c.content_hash for c in chunks], list(token_counts),
-            [Jsonb(dict(c.metadata)) for c in chunks],
+            [r.chunk.block_type for r in rows], [r.chunk.title for r in rows],
+            [r.chunk.body_md for r in rows], [r.chunk.heading_path for r in rows],
+            [table] * len(rows), [r.source_id for r in rows], [r.artifact_id for r in rows],
+            [r.subject_type for r in rows], [r.subject_id for r in rows],
+            [r.chunk.chunk_key for r in rows], [r.chunk.ordinal for r in rows],
+            [r.chunk.content_hash for r in rows], [r.token_count for r in rows],
+            [Jsonb(dict(r.chunk.metadata)) for r in rows],
         ),
     ).fetchall()
-    return len(rows)
+    return len(written)
 
 
 def delete_blocks(conn: DictConn, block_ids: Sequence[int]) -> int:

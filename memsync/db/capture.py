@@ -82,6 +82,24 @@ def ack(conn: DictConn, item: Item, worker: str) -> bool:
     return bool(done)
 
 
+def ack_many(conn: DictConn, items: list[Item], worker: str) -> int:
+    """ack() for a batch in two statements; returns how many were deleted."""
+    if not items:
+        return 0
+    deleted = conn.execute(
+        """DELETE FROM memsync.outbox o USING unnest(%s::bigint[], %s::int[]) AS x(id, v)
+            WHERE o.id = x.id AND o.version = x.v AND o.claimed_by = %s RETURNING o.id""",
+        ([i.id for i in items], [i.version for i in items], worker),
+    ).fetchall()
+    gone = {r["id"] for r in deleted}
+    rest = [i.id for i in items if i.id not in gone]
+    if rest:
+        conn.execute(
+            "UPDATE memsync.outbox SET claimed_by = NULL, claimed_until = NULL, attempts = 0"
+            " WHERE id = ANY(%s) AND claimed_by = %s", (rest, worker))
+    return len(gone)
+
+
 def release(conn: DictConn, item: Item, worker: str) -> None:
     conn.execute(
         "UPDATE memsync.outbox SET claimed_by = NULL, claimed_until = NULL, attempts = 0"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 from psycopg import sql
 
@@ -67,7 +68,7 @@ def count(conn: DictConn, model: str) -> int:
     return int(row["n"]) if row else 0
 
 
-def nearest(conn: DictConn, model: str, dim: int, vector: list[float], k: int) -> list[dict[str, object]]:
+def nearest(conn: DictConn, model: str, dim: int, vector: list[float], k: int) -> list[dict[str, Any]]:
     """Plain kNN over the projection (uses the model's HNSW index)."""
     return conn.execute(
         sql.SQL(

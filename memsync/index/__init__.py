@@ -5,7 +5,7 @@ from memsync.embeddings without running the model."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,14 +42,18 @@ class Point:
                    if hasattr(row["embedding"], "to_numpy") else row["embedding"], dtype=np.float32), payload)
 
 
+PointLoader = Callable[[], Sequence[Point]]
+
+
 class VectorIndex(Protocol):
     name: str
 
     def ensure(self, model: str, dim: int) -> None:
         """Create what the model's vectors need (collection, HNSW index); idempotent."""
 
-    def upsert(self, model: str, points: Sequence[Point]) -> None:
-        """Write points; returns only once the index confirmed the write."""
+    def upsert(self, model: str, block_ids: Sequence[int], points: PointLoader) -> None:
+        """Write the points of these blocks; returns only once the index confirmed the
+        write. `points` loads payloads and vectors, for indexes that live outside Postgres."""
 
     def delete_blocks(self, model: str, block_ids: Sequence[int]) -> None: ...
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 
 from memsync.db import DictConn, connect
 from memsync.db import vectors as q
 from memsync.errors import IndexUnavailable
-from memsync.index import Point
+from memsync.index import PointLoader
+
+T = TypeVar("T")
 
 
 class PgvectorIndex:
@@ -24,7 +27,7 @@ class PgvectorIndex:
             self._conn = connect(self._dsn, autocommit=True, vectors=True)
         return self._conn
 
-    def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+    def _run(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             return fn(self._db(), *args)
         except psycopg.OperationalError as exc:
@@ -35,10 +38,10 @@ class PgvectorIndex:
     def ensure(self, model: str, dim: int) -> None:
         self._run(q.ensure_hnsw, model, dim)
 
-    def upsert(self, model: str, points: Sequence[Point]) -> None:
-        # Vectors already sit in memsync.embeddings: copy them in-database by block id.
-        if points:
-            self._run(q.upsert_from_embeddings, model, [p.block_id for p in points])
+    def upsert(self, model: str, block_ids: Sequence[int], points: PointLoader) -> None:
+        # The vectors already sit in memsync.embeddings: copy them in-database by block id.
+        if block_ids:
+            self._run(q.upsert_from_embeddings, model, block_ids)
 
     def delete_blocks(self, model: str, block_ids: Sequence[int]) -> None:
         if block_ids:
@@ -48,12 +51,10 @@ class PgvectorIndex:
         self._run(q.delete_source, model, source_table, source_id)
 
     def hashes(self, model: str) -> dict[int, str]:
-        result: dict[int, str] = self._run(q.hashes, model)
-        return result
+        return self._run(q.hashes, model)
 
     def count(self, model: str) -> int:
-        n: int = self._run(q.count, model)
-        return n
+        return self._run(q.count, model)
 
     def close(self) -> None:
         if self._conn is not None:

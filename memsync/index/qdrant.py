@@ -4,12 +4,13 @@ fields that filters use."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from memsync.errors import ConfigError, IndexUnavailable
-from memsync.index import Point, point_id
+from memsync.index import PointLoader, point_id
 from memsync.settings import Settings
 
 T = TypeVar("T")
@@ -75,10 +76,10 @@ class QdrantIndex:
         self._call("create collection", create)
         self._ready.add(name)
 
-    def upsert(self, model: str, points: Sequence[Point]) -> None:
+    def upsert(self, model: str, block_ids: Sequence[int], points: PointLoader) -> None:
         from qdrant_client import models as m
 
-        if not points:
+        if not block_ids:
             return
         structs = [
             m.PointStruct(
@@ -86,7 +87,7 @@ class QdrantIndex:
                 vector={VECTOR: p.vector.tolist()},
                 payload=p.payload,
             )
-            for p in points
+            for p in points()
         ]
         self._call("upsert", lambda: self._client.upsert(self.collection(model), points=structs, wait=True))
 
@@ -114,11 +115,14 @@ class QdrantIndex:
     def hashes(self, model: str) -> dict[int, str]:
         out: dict[int, str] = {}
         offset: Any = None
+        name = self.collection(model)
+
+        def page(start: Any) -> Any:
+            return self._client.scroll(name, limit=1000, offset=start,
+                                       with_payload=["block_id", "content_hash"], with_vectors=False)
+
         while True:
-            batch, offset = self._call("scroll", lambda: self._client.scroll(
-                self.collection(model), limit=1000, offset=offset,
-                with_payload=["block_id", "content_hash"], with_vectors=False,
-            ))
+            batch, offset = self._call("scroll", functools.partial(page, offset))
             for rec in batch:
                 out[int(rec.payload["block_id"])] = str(rec.payload["content_hash"])
             if offset is None:

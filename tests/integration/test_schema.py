@@ -90,7 +90,7 @@ def test_failed_migration_rolls_back_and_names_the_file(empty_dsn: str, tmp_path
     folder = tmp_path / "migrations"
     shutil.copytree(migrate.migrations_dir(), folder)
     (folder / "0900_broken.sql").write_text("CREATE TABLE erp.half_done (id int);\nSELECT nonsense_fn();\n")
-    with pytest.raises(MigrationError, match="0900_broken.sql"):
+    with pytest.raises(MigrationError, match=r"0900_broken\.sql"):
         migrate.migrate(empty_dsn, folder)
     with connect(empty_dsn, autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('erp.half_done') AS t").fetchone()["t"] is None  # type: ignore[index]
@@ -122,7 +122,8 @@ def test_concurrent_migrates_do_not_race(empty_dsn: str) -> None:
 
 def test_vocabulary_is_enforced(conn: DictConn) -> None:
     bad = [
-        ("INSERT INTO agent.goals (title, subject_type, subject_id) VALUES ('x', 'projekt', 1)", psycopg.errors.ForeignKeyViolation),
+        ("INSERT INTO agent.goals (title, subject_type, subject_id) VALUES ('x', 'projekt', 1)",
+         psycopg.errors.ForeignKeyViolation),
         ("INSERT INTO agent.sessions (session_type, status) VALUES ('planning', 'done')", psycopg.errors.CheckViolation),
         ("INSERT INTO agent.facts (fact_type, content) VALUES ('opinion', 'x')", psycopg.errors.CheckViolation),
         ("INSERT INTO agent.reflections (mode) VALUES ('hourly')", psycopg.errors.CheckViolation),

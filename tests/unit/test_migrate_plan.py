@@ -35,7 +35,7 @@ def test_discover_checks_names(tmp_path: Path) -> None:
     (tmp_path / "0001_ok.sql").write_text("SELECT 1;")
     assert [m.name for m in discover(tmp_path)] == ["0001_ok.sql"]
     (tmp_path / "bad name.sql").write_text("SELECT 1;")
-    with pytest.raises(MigrationError, match="0001_name.sql"):
+    with pytest.raises(MigrationError, match=r"0001_name\.sql"):
         discover(tmp_path)
 
 
