@@ -65,6 +65,9 @@ class VectorIndex(Protocol):
 
     def count(self, model: str) -> int: ...
 
+    def search(self, model: str, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Nearest blocks by cosine similarity: (block_id, score), best first."""
+
 
 def open_indexes(settings: Settings, dsn: str) -> list[VectorIndex]:
     out: list[VectorIndex] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
 import psycopg
 
 from memsync.db import DictConn, connect
@@ -55,6 +56,10 @@ class PgvectorIndex:
 
     def count(self, model: str) -> int:
         return self._run(q.count, model)
+
+    def search(self, model: str, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        rows = self._run(q.nearest, model, int(vector.shape[0]), vector.tolist(), k)
+        return [(int(r["block_id"]), float(r["score"])) for r in rows]
 
     def close(self) -> None:
         if self._conn is not None:

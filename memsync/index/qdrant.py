@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
+
 from memsync.errors import ConfigError, IndexUnavailable
 from memsync.index import PointLoader, point_id
 from memsync.settings import Settings
@@ -133,6 +135,12 @@ class QdrantIndex:
         if not self._call("exists", lambda: self._client.collection_exists(name)):
             return 0
         return int(self._call("count", lambda: self._client.count(name, exact=True)).count)
+
+    def search(self, model: str, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        name = self.collection(model)
+        res = self._call("query", lambda: self._client.query_points(
+            name, query=vector.tolist(), using=VECTOR, limit=k, with_payload=["block_id"]))
+        return [(int(p.payload["block_id"]), float(p.score)) for p in res.points]
 
     def close(self) -> None:
         self._client.close()

@@ -1,0 +1,47 @@
+"""The pipeline with the real embedding model: what is synced is semantically findable,
+in pgvector and in Qdrant alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from psycopg.types.json import Jsonb
+
+from memsync.db import DictConn
+from memsync.embed import SentenceTransformerEmbedder
+from memsync.index.pgvector import PgvectorIndex
+from memsync.settings import Settings
+from memsync.worker import Worker
+
+pytestmark = [pytest.mark.integration, pytest.mark.model]
+
+
+def test_synced_memory_is_semantically_searchable(conn: DictConn, dsn: str, settings: Settings,
+                                                  real_embedder: SentenceTransformerEmbedder, qdrant_index: Any) -> None:
+    conn.execute("INSERT INTO agent.facts (fact_type, category, content) VALUES"
+                 " ('preference', 'scheduling', 'Ada does her deep work before noon and takes calls after 2pm.')")
+    conn.execute("INSERT INTO agent.artifacts (artifact_type, title, body_md) VALUES ('sop', 'Invoicing',"
+                 " '1. Export the billable hours from the time tracker.\n2. Generate the PDF invoice.\n"
+                 "3. Email it to the client''s accounts payable contact.')")
+    conn.execute("INSERT INTO agent.reflections (mode, blockers) VALUES ('daily', %s)",
+                 (Jsonb(["The staging database ran out of disk space during the migration."]),))
+    pg = PgvectorIndex(dsn)
+    s = settings.model_copy(update={"model": real_embedder.model_id})
+    stats = Worker(s, dsn, real_embedder, [pg, qdrant_index]).run_once()
+    assert stats.acked == 3 and stats.failed == 0
+    model = real_embedder.model_id
+    cases = {
+        "when is a good time to schedule a meeting with Ada?": "agent.facts",
+        "how do I bill a customer?": "agent.artifacts",
+        "what went wrong with the server storage?": "agent.reflections",
+    }
+    for query, table in cases.items():
+        vec = real_embedder.encode([query])[0]
+        for idx in (pg, qdrant_index):
+            (best, _score), *_ = idx.search(model, vec, 3)
+            row = conn.execute("SELECT source_table FROM agent.blocks WHERE id = %s", (best,)).fetchone()
+            assert row is not None and row["source_table"] == table, (idx.name, query)
+    # both indexes rank the same blocks
+    vec = real_embedder.encode(["invoice email"])[0]
+    assert [b for b, _ in pg.search(model, vec, 3)] == [b for b, _ in qdrant_index.search(model, vec, 3)]
