@@ -1,0 +1,136 @@
+"""Sync pipeline benchmark, printed as ratios measured in one run.
+
+1. commit -> searchable latency of a single reflection, minus the time the model takes to
+   embed that reflection's chunks (the part memsync adds): p50 / p99.
+2. burst of N reflections: drain time / pure model.encode() time of exactly the same chunks.
+
+Runs on the embedded PostgreSQL in a throw-away folder, pgvector index, the real model.
+Usage: python bench/sync_bench.py [--burst 1000] [--single 40] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from psycopg.types.json import Jsonb
+
+from memsync import embedded, migrate
+from memsync.chunk import block_text
+from memsync.db import connect
+from memsync.embed import SentenceTransformerEmbedder
+from memsync.index.pgvector import PgvectorIndex
+from memsync.settings import Settings
+from memsync.worker import Worker
+
+TOPICS = ["invoicing", "client onboarding", "database migration", "hiring", "weekly planning",
+          "deep work", "sales pipeline", "incident review", "roadmap", "customer support"]
+
+
+def reflection(i: int) -> tuple[Jsonb, Jsonb, str]:
+    t = TOPICS[i % len(TOPICS)]
+    return (Jsonb([f"Make progress on {t} item {i}", f"Review notes about {t}"]),
+            Jsonb([f"Waiting for feedback on {t} draft {i}"]),
+            f"Day {i}: spent the morning on {t}; the afternoon went to meetings and email. "
+            f"Energy was {'high' if i % 2 else 'low'} and the main lesson was to batch {t} work.")
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--burst", type=int, default=1000)
+    ap.add_argument("--single", type=int, default=40)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="memsync-bench-"))
+    dsn = embedded.server_uri(home)
+    migrate.migrate(dsn)
+    embedder = SentenceTransformerEmbedder()
+    embedder.encode(["warm up the model"])
+    settings = Settings.from_env({}, home=home, poll_seconds=5.0)
+    results: dict[str, float] = {}
+    try:
+        with connect(dsn, autocommit=True) as conn:
+            # ---- 1. single-reflection latency, daemon running
+            stop = threading.Event()
+            worker = Worker(settings, dsn, embedder, [PgvectorIndex(dsn)])
+            thread = threading.Thread(target=worker.run, args=(stop,))
+            thread.start()
+            conn.execute("INSERT INTO agent.reflections (mode, raw_text) VALUES ('daily', 'warm-up')")
+            while conn.execute("SELECT count(*) AS n FROM memsync.outbox").fetchone()["n"]:  # type: ignore[index]
+                time.sleep(0.01)
+            overheads, totals = [], []
+            for i in range(args.single):
+                goals, blockers, raw = reflection(10_000 + i)
+                t0 = time.perf_counter()
+                rid = conn.execute("INSERT INTO agent.reflections (mode, goals, blockers, raw_text) VALUES"
+                                   " ('daily', %s, %s, %s) RETURNING id", (goals, blockers, raw)).fetchone()["id"]  # type: ignore[index]
+                while not conn.execute(
+                    "SELECT 1 FROM memsync.pgvector_index p JOIN agent.blocks b ON b.id = p.block_id"
+                    " WHERE b.source_table = 'agent.reflections' AND b.source_id = %s"
+                    " AND NOT EXISTS (SELECT 1 FROM memsync.outbox WHERE source_id = %s"
+                    "                  AND source_table = 'agent.reflections')", (rid, rid)
+                ).fetchone():
+                    time.sleep(0.001)
+                total = time.perf_counter() - t0
+                texts = [block_text(r) for r in conn.execute(
+                    "SELECT chunk_key, title, heading_path, body_md FROM agent.blocks"
+                    " WHERE source_table = 'agent.reflections' AND source_id = %s", (rid,))]
+                t1 = time.perf_counter()
+                embedder.encode(texts)
+                encode = time.perf_counter() - t1
+                totals.append(total)
+                overheads.append(total - encode)
+                time.sleep(0.05)
+            stop.set()
+            thread.join()
+            results["latency_total_p50_ms"] = 1000 * statistics.median(totals)
+            results["latency_minus_embed_p50_ms"] = 1000 * statistics.median(overheads)
+            results["latency_minus_embed_p99_ms"] = 1000 * pct(overheads, 0.99)
+
+            # ---- 2. burst drain vs pure encode of the same chunks
+            conn.execute("SELECT set_config('memsync.origin', '', false)")
+            rows = [reflection(i) for i in range(args.burst)]
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany("INSERT INTO agent.reflections (mode, goals, blockers, raw_text) VALUES"
+                                " ('daily', %s, %s, %s)", rows)
+            before = embedder.encoded
+            t0 = time.perf_counter()
+            stats = Worker(settings, dsn, embedder, [PgvectorIndex(dsn)]).run_once()
+            drain = time.perf_counter() - t0
+            assert stats.failed == 0 and conn.execute("SELECT count(*) AS n FROM memsync.outbox").fetchone()["n"] == 0  # type: ignore[index]
+            computed = embedder.encoded - before
+            texts = [block_text(r) for r in conn.execute(
+                "SELECT DISTINCT ON (content_hash) chunk_key, title, heading_path, body_md FROM agent.blocks"
+                " WHERE source_table = 'agent.reflections' AND source_id > %s", (args.single + 1,))]
+            t1 = time.perf_counter()
+            for start in range(0, len(texts), settings.claim_batch * 2):
+                embedder.encode(texts[start:start + settings.claim_batch * 2])
+            encode = time.perf_counter() - t1
+            results.update({
+                "burst_reflections": args.burst, "burst_chunks_embedded": computed,
+                "burst_drain_s": drain, "burst_pure_encode_s": encode,
+                "burst_drain_over_encode": drain / encode,
+                "burst_chunks_per_s": computed / drain,
+            })
+    finally:
+        embedded.stop(home)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for k, v in results.items():
+            print(f"{k:32} {v:10.3f}" if isinstance(v, float) else f"{k:32} {v:10d}")
+
+
+if __name__ == "__main__":
+    main()
