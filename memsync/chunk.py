@@ -157,13 +157,15 @@ def _split_long(unit: str, budget: int, count: TokenCounter) -> list[str]:
         if count(sentence) <= budget:
             pieces.append(sentence)
             continue
-        words = sentence.split(" ")
         cur: list[str] = []
-        for word in words:
-            if cur and count(" ".join([*cur, word])) > budget:
+        total = 0
+        for word in sentence.split(" "):
+            size = count(word)
+            if cur and total + size > budget:
                 pieces.append(" ".join(cur))
-                cur = []
+                cur, total = [], 0
             cur.append(word)
+            total += size
         if cur:
             pieces.append(" ".join(cur))
     return pieces
@@ -171,21 +173,28 @@ def _split_long(unit: str, budget: int, count: TokenCounter) -> list[str]:
 
 def _pack(units: list[str], budget: int, overlap: int, count: TokenCounter, sep: str) -> list[str]:
     """Greedy packing of units into chunks of at most `budget` tokens; when a chunk is
-    full, the next one starts with trailing units of the previous up to `overlap` tokens."""
+    full, the next one starts with trailing units of the previous up to `overlap` tokens.
+    Each unit is counted once: WordPiece counts add up across whitespace, so a chunk's
+    count is the sum of its units' (linear, where re-counting joined text was quadratic)."""
+    sizes = [count(u) for u in units]
     chunks: list[str] = []
-    cur: list[str] = []
-    for unit in units:
-        if cur and count(sep.join([*cur, unit])) > budget:
-            chunks.append(sep.join(cur))
-            tail: list[str] = []
-            for prev in reversed(cur):
-                if count(sep.join([prev, *tail])) > overlap:
+    cur: list[int] = []  # indexes into units
+    total = 0
+    for i, size in enumerate(sizes):
+        if cur and total + size > budget:
+            chunks.append(sep.join(units[j] for j in cur))
+            tail: list[int] = []
+            kept = 0
+            for j in reversed(cur):
+                if kept + sizes[j] > overlap:
                     break
-                tail.insert(0, prev)
-            cur = tail if tail and count(sep.join([*tail, unit])) <= budget else []
-        cur.append(unit)
+                tail.insert(0, j)
+                kept += sizes[j]
+            cur, total = (tail, kept) if tail and kept + size <= budget else ([], 0)
+        cur.append(i)
+        total += size
     if cur:
-        chunks.append(sep.join(cur))
+        chunks.append(sep.join(units[j] for j in cur))
     return chunks
 
 
