@@ -58,9 +58,14 @@ class Settings(BaseModel):
     backoff_seconds: float = Field(2.0, ge=0, description="Base of the exponential retry backoff.")
     chunk_tokens: int = Field(256, ge=16, description="Max tokens per chunk (model tokenizer).")
     chunk_overlap: int = Field(32, ge=0, description="Token overlap between split chunks.")
+    ingest_max_bytes: int = Field(2_000_000, ge=1, description="docs_ingest: larger files are refused.")
+    sop_globs: tuple[str, ...] = Field(
+        ("sops/", "sop/", "*.sop.md"), description="docs_ingest: comma-separated path patterns of SOP files."
+    )
+    watch_debounce: float = Field(0.5, ge=0, description="docs_ingest --watch: quiet time before a rescan.")
     log_level: str = Field("INFO", description="Log level for the CLI.")
 
-    @field_validator("indexes", mode="before")
+    @field_validator("indexes", "sop_globs", mode="before")
     @classmethod
     def _split_indexes(cls, value: object) -> object:
         if isinstance(value, str):
