@@ -48,7 +48,8 @@ def identify(root: Path) -> Repo:
 
 
 def filters(include: Sequence[str], exclude: Sequence[str]) -> tuple[Spec, Spec]:
-    inc = pathspec.PathSpec.from_lines("gitwildmatch", include or [f"*{s}" for s in MARKDOWN_SUFFIXES])
+    # no include pattern: every markdown file (the suffix test in in_scope ignores case)
+    inc = pathspec.PathSpec.from_lines("gitwildmatch", include or ["*"])
     return inc, pathspec.PathSpec.from_lines("gitwildmatch", exclude)
 
 
