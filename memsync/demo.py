@@ -9,7 +9,8 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from memsync import migrate, ops, runtime
-from memsync.db import DictConn, connect, vectors
+from memsync.db import DictConn, connect
+from memsync.search import SearchOptions, search
 from memsync.settings import Settings
 from memsync.worker import Worker
 
@@ -87,10 +88,9 @@ def run(settings: Settings, echo: Callable[[str], None]) -> None:
             st = ops.status(conn, rt.embedder.model_id, rt.indexes)
             echo(f"blocks: {st['blocks']}, vectors: {st['vectors']}, backlog: {st['backlog']['pending']}")
             query = "when should I schedule meetings?"
-            vec = rt.embedder.encode([query])[0].tolist()
-            echo(f"\nnearest blocks to {query!r}:")
-            for hit in vectors.nearest(conn, rt.embedder.model_id, rt.embedder.dim, vec, 3):
-                echo(f"  {float(hit['score']):.3f}  {hit['source_table']}#{hit['source_id']} "
-                     f"[{hit['block_type']}] {(hit['heading_path'] or '')}: {hit['body_md'][:70]!r}")
+            echo(f"\nhybrid search {query!r}:")
+            for hit in search(rt, conn, query, SearchOptions(k=3)):
+                echo(f"  {hit.score:.4f} (dense #{hit.dense_rank}, lexical #{hit.lexical_rank})  "
+                     f"{hit.source_table}#{hit.source_id} [{hit.block_type}] {hit.heading_path or ''}: {hit.text[:60]!r}")
     finally:
         rt.close()

@@ -17,7 +17,7 @@ from memsync.db.capture import _table
 # Fields every index point carries (payload) besides the vector.
 POINT_COLUMNS = """b.id AS block_id, b.global_id, b.block_type, b.source_table, b.source_id,
                    b.artifact_id, b.subject_type, b.subject_id, b.content_hash, b.title,
-                   b.heading_path, b.body_md"""
+                   b.heading_path, b.body_md, extract(epoch FROM b.created_at)::float8 AS created_at_ts"""
 
 
 def mark_sync_origin(conn: DictConn) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
 
 from psycopg import sql
 
@@ -67,18 +66,3 @@ def count(conn: DictConn, model: str) -> int:
     row = conn.execute("SELECT count(*) AS n FROM memsync.pgvector_index WHERE model = %s", (model,)).fetchone()
     return int(row["n"]) if row else 0
 
-
-def nearest(conn: DictConn, model: str, dim: int, vector: list[float], k: int) -> list[dict[str, Any]]:
-    """Plain kNN over the projection (uses the model's HNSW index)."""
-    return conn.execute(
-        sql.SQL(
-            """SELECT b.id AS block_id, b.global_id, b.block_type, b.source_table, b.source_id,
-                      b.heading_path, b.body_md,
-                      1 - (p.embedding::vector({d}) <=> %s::vector({d})) AS score
-                 FROM memsync.pgvector_index p JOIN agent.blocks b ON b.id = p.block_id
-                WHERE p.model = %s
-                ORDER BY p.embedding::vector({d}) <=> %s::vector({d})
-                LIMIT %s"""
-        ).format(d=sql.Literal(dim)),
-        (vector, model, vector, k),
-    ).fetchall()

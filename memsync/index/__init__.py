@@ -12,13 +12,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from memsync.errors import ConfigError
+from memsync.filters import Filters
 from memsync.settings import Settings
 
 # Point ids are uuid5(block global_id): a redo overwrites, it never duplicates.
 POINT_NAMESPACE = uuid.UUID("6f1d3c52-8a4e-5b7a-9c1e-2d4f6a8b0c13")
 PAYLOAD_FIELDS = (
     "block_id", "global_id", "block_type", "source_table", "source_id", "artifact_id",
-    "subject_type", "subject_id", "content_hash",
+    "subject_type", "subject_id", "content_hash", "created_at_ts",
 )
 
 
@@ -65,8 +66,9 @@ class VectorIndex(Protocol):
 
     def count(self, model: str) -> int: ...
 
-    def search(self, model: str, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Nearest blocks by cosine similarity: (block_id, score), best first."""
+    def search(self, model: str, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """Nearest blocks by cosine similarity: (block_id, score), best first. Every filter
+        field is applied; one the index cannot apply raises FilterError."""
 
 
 def open_indexes(settings: Settings, dsn: str) -> list[VectorIndex]:

@@ -10,7 +10,9 @@ import psycopg
 
 from memsync.db import DictConn, connect
 from memsync.db import vectors as q
+from memsync.db.search import dense
 from memsync.errors import IndexUnavailable
+from memsync.filters import Filters
 from memsync.index import PointLoader
 
 T = TypeVar("T")
@@ -57,9 +59,8 @@ class PgvectorIndex:
     def count(self, model: str) -> int:
         return self._run(q.count, model)
 
-    def search(self, model: str, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        rows = self._run(q.nearest, model, int(vector.shape[0]), vector.tolist(), k)
-        return [(int(r["block_id"]), float(r["score"])) for r in rows]
+    def search(self, model: str, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        return self._run(dense, model, vector.tolist(), k, filters or Filters())
 
     def close(self) -> None:
         if self._conn is not None:

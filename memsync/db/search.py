@@ -1,0 +1,119 @@
+"""SQL for search: block filters, BM25 over the stored tsvector, dense kNN in pgvector,
+and hit materialization. Caller text only ever travels as a bound parameter."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import sql
+
+from memsync.db import DictConn
+from memsync.filters import Filters
+
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+
+def where(f: Filters, alias: str = "b") -> tuple[sql.Composable, dict[str, Any]]:
+    """A WHERE fragment over agent.blocks and its parameters (named, prefixed f_)."""
+    a = sql.Identifier(alias)
+    parts: list[sql.Composable] = [sql.SQL("true")]
+    params: dict[str, Any] = {}
+    if f.block_types:
+        parts.append(sql.SQL("{}.block_type = ANY(%(f_block_types)s)").format(a))
+        params["f_block_types"] = list(f.block_types)
+    if f.source_tables:
+        parts.append(sql.SQL("{}.source_table = ANY(%(f_source_tables)s)").format(a))
+        params["f_source_tables"] = list(f.source_tables)
+    if f.artifact_ids:
+        parts.append(sql.SQL("{}.artifact_id = ANY(%(f_artifact_ids)s)").format(a))
+        params["f_artifact_ids"] = list(f.artifact_ids)
+    if f.subjects or f.scoped:
+        parts.append(sql.SQL(
+            "({0}.subject_type, {0}.subject_id) IN (SELECT * FROM unnest(%(f_st)s::text[], %(f_sid)s::bigint[]))"
+        ).format(a))
+        params["f_st"] = [s[0] for s in f.subjects]
+        params["f_sid"] = [s[1] for s in f.subjects]
+    if f.created_after:
+        parts.append(sql.SQL("{}.created_at >= %(f_after)s").format(a))
+        params["f_after"] = f.created_after
+    if f.created_before:
+        parts.append(sql.SQL("{}.created_at <= %(f_before)s").format(a))
+        params["f_before"] = f.created_before
+    return sql.SQL(" AND ").join(parts), params
+
+
+def bm25(conn: DictConn, query: str, k: int, f: Filters) -> list[tuple[int, float]]:
+    """Okapi BM25 from the term statistics kept in memsync.term_stats / corpus_stats.
+    Candidates are blocks matching any query lexeme (OR), so a keyword-only hit can win."""
+    cond, params = where(f)
+    stmt = sql.SQL(
+        """WITH q AS (SELECT DISTINCT u.lexeme AS term FROM unnest(to_tsvector('english', %(q)s)) u),
+                s AS (SELECT n_docs, greatest(total_len::float8 / greatest(n_docs, 1), 1.0) AS avgdl
+                        FROM memsync.corpus_stats),
+                qt AS (SELECT q.term, ln(1 + (s.n_docs - t.df + 0.5) / (t.df + 0.5)) AS idf
+                         FROM q JOIN memsync.term_stats t ON t.term = q.term AND t.df > 0 CROSS JOIN s),
+                tq AS (SELECT string_agg(quote_literal(term), ' | ')::tsquery AS query FROM qt),
+                cand AS (SELECT b.id, b.tsv, memsync.tsv_length(b.tsv) AS len
+                           FROM agent.blocks b, tq WHERE b.tsv @@ tq.query AND {cond})
+           SELECT c.id AS block_id,
+                  sum(qt.idf * (x.tf * (%(k1)s + 1)) / (x.tf + %(k1)s * (1 - %(b)s + %(b)s * c.len / s.avgdl))) AS score
+             FROM cand c CROSS JOIN s
+             CROSS JOIN LATERAL (SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS tf
+                                   FROM unnest(c.tsv) u) x
+             JOIN qt ON qt.term = x.lexeme
+            GROUP BY c.id
+            ORDER BY score DESC, c.id
+            LIMIT %(k)s"""
+    ).format(cond=cond)
+    rows = conn.execute(stmt, {**params, "q": query, "k": k, "k1": BM25_K1, "b": BM25_B}).fetchall()
+    return [(int(r["block_id"]), float(r["score"])) for r in rows]
+
+
+def dense(conn: DictConn, model: str, vector: Sequence[float], k: int, f: Filters) -> list[tuple[int, float]]:
+    """Cosine kNN in the pgvector projection. Unfiltered: the model's HNSW index. Filtered:
+    an exact scan of the filtered blocks, because HNSW post-filtering can return fewer than k."""
+    dim = sql.Literal(len(vector))
+    if f.is_empty():
+        stmt = sql.SQL(
+            """SELECT p.block_id, 1 - (p.embedding::vector({d}) <=> %(v)s::vector({d})) AS score
+                 FROM memsync.pgvector_index p WHERE p.model = %(m)s
+                ORDER BY p.embedding::vector({d}) <=> %(v)s::vector({d}) LIMIT %(k)s"""
+        ).format(d=dim)
+        with conn.transaction():
+            conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(40, 2 * k))))
+            rows = conn.execute(stmt, {"v": list(vector), "m": model, "k": k}).fetchall()
+    else:
+        cond, params = where(f)
+        stmt = sql.SQL(
+            """WITH f AS MATERIALIZED (SELECT b.id FROM agent.blocks b WHERE {cond})
+               SELECT p.block_id, 1 - (p.embedding::vector({d}) <=> %(v)s::vector({d})) AS score
+                 FROM memsync.pgvector_index p JOIN f ON f.id = p.block_id
+                WHERE p.model = %(m)s
+                ORDER BY p.embedding::vector({d}) <=> %(v)s::vector({d}) LIMIT %(k)s"""
+        ).format(d=dim, cond=cond)
+        rows = conn.execute(stmt, {**params, "v": list(vector), "m": model, "k": k}).fetchall()
+    return [(int(r["block_id"]), float(r["score"])) for r in rows]
+
+
+def hit_rows(conn: DictConn, block_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    rows = conn.execute(
+        """SELECT b.id AS block_id, b.global_id, b.block_type, b.title, b.heading_path, b.body_md,
+                  b.source_table, b.source_id, b.artifact_id, b.subject_type, b.subject_id,
+                  b.content_hash, b.token_count, b.created_at, b.updated_at, a.external_id AS artifact_external_id
+             FROM agent.blocks b LEFT JOIN agent.artifacts a ON a.id = b.artifact_id
+            WHERE b.id = ANY(%s)""",
+        (list(block_ids),),
+    ).fetchall()
+    return {r["block_id"]: r for r in rows}
+
+
+def stored_vectors(conn: DictConn, model: str, block_ids: Sequence[int]) -> dict[int, Any]:
+    rows = conn.execute(
+        """SELECT b.id, e.embedding FROM agent.blocks b
+             JOIN memsync.embeddings e ON e.model = %s AND e.content_hash = b.content_hash
+            WHERE b.id = ANY(%s)""",
+        (model, list(block_ids)),
+    ).fetchall()
+    return {r["id"]: r["embedding"] for r in rows}

@@ -1,0 +1,54 @@
+"""Search filters. Every field applies in every backend and in both signals; a field a
+backend cannot apply raises instead of being ignored (unknown fields are rejected here)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from memsync.errors import MemsyncError
+
+
+class FilterError(MemsyncError):
+    """A filter names something that does not exist or cannot be applied."""
+
+
+class Filters(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    block_types: tuple[str, ...] = ()
+    source_tables: tuple[str, ...] = ()
+    artifact_ids: tuple[int, ...] = ()
+    # (subject_type, subject_id) pairs; a block matches when its subject is one of them
+    subjects: tuple[tuple[str, int], ...] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    # True when `subjects` was given and may be empty (a scope with nothing in it matches nothing)
+    scoped: bool = False
+
+    @field_validator("source_tables")
+    @classmethod
+    def _tables(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        import re
+
+        for t in v:
+            if not re.fullmatch(r"(erp|agent)\.[a-z_]+", t):
+                raise ValueError(f"source table {t!r} is not schema.table in erp or agent")
+        return v
+
+    def is_empty(self) -> bool:
+        return not (self.block_types or self.source_tables or self.artifact_ids or self.subjects or self.scoped
+                    or self.created_after or self.created_before)
+
+    @classmethod
+    def parse(cls, data: dict[str, object] | None) -> Filters:
+        from pydantic import ValidationError
+
+        if not data:
+            return cls()
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise FilterError(f"invalid filter: {problems}") from None
