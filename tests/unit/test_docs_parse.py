@@ -28,7 +28,7 @@ def test_front_matter_wins_and_is_kept() -> None:
 def test_subject_by_key_and_errors() -> None:
     assert parse("---\nproject: project:abc\n---\n", "x.md", subject_types=KINDS).subject == \
         SubjectRef("project", "project:abc")
-    with pytest.raises(SourceError, match="x.md: front matter subject type 'planet'"):
+    with pytest.raises(SourceError, match=r"x\.md: front matter subject type 'planet'"):
         parse("---\nsubject: planet:3\n---\n", "x.md", subject_types=KINDS)
     with pytest.raises(SourceError, match="must look like"):
         parse("---\nsubject: project\n---\n", "x.md", subject_types=KINDS)
