@@ -1,3 +1,19 @@
-"""memsync: keeps a semantic index of Postgres agent memory in sync and serves context."""
+"""memsync: keeps a semantic index of Postgres agent memory in sync and serves context.
+
+`from memsync import search, retrieve` gives the library API (configured from MEMSYNC_*);
+imports are lazy so that `import memsync` stays cheap."""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+__all__ = ["retrieve", "search"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from memsync import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'memsync' has no attribute {name!r}")

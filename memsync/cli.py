@@ -347,6 +347,140 @@ def ingest_cmd(ctx: click.Context, path: Path, watch: bool, include: tuple[str, 
         ctx.exit(1)
 
 
+@main.command("search")
+@click.argument("query")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "lexical"]), default="hybrid", show_default=True)
+@click.option("--k", "k", default=10, show_default=True, help="Number of hits.")
+@click.option("--block-type", "block_types", multiple=True, help="Only these block types (repeatable).")
+@click.option("--source-table", "source_tables", multiple=True, help="Only blocks from these tables (repeatable).")
+@click.option("--subject", "subject_refs", multiple=True, help="Only blocks about this subject, e.g. project:42.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def search_cmd(ctx: click.Context, query: str, mode: str, k: int, block_types: tuple[str, ...],
+               source_tables: tuple[str, ...], subject_refs: tuple[str, ...], as_json: bool) -> None:
+    """Hybrid (dense + BM25, fused by RRF), dense or lexical search over blocks."""
+    from memsync import runtime, subjects
+    from memsync.db import connect
+    from memsync.filters import Filters
+    from memsync.hybrid import SearchOptions, search
+
+    rt = runtime.build(_settings(ctx))
+    try:
+        with connect(rt.dsn, autocommit=True, vectors=True) as conn:
+            pairs = tuple((s.type, s.id) for s in (subjects.resolve(conn, r) for r in subject_refs))
+            f = Filters(block_types=block_types, source_tables=source_tables, subjects=pairs, scoped=bool(pairs))
+            hits = search(rt, conn, query, SearchOptions(k=k, mode=mode), f)  # type: ignore[arg-type]
+    finally:
+        rt.close()
+    emit([h.to_dict() for h in hits], as_json, lambda hs: "\n".join(
+        f"{h['score']:.4f}  dense #{h['dense_rank'] or '-'} lexical #{h['lexical_rank'] or '-'}  "
+        f"{h['source_table']}#{h['source_id']} block {h['block_id']} [{h['block_type']}] "
+        f"{h['heading_path'] or ''}\n        {h['text'][:100]!r}" for h in hs) or "no hits")
+
+
+@main.command("retrieve")
+@click.option("--recipe", required=True, help="Recipe name (latest version) or id.")
+@click.option("--subject", required=True, help="project:42, a global_id, or 'personal'.")
+@click.option("--query", default=None, help="Free text the recipe's semantic sections may use.")
+@click.option("--budget", "budget_tokens", type=int, default=None, help="Token budget (default: the recipe's).")
+@click.option("--as-of", "as_of", type=click.DateTime(), default=None, help="Facts/goals valid at this time.")
+@click.option("--json", "as_json", is_flag=True, help="The bundle as JSON instead of markdown.")
+@click.pass_context
+def retrieve_cmd(ctx: click.Context, recipe: str, subject: str, query: str | None, budget_tokens: int | None,
+                 as_of: datetime | None, as_json: bool) -> None:
+    """Build a cited, budgeted context bundle from a context recipe for a subject."""
+    from datetime import timezone
+
+    from memsync import runtime
+    from memsync.context import Retriever
+    from memsync.db import connect
+
+    rt = runtime.build(_settings(ctx))
+    try:
+        with connect(rt.dsn, autocommit=True, vectors=True) as conn:
+            r = Retriever(rt, conn, log=rt.settings.log_retrievals)
+            when = as_of.replace(tzinfo=timezone.utc) if as_of and as_of.tzinfo is None else as_of
+            bundle = r.retrieve(recipe, subject, query=query, budget_tokens=budget_tokens, as_of=when)
+            r.close()
+    finally:
+        rt.close()
+    click.echo(json.dumps(bundle.to_dict(), default=_json_default, indent=2) if as_json else bundle.to_markdown())
+
+
+@main.group()
+def recipes() -> None:
+    """Context recipes: list, show, validate FILE, put FILE."""
+
+
+def _read_recipe_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise MemsyncError(f"{path}: cannot read recipe: {exc}") from None
+    if not isinstance(data, dict) or "name" not in data or "spec" not in data:
+        raise MemsyncError(f"{path}: a recipe file needs 'name', 'spec' and optionally 'description'")
+    return data
+
+
+@recipes.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def recipes_list(ctx: click.Context, as_json: bool) -> None:
+    """Recipes (latest version of each)."""
+    from memsync.db import connect, resolve_dsn
+    from memsync.db import context as q
+
+    with connect(resolve_dsn(_settings(ctx)), autocommit=True) as conn:
+        rows = q.recipes(conn)
+    emit(rows, as_json, lambda rs: "\n".join(f"{r['name']:<22} v{r['version']}  {r['description'] or ''}" for r in rs))
+
+
+@recipes.command("show")
+@click.argument("name")
+@click.pass_context
+def recipes_show(ctx: click.Context, name: str) -> None:
+    """Print a recipe (latest version) as JSON."""
+    from memsync.db import connect, resolve_dsn
+    from memsync.db import context as q
+    from memsync.recipes import RecipeError
+
+    with connect(resolve_dsn(_settings(ctx)), autocommit=True) as conn:
+        row = q.recipe(conn, name=name)
+    if row is None:
+        raise RecipeError(f"unknown recipe {name!r}")
+    click.echo(json.dumps({"name": row["name"], "version": row["version"], "description": row["description"],
+                           "spec": row["retrieval_spec"]}, indent=2))
+
+
+@recipes.command("validate")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def recipes_validate(file: Path) -> None:
+    """Check a recipe file (YAML or JSON with name, description, spec) without storing it."""
+    from memsync.recipes import parse_spec
+
+    data = _read_recipe_file(file)
+    spec = parse_spec(data["spec"], f"{file}")
+    click.echo(f"{file}: ok ({len(spec.sections)} sections, budget {spec.budget_tokens} tokens)")
+
+
+@recipes.command("put")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def recipes_put(ctx: click.Context, file: Path) -> None:
+    """Validate and store a recipe; a changed spec becomes a new version."""
+    from memsync.db import connect, resolve_dsn
+    from memsync.db import context as q
+    from memsync.recipes import parse_spec
+
+    data = _read_recipe_file(file)
+    parse_spec(data["spec"], f"{file}")
+    with connect(resolve_dsn(_settings(ctx)), autocommit=True) as conn:
+        row = q.put_recipe(conn, str(data["name"]), data.get("description"), data["spec"])
+    click.echo(f"{row['name']} v{row['version']}")
+
+
 @main.command("settings")
 @click.pass_context
 def settings_cmd(ctx: click.Context) -> None:

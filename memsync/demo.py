@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 
 from memsync import migrate, ops, runtime
 from memsync.db import DictConn, connect
-from memsync.search import SearchOptions, search
+from memsync.hybrid import SearchOptions, search
 from memsync.settings import Settings
 from memsync.worker import Worker
 

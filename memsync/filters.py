@@ -21,7 +21,7 @@ class Filters(BaseModel):
     source_tables: tuple[str, ...] = ()
     artifact_ids: tuple[int, ...] = ()
     # (subject_type, subject_id) pairs; a block matches when its subject is one of them
-    subjects: tuple[tuple[str, int], ...] = ()
+    subjects: tuple[tuple[str, int | None], ...] = ()
     created_after: datetime | None = None
     created_before: datetime | None = None
     # True when `subjects` was given and may be empty (a scope with nothing in it matches nothing)

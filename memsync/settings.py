@@ -63,6 +63,7 @@ class Settings(BaseModel):
         ("sops/", "sop/", "*.sop.md"), description="docs_ingest: comma-separated path patterns of SOP files."
     )
     watch_debounce: float = Field(0.5, ge=0, description="docs_ingest --watch: quiet time before a rescan.")
+    log_retrievals: bool = Field(True, description="Record each retrieve() as an agent.events row.")
     log_level: str = Field("INFO", description="Log level for the CLI.")
 
     @field_validator("indexes", "sop_globs", mode="before")

@@ -96,6 +96,14 @@ def _drop_db(admin: str, name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@pytest.fixture(scope="module")
+def module_dsn(pg_admin_dsn: str, template_db: str) -> Iterator[str]:
+    """A migrated database shared by one test module (for read-mostly tests on costly data)."""
+    name = _create_db(pg_admin_dsn, template_db)
+    yield _with_db(pg_admin_dsn, name)
+    _drop_db(pg_admin_dsn, name)
+
+
 @pytest.fixture
 def empty_dsn(pg_admin_dsn: str) -> Iterator[str]:
     """A fresh database with nothing in it (for migration tests)."""

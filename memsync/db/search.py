@@ -31,7 +31,8 @@ def where(f: Filters, alias: str = "b") -> tuple[sql.Composable, dict[str, Any]]
         params["f_artifact_ids"] = list(f.artifact_ids)
     if f.subjects or f.scoped:
         parts.append(sql.SQL(
-            "({0}.subject_type, {0}.subject_id) IN (SELECT * FROM unnest(%(f_st)s::text[], %(f_sid)s::bigint[]))"
+            "EXISTS (SELECT 1 FROM unnest(%(f_st)s::text[], %(f_sid)s::bigint[]) s(t, i)"
+            " WHERE s.t = {0}.subject_type AND s.i IS NOT DISTINCT FROM {0}.subject_id)"
         ).format(a))
         params["f_st"] = [s[0] for s in f.subjects]
         params["f_sid"] = [s[1] for s in f.subjects]

@@ -35,7 +35,8 @@ def qdrant_filter(f: Filters) -> Any:
     if f.subjects:
         must.append(m.Filter(should=[
             m.Filter(must=[m.FieldCondition(key="subject_type", match=m.MatchValue(value=t)),
-                           m.FieldCondition(key="subject_id", match=m.MatchValue(value=i))])
+                           m.FieldCondition(key="subject_id", match=m.MatchValue(value=i)) if i is not None
+                           else m.IsNullCondition(is_null=m.PayloadField(key="subject_id"))])
             for t, i in f.subjects
         ]))
     if f.created_after or f.created_before:

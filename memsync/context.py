@@ -1,0 +1,273 @@
+"""retrieve(recipe, subject): a context recipe turned into a budgeted, cited bundle of
+structured rows and semantically matched blocks, mapped back to the rows they came from."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+
+from memsync import budget, records, subjects
+from memsync.db import DictConn, audit
+from memsync.db import context as q
+from memsync.errors import DatabaseError
+from memsync.filters import Filters
+from memsync.hybrid import SearchOptions, search
+from memsync.recipes import RecipeError, RecipeSpec, SemanticSection, parse_spec, render_query
+from memsync.runtime import Runtime
+from memsync.subjects import Subject, SubjectRef
+
+
+@dataclass
+class Item:
+    section: str
+    kind: str
+    text: str
+    tokens: int
+    table: str
+    id: int | None
+    global_id: str | None
+    score: float | None = None
+    score_breakdown: dict[str, Any] = field(default_factory=dict)
+    block_id: int | None = None
+    artifact_external_id: str | None = None
+
+    @property
+    def citation(self) -> str:
+        ref = f"{self.table}#{self.id}"
+        if self.block_id is not None:
+            ref = f"agent.blocks#{self.block_id} from {ref}"
+        if self.artifact_external_id:
+            ref += f" ({self.artifact_external_id})"
+        elif self.global_id:
+            ref += f" ({self.global_id})"
+        return ref
+
+
+@dataclass
+class ContextBundle:
+    recipe: str
+    recipe_version: int
+    subject: str
+    subject_name: str
+    query: str | None
+    as_of: str | None
+    budget_tokens: int
+    tokens: int
+    sections: list[dict[str, Any]]
+    items: list[Item]
+    dropped: list[dict[str, Any]]
+    candidates: int
+    latency_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["items"] = [asdict(i) | {"citation": i.citation} for i in self.items]
+        return d
+
+    def to_markdown(self) -> str:
+        lines = [f"# Context: {self.recipe} (v{self.recipe_version}) for {self.subject_name} [{self.subject}]", ""]
+        if self.query:
+            lines += [f"Query: {self.query}", ""]
+        cites: list[str] = []
+        for sec in self.sections:
+            items = [i for i in self.items if i.section == sec["name"]]
+            if not items:
+                continue
+            lines += [f"## {sec['title']}", ""]
+            for item in items:
+                cites.append(item.citation)
+                body = item.text.strip().replace("\n", "\n  ")
+                lines.append(f"- {body} [{len(cites)}]")
+            lines.append("")
+        if cites:
+            lines += ["## Sources", ""] + [f"[{n}] {c}" for n, c in enumerate(cites, start=1)] + [""]
+        if self.dropped:
+            lines.append(f"_{len(self.dropped)} item(s) left out to fit {self.budget_tokens} tokens._")
+        return "\n".join(lines).rstrip() + "\n"
+
+
+class Retriever:
+    """Holds one connection and, when logging is on, one 'retrieval' session whose events
+    record each call (recipe version, candidates, chosen items, tokens, latency)."""
+
+    def __init__(self, rt: Runtime, conn: DictConn, *, log: bool = True):
+        self.rt = rt
+        self.conn = conn
+        self.log = log
+        self._session: int | None = None
+
+    def load_recipe(self, recipe: str | int) -> tuple[dict[str, Any], RecipeSpec]:
+        """By id (an int) or by name (the latest version); a digit string falls back to an id."""
+        row = q.recipe(self.conn, id=recipe) if isinstance(recipe, int) else q.recipe(self.conn, name=recipe)
+        if row is None and isinstance(recipe, str) and recipe.isdigit():
+            row = q.recipe(self.conn, id=int(recipe))
+        if row is None:
+            known = ", ".join(r["name"] for r in q.recipes(self.conn)) or "none"
+            raise RecipeError(f"unknown recipe {recipe!r}; known: {known}")
+        return row, parse_spec(row["retrieval_spec"], f"recipe {row['name']} v{row['version']}")
+
+    def retrieve(self, recipe: str | int, subject: SubjectRef, *, query: str | None = None,
+                 budget_tokens: int | None = None, as_of: datetime | None = None) -> ContextBundle:
+        started = time.perf_counter()
+        try:
+            row, spec = self.load_recipe(recipe)
+            subj = subjects.resolve(self.conn, subject)
+            if spec.subject_types and subj.type not in spec.subject_types:
+                raise RecipeError(f"recipe {row['name']} is for {', '.join(spec.subject_types)} subjects, "
+                                  f"not {subj.type}")
+            limit = budget_tokens or spec.budget_tokens
+            groups, candidates = self._gather(spec, subj, query, as_of)
+            dropped = budget.fit(groups, limit)
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"retrieve failed: database unavailable: {exc}".strip()) from exc
+        items = [i for g in groups for i in g.items]
+        bundle = ContextBundle(
+            recipe=row["name"], recipe_version=row["version"], subject=subj.key, subject_name=subj.name,
+            query=query, as_of=as_of.isoformat() if as_of else None, budget_tokens=limit,
+            tokens=sum(i.tokens for i in items),
+            sections=[{"name": s.name, "title": s.title or s.name.replace("_", " ").capitalize(), "kind": s.kind,
+                       "priority": s.priority} for s in spec.sections],
+            items=items,
+            dropped=[{"section": d.section, "reason": d.reason, "citation": d.item.citation, "tokens": d.item.tokens}
+                     for d in dropped],
+            candidates=candidates, latency_ms=1000 * (time.perf_counter() - started),
+        )
+        if self.log:
+            self._log(row, bundle)
+        return bundle
+
+    # ------------------------------------------------------------ sections
+
+    def _gather(self, spec: RecipeSpec, subj: Subject, query: str | None,
+                as_of: datetime | None) -> tuple[list[budget.SectionItems[Item]], int]:
+        now = as_of or datetime.now(timezone.utc)
+        seen: set[tuple[str, int | None]] = set()
+        groups: list[budget.SectionItems[Item]] = []
+        candidates = 0
+        scopes: dict[str, tuple[tuple[str, int | None], ...]] = {}
+        for sec in spec.sections:
+            mode = sec.scope or spec.scope
+            if mode not in scopes:
+                scopes[mode] = subjects.scope(self.conn, subj, mode)
+            pairs = scopes[mode]
+            since = now - timedelta(days=sec.since_days) if sec.since_days else None
+            # fetch more than max_items: dedup and budgets may drop some
+            fetch = sec.max_items * 2
+            rows: list[Item] = []
+            if sec.kind == "records":
+                rel = records.RELATIONS[sec.relation]
+                for r in q.records(self.conn, rel, pairs, dict(sec.where), sec.order_by, sec.descending,
+                                   fetch, as_of, since):
+                    rows.append(self._item(sec.name, "records", rel.render(r), rel.table, r))
+            elif sec.kind == "facts":
+                fp = (*pairs, ("personal", None)) if sec.include_personal else pairs
+                for r in q.facts(self.conn, fp, list(sec.fact_types), sec.categories, as_of, fetch):
+                    label = r["fact_type"].replace("_", " ") + (f" ({r['category']})" if r["category"] else "")
+                    rows.append(self._item(sec.name, "facts", f"{label.capitalize()}: {r['content']}", "agent.facts", r))
+            elif sec.kind == "goals":
+                gp = (*pairs, ("personal", None)) if sec.include_personal else pairs
+                for r in q.goals(self.conn, gp, list(sec.statuses), list(sec.horizons), as_of, fetch):
+                    text = f"Goal: {r['title']} ({r['status']}, priority {r['priority']}, {r['horizon']})"
+                    if r["description"]:
+                        text += f"\n{r['description']}"
+                    rows.append(self._item(sec.name, "goals", text, "agent.goals", r))
+            elif sec.kind == "reflections":
+                for r in q.reflections(self.conn, pairs, list(sec.modes), as_of, since, fetch):
+                    rows.append(self._item(sec.name, "reflections", _reflection_text(r), "agent.reflections", r))
+            elif sec.kind == "events":
+                for r in q.events(self.conn, pairs, list(sec.event_types), list(sec.memory_scopes), as_of, since, fetch):
+                    text = f"{r['event_type']} ({str(r['occurred_at'])[:16]}): {json.dumps(r['payload'], default=str)}"
+                    rows.append(self._item(sec.name, "events", text, "agent.events", r))
+            elif sec.kind == "sessions":
+                for r in q.sessions(self.conn, pairs, sec.session_types, as_of, since, fetch):
+                    text = f"Session {r['session_type']} {str(r['started_at'])[:16]} ({r['status']})"
+                    if r["summary"]:
+                        text += f": {r['summary']}"
+                    rows.append(self._item(sec.name, "sessions", text, "agent.sessions", r))
+            else:
+                assert isinstance(sec, SemanticSection)
+                rows = self._semantic(sec, subj, pairs, query, as_of, since)
+            candidates += len(rows)
+            kept = []
+            for item in rows:
+                keys = {(item.table, item.id)} if item.block_id is None else {("agent.blocks", item.block_id)}
+                if item.block_id is not None and (item.table, item.id) in seen:
+                    continue  # the whole row is already in the bundle
+                if keys & seen:
+                    continue
+                seen |= keys
+                kept.append(item)
+            groups.append(budget.SectionItems(sec.name, sec.priority, sec.min_items, sec.max_items, sec.max_tokens,
+                                              kept))
+        return groups, candidates
+
+    def _semantic(self, sec: SemanticSection, subj: Subject, pairs: tuple[tuple[str, int | None], ...],
+                  query: str | None, as_of: datetime | None, since: datetime | None) -> list[Item]:
+        text = render_query(sec.query, {
+            "query": query or "", "subject.name": subj.name, "subject.type": subj.type,
+            "subject.id": str(subj.id or ""), "subject.description": str(subj.row.get("description") or ""),
+        })
+        if not text:
+            return []
+        filters = Filters(block_types=tuple(sec.block_types), source_tables=tuple(sec.source_tables),
+                          subjects=pairs, scoped=True, created_before=as_of, created_after=since)
+        opts = SearchOptions(k=sec.top_k, mode=sec.mode, rrf_k=sec.rrf_k, weights=dict(sec.weights),
+                             mmr_lambda=sec.mmr_lambda, recency_half_life_days=sec.recency_half_life_days)
+        items = []
+        for h in search(self.rt, self.conn, text, opts, filters):
+            body = f"{h.heading_path}\n{h.text}" if h.heading_path else h.text
+            items.append(Item(
+                section=sec.name, kind="semantic", text=body, tokens=self.rt.embedder.count_tokens(body),
+                table=h.source_table or "agent.blocks", id=h.source_id if h.source_table else h.block_id,
+                global_id=h.global_id, score=h.score,
+                score_breakdown={"rrf": h.score, "dense_rank": h.dense_rank, "dense_score": h.dense_score,
+                                 "lexical_rank": h.lexical_rank, "lexical_score": h.lexical_score},
+                block_id=h.block_id, artifact_external_id=h.artifact_external_id,
+            ))
+        return items
+
+    def _item(self, section: str, kind: str, text: str, table: str, row: dict[str, Any]) -> Item:
+        return Item(section, kind, text, self.rt.embedder.count_tokens(text), table, int(row["id"]),
+                    row.get("global_id"))
+
+    # ------------------------------------------------------------ audit
+
+    def _log(self, recipe: dict[str, Any], b: ContextBundle) -> None:
+        try:
+            if self._session is None:
+                self._session = audit.start_session(self.conn, "retrieval", {"model": self.rt.embedder.model_id,
+                                                                             "indexes": [i.name for i in self.rt.indexes]})
+            audit.add_event(self.conn, self._session, "note", {
+                "kind": "retrieval", "recipe": b.recipe, "recipe_id": recipe["id"], "recipe_version": b.recipe_version,
+                "subject": b.subject, "query": b.query, "as_of": b.as_of, "candidates": b.candidates,
+                "chosen": [i.citation for i in b.items], "dropped": len(b.dropped), "tokens": b.tokens,
+                "budget_tokens": b.budget_tokens, "latency_ms": round(b.latency_ms, 2),
+            })
+        except psycopg.Error:
+            pass  # auditing must never break retrieval; the bundle is already built
+
+    def close(self) -> None:
+        if self._session is not None:
+            with contextlib.suppress(psycopg.Error):
+                audit.end_session(self.conn, self._session, "completed", "retrieval calls logged as events")
+            self._session = None
+
+
+def _reflection_text(r: dict[str, Any]) -> str:
+    from memsync.chunk import REFLECTION_SECTIONS, _as_markdown_list
+
+    head = f"{str(r['mode']).capitalize()} reflection {str(r.get('period_start') or r['created_at'])[:10]}"
+    parts = [head]
+    for name in REFLECTION_SECTIONS:
+        body = _as_markdown_list(r.get(name))
+        if body:
+            parts.append(f"{name.replace('_', ' ').capitalize()}:\n{body}")
+    if r.get("raw_text"):
+        parts.append(str(r["raw_text"]).strip())
+    return "\n".join(parts)
