@@ -239,7 +239,7 @@ def test_errors_are_clear_and_typed(world: dict[str, Any]) -> None:
     rt = runtimes(world)[0]
     with connect(rt.dsn, autocommit=True, vectors=True) as conn:
         r = Retriever(rt, conn, log=False)
-        with pytest.raises(RecipeError, match="unknown recipe 'nope'; known: .*daily_planning"):
+        with pytest.raises(RecipeError, match=r"unknown recipe 'nope'; known: .*daily_planning"):
             r.retrieve("nope", "person:1")
         with pytest.raises(SubjectError, match="no project with id 999999"):
             r.retrieve("project_context", "project:999999")
