@@ -1,0 +1,112 @@
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from memsync.budget import SectionItems, fit
+from memsync.filters import FilterError, Filters
+from memsync.fusion import Fused, apply_recency, mmr, ndcg, rrf
+from memsync.recipes import RecipeError, parse_spec, render_query
+from memsync.subjects import SubjectError, parse_ref
+
+
+def test_rrf_union_lets_a_keyword_only_hit_win() -> None:
+    dense = [(1, 0.9), (2, 0.8), (3, 0.7)]
+    lexical = [(9, 12.0), (1, 3.0)]
+    fused = rrf({"dense": dense, "lexical": lexical}, k=60)
+    assert [f.block_id for f in fused][:2] == [1, 9]
+    assert fused[1].signals == {"lexical": (1, 12.0)}
+    # a keyword-only hit beats a block both signals rank low
+    mixed = rrf({"dense": [(5, 0.9), (1, 0.8)], "lexical": [(9, 12.0), (5, 5.0)]}, k=60)
+    assert [f.block_id for f in mixed] == [5, 9, 1]
+    heavy = rrf({"dense": dense, "lexical": lexical}, k=60, weights={"dense": 0.2, "lexical": 1.0})
+    assert heavy[0].block_id == 1 and heavy[0].score == pytest.approx(0.2 / 61 + 1 / 62)
+    assert rrf({}, k=60) == []
+
+
+def test_recency_decays_old_items() -> None:
+    now = datetime.now(timezone.utc)
+    items = [Fused(1, 1.0), Fused(2, 0.9)]
+    out = apply_recency(items, {1: now - timedelta(days=60), 2: now}, now, half_life_days=7)
+    assert [i.block_id for i in out] == [2, 1]
+
+
+def test_mmr_prefers_diverse_results() -> None:
+    v = {1: np.array([1.0, 0.0]), 2: np.array([0.999, 0.045]), 3: np.array([0.0, 1.0])}
+    items = [Fused(1, 1.0), Fused(2, 0.99), Fused(3, 0.5)]
+    q = np.array([1.0, 0.2])
+    assert [i.block_id for i in mmr(items, v, q, 2, lam=0.3)] == [1, 3]
+    assert [i.block_id for i in mmr(items, v, q, 2, lam=1.0)] == [1, 2]
+
+
+def test_ndcg() -> None:
+    assert ndcg(["a", "b"], {"a"}) == 1.0
+    assert ndcg(["b", "a"], {"a"}) == pytest.approx(1 / np.log2(3))
+    assert ndcg(["b", "c"], {"a"}) == 0.0
+
+
+@dataclass
+class It:
+    name: str
+    tokens: int
+
+
+def test_budget_drops_lowest_priority_beyond_minimums_first() -> None:
+    a = SectionItems("a", 1, 1, 10, None, [It("a1", 10), It("a2", 10)])
+    b = SectionItems("b", 5, 1, 10, None, [It("b1", 10), It("b2", 10), It("b3", 10)])
+    dropped = fit([a, b], 30)
+    assert [i.name for i in a.items] == ["a1", "a2"] and [i.name for i in b.items] == ["b1"]
+    assert [(d.section, d.item.name, d.reason) for d in dropped] == [("b", "b3", "budget"), ("b", "b2", "budget")]
+    dropped = fit([a, b], 10)
+    assert [i.name for i in a.items] == ["a1"] and b.items == []
+    assert [d.reason for d in dropped] == ["budget", "budget (below min_items)"]
+
+
+def test_budget_section_caps() -> None:
+    s = SectionItems("s", 1, 0, 2, 15, [It("1", 10), It("2", 10), It("3", 1)])
+    dropped = fit([s], 1000)
+    assert [i.name for i in s.items] == ["1"]
+    assert [d.reason for d in dropped] == ["section max_items", "section max_tokens"]
+
+
+def test_recipe_validation_names_the_field() -> None:
+    with pytest.raises(RecipeError, match=r"sections\.0\.records: erp\.tasks cannot be filtered on 'colour'"):
+        parse_spec({"sections": [{"name": "t", "kind": "records", "relation": "erp.tasks", "where": {"colour": "x"}}]})
+    with pytest.raises(RecipeError, match="where.priority takes int values"):
+        parse_spec({"sections": [{"name": "t", "kind": "records", "relation": "erp.tasks", "where": {"priority": "1"}}]})
+    with pytest.raises(RecipeError, match="cannot be ordered by 'password'"):
+        parse_spec({"sections": [{"name": "t", "kind": "records", "relation": "erp.people", "order_by": "password"}]})
+    with pytest.raises(RecipeError, match=r"unknown placeholder \{subject\.secret\}"):
+        parse_spec({"sections": [{"name": "s", "kind": "semantic", "query": "{subject.secret}"}]})
+    with pytest.raises(RecipeError, match="section names must be unique"):
+        parse_spec({"sections": [{"name": "s", "kind": "facts"}, {"name": "s", "kind": "goals"}]})
+    with pytest.raises(RecipeError, match="min_items must not exceed max_items"):
+        parse_spec({"sections": [{"name": "s", "kind": "facts", "min_items": 5, "max_items": 2}]})
+    with pytest.raises(RecipeError, match="budget_tokens"):
+        parse_spec({"budget_tokens": 3, "sections": [{"name": "s", "kind": "facts"}]})
+    spec = parse_spec({"sections": [{"name": "s", "kind": "semantic", "weights": {"lexical": 2}}]})
+    assert spec.scope == "tree" and spec.sections[0].kind == "semantic"
+
+
+def test_render_query() -> None:
+    assert render_query("{subject.name}  {query}", {"subject.name": "Portal", "query": ""}) == "Portal"
+
+
+def test_subject_refs() -> None:
+    assert parse_ref("project:42") == ("project", 42, None)
+    assert parse_ref(("task", 7)) == ("task", 7, None)
+    assert parse_ref("project:6f1d-uuid") == ("project", None, "project:6f1d-uuid")
+    assert parse_ref("personal") == ("personal", None, None)
+    for bad in ("Project:1", "42", "a b:1", ("task", "7")):
+        with pytest.raises(SubjectError):
+            parse_ref(bad)  # type: ignore[arg-type]
+
+
+def test_filters_reject_unknown_fields() -> None:
+    with pytest.raises(FilterError, match="colour"):
+        Filters.parse({"colour": "red"})
+    with pytest.raises(FilterError, match="not schema.table"):
+        Filters.parse({"source_tables": ["pg_authid"]})
+    assert Filters.parse({"block_types": ["fact"]}).block_types == ("fact",)
+    assert Filters().is_empty() and not Filters(scoped=True).is_empty()
