@@ -73,7 +73,7 @@ def test_budget_section_caps() -> None:
 def test_recipe_validation_names_the_field() -> None:
     with pytest.raises(RecipeError, match=r"sections\.0\.records: erp\.tasks cannot be filtered on 'colour'"):
         parse_spec({"sections": [{"name": "t", "kind": "records", "relation": "erp.tasks", "where": {"colour": "x"}}]})
-    with pytest.raises(RecipeError, match="where.priority takes int values"):
+    with pytest.raises(RecipeError, match=r"where\.priority takes int values"):
         parse_spec({"sections": [{"name": "t", "kind": "records", "relation": "erp.tasks", "where": {"priority": "1"}}]})
     with pytest.raises(RecipeError, match="cannot be ordered by 'password'"):
         parse_spec({"sections": [{"name": "t", "kind": "records", "relation": "erp.people", "order_by": "password"}]})
@@ -106,7 +106,7 @@ def test_subject_refs() -> None:
 def test_filters_reject_unknown_fields() -> None:
     with pytest.raises(FilterError, match="colour"):
         Filters.parse({"colour": "red"})
-    with pytest.raises(FilterError, match="not schema.table"):
+    with pytest.raises(FilterError, match=r"not schema\.table"):
         Filters.parse({"source_tables": ["pg_authid"]})
     assert Filters.parse({"block_types": ["fact"]}).block_types == ("fact",)
     assert Filters().is_empty() and not Filters(scoped=True).is_empty()
