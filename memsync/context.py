@@ -223,7 +223,9 @@ class Retriever:
         for h in search(self.rt, self.conn, text, opts, filters):
             body = f"{h.heading_path}\n{h.text}" if h.heading_path else h.text
             items.append(Item(
-                section=sec.name, kind="semantic", text=body, tokens=self.rt.embedder.count_tokens(body),
+                section=sec.name, kind="semantic", text=body,
+                # counted with the model's tokenizer when the block was synced
+                tokens=h.token_count if h.token_count is not None else self.rt.embedder.count_tokens(body),
                 table=h.source_table or "agent.blocks", id=h.source_id if h.source_table else h.block_id,
                 global_id=h.global_id, score=h.score,
                 score_breakdown={"rrf": h.score, "dense_rank": h.dense_rank, "dense_score": h.dense_score,

@@ -2,18 +2,26 @@
 -- (document frequency per lexeme, corpus size and total length), kept current by
 -- statement-level triggers so a batch of block writes costs one update per distinct term.
 
-ALTER TABLE agent.blocks ADD COLUMN tsv tsvector GENERATED ALWAYS AS (
-  to_tsvector('english'::regconfig,
-              coalesce(heading_path, '') || E'\n' ||
-              coalesce(CASE WHEN chunk_key IS NULL THEN title END, '') || E'\n' ||
-              coalesce(body_md, ''))
-) STORED;
-CREATE INDEX blocks_tsv ON agent.blocks USING gin (tsv);
-
 -- Document length for BM25 = number of lexeme occurrences (positions), not distinct lexemes.
 CREATE FUNCTION memsync.tsv_length(t tsvector) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $$ SELECT coalesce(sum(coalesce(array_length(positions, 1), 1)), 0)::int FROM unnest(t) $$;
+
+ALTER TABLE agent.blocks
+  ADD COLUMN tsv tsvector GENERATED ALWAYS AS (
+    to_tsvector('english'::regconfig,
+                coalesce(heading_path, '') || E'\n' ||
+                coalesce(CASE WHEN chunk_key IS NULL THEN title END, '') || E'\n' ||
+                coalesce(body_md, ''))
+  ) STORED,
+  -- stored so that ranking never re-counts positions (a generated column cannot read tsv)
+  ADD COLUMN tsv_len integer GENERATED ALWAYS AS (
+    memsync.tsv_length(to_tsvector('english'::regconfig,
+                coalesce(heading_path, '') || E'\n' ||
+                coalesce(CASE WHEN chunk_key IS NULL THEN title END, '') || E'\n' ||
+                coalesce(body_md, '')))
+  ) STORED;
+CREATE INDEX blocks_tsv ON agent.blocks USING gin (tsv);
 
 CREATE TABLE memsync.term_stats (
   term TEXT PRIMARY KEY,
@@ -29,7 +37,7 @@ CREATE TABLE memsync.corpus_stats (
 INSERT INTO memsync.term_stats (term, df)
   SELECT lexeme, count(*) FROM agent.blocks, unnest(tsv) GROUP BY lexeme;
 INSERT INTO memsync.corpus_stats (n_docs, total_len)
-  SELECT count(*), coalesce(sum(memsync.tsv_length(tsv)), 0) FROM agent.blocks;
+  SELECT count(*), coalesce(sum(tsv_len), 0) FROM agent.blocks;
 
 -- Terms are applied in sorted order so concurrent writers lock rows in the same order.
 CREATE FUNCTION memsync.bm25_stats_insert() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -39,7 +47,7 @@ BEGIN
   ON CONFLICT (term) DO UPDATE SET df = t.df + EXCLUDED.df;
   UPDATE memsync.corpus_stats
      SET n_docs = n_docs + (SELECT count(*) FROM new_rows),
-         total_len = total_len + (SELECT coalesce(sum(memsync.tsv_length(tsv)), 0) FROM new_rows);
+         total_len = total_len + (SELECT coalesce(sum(tsv_len), 0) FROM new_rows);
   RETURN NULL;
 END $$;
 
@@ -51,7 +59,7 @@ BEGIN
    WHERE t.term = d.lexeme;
   UPDATE memsync.corpus_stats
      SET n_docs = n_docs - (SELECT count(*) FROM old_rows),
-         total_len = total_len - (SELECT coalesce(sum(memsync.tsv_length(tsv)), 0) FROM old_rows);
+         total_len = total_len - (SELECT coalesce(sum(tsv_len), 0) FROM old_rows);
   RETURN NULL;
 END $$;
 
@@ -71,7 +79,7 @@ BEGIN
   ON CONFLICT (term) DO UPDATE SET df = t.df + EXCLUDED.df;
   UPDATE memsync.corpus_stats
      SET total_len = total_len
-       + (SELECT coalesce(sum(memsync.tsv_length(n.tsv) - memsync.tsv_length(o.tsv)), 0)
+       + (SELECT coalesce(sum(n.tsv_len - o.tsv_len), 0)
             FROM old_rows o JOIN new_rows n USING (id) WHERE o.tsv IS DISTINCT FROM n.tsv);
   RETURN NULL;
 END $$;

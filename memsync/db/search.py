@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from psycopg import sql
 
 from memsync.db import DictConn
@@ -55,14 +57,17 @@ def bm25(conn: DictConn, query: str, k: int, f: Filters) -> list[tuple[int, floa
                         FROM memsync.corpus_stats),
                 qt AS (SELECT q.term, ln(1 + (s.n_docs - t.df + 0.5) / (t.df + 0.5)) AS idf
                          FROM q JOIN memsync.term_stats t ON t.term = q.term AND t.df > 0 CROSS JOIN s),
-                tq AS (SELECT string_agg(quote_literal(term), ' | ')::tsquery AS query FROM qt),
-                cand AS (SELECT b.id, b.tsv, memsync.tsv_length(b.tsv) AS len
+                tq AS (SELECT string_agg(quote_literal(term), ' | ')::tsquery AS query, array_agg(term) AS terms
+                         FROM qt),
+                -- only the query's lexemes, cut out in C (setweight + ts_filter), are unnested
+                cand AS (SELECT b.id, ts_filter(setweight(setweight(b.tsv, 'D'), 'A', tq.terms), '{{a}}') AS hit,
+                                b.tsv_len AS len
                            FROM agent.blocks b, tq WHERE b.tsv @@ tq.query AND {cond})
            SELECT c.id AS block_id,
                   sum(qt.idf * (x.tf * (%(k1)s + 1)) / (x.tf + %(k1)s * (1 - %(b)s + %(b)s * c.len / s.avgdl))) AS score
              FROM cand c CROSS JOIN s
              CROSS JOIN LATERAL (SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS tf
-                                   FROM unnest(c.tsv) u) x
+                                   FROM unnest(c.hit) u) x
              JOIN qt ON qt.term = x.lexeme
             GROUP BY c.id
             ORDER BY score DESC, c.id
@@ -72,7 +77,7 @@ def bm25(conn: DictConn, query: str, k: int, f: Filters) -> list[tuple[int, floa
     return [(int(r["block_id"]), float(r["score"])) for r in rows]
 
 
-def dense(conn: DictConn, model: str, vector: Sequence[float], k: int, f: Filters) -> list[tuple[int, float]]:
+def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f: Filters) -> list[tuple[int, float]]:
     """Cosine kNN in the pgvector projection. Unfiltered: the model's HNSW index. Filtered:
     an exact scan of the filtered blocks, because HNSW post-filtering can return fewer than k."""
     dim = sql.Literal(len(vector))
@@ -84,7 +89,7 @@ def dense(conn: DictConn, model: str, vector: Sequence[float], k: int, f: Filter
         ).format(d=dim)
         with conn.transaction():
             conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(40, 2 * k))))
-            rows = conn.execute(stmt, {"v": list(vector), "m": model, "k": k}).fetchall()
+            rows = conn.execute(stmt, {"v": vector, "m": model, "k": k}).fetchall()
     else:
         cond, params = where(f)
         stmt = sql.SQL(
@@ -94,7 +99,7 @@ def dense(conn: DictConn, model: str, vector: Sequence[float], k: int, f: Filter
                 WHERE p.model = %(m)s
                 ORDER BY p.embedding::vector({d}) <=> %(v)s::vector({d}) LIMIT %(k)s"""
         ).format(d=dim, cond=cond)
-        rows = conn.execute(stmt, {**params, "v": list(vector), "m": model, "k": k}).fetchall()
+        rows = conn.execute(stmt, {**params, "v": vector, "m": model, "k": k}).fetchall()
     return [(int(r["block_id"]), float(r["score"])) for r in rows]
 
 

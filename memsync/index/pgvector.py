@@ -60,7 +60,7 @@ class PgvectorIndex:
         return self._run(q.count, model)
 
     def search(self, model: str, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
-        return self._run(dense, model, vector.tolist(), k, filters or Filters())
+        return self._run(dense, model, vector, k, filters or Filters())
 
     def close(self) -> None:
         if self._conn is not None:

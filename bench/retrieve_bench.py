@@ -1,0 +1,185 @@
+"""retrieve()/search benchmark, ratios measured in one run.
+
+1. Scale: N synthetic blocks (text drawn from a real docs vocabulary, random unit vectors)
+   in the embedded PostgreSQL + pgvector. For each N: retrieve() latency p50/p99 with a
+   one-section semantic recipe, and the ratio
+       retrieve() total / (query embedding + raw pgvector kNN query)
+   for hybrid (dense + BM25) and dense-only sections.
+2. Quality: nDCG@10 of dense, lexical and hybrid on the labelled set (Mastra docs pages,
+   each queried by its own front-matter description): the 45-page test subset by default,
+   or the whole corpus with --full (needs bench/data, see ingest_bench.py).
+
+Usage: python bench/retrieve_bench.py [--sizes 10000,100000] [--queries 100] [--full] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from docs_ingest.ingest import Ingestor
+from memsync import embedded, migrate
+from memsync.context import Retriever
+from memsync.db import connect
+from memsync.db import context as ctxq
+from memsync.db.vectors import ensure_hnsw
+from memsync.embed import SentenceTransformerEmbedder
+from memsync.fusion import ndcg
+from memsync.hybrid import SearchOptions, search
+from memsync.index.pgvector import PgvectorIndex
+from memsync.runtime import Runtime
+from memsync.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBSET = ROOT / "tests" / "data" / "mastra_docs"
+FULL = ROOT / "bench" / "data" / "package" / ".docs" / "raw"
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def load_synthetic(dsn: str, model: str, n: int, start: int, vocab: list[str], rng: random.Random) -> None:
+    """Blocks written as the worker would (origin=sync), with stored embeddings and points."""
+    dim = 384
+    with connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT set_config('memsync.origin', 'sync', false)")
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        with conn.cursor() as cur:
+            with cur.copy("COPY agent.blocks (block_type, body_md, heading_path, subject_type, subject_id,"
+                          " content_hash, source_table, source_id, chunk_key, token_count) FROM STDIN") as cp:
+                for i in range(start, start + n):
+                    count = rng.randint(40, 160)
+                    words = " ".join(rng.choice(vocab) for _ in range(count))
+                    cp.write_row(("doc_section", words, f"Synthetic page {i}", "project", 1 + i % 50,
+                                  f"syn{i:08d}", "agent.artifacts", 10_000_000 + i, "k", count + 4))
+            vecs = np.random.default_rng(start).standard_normal((n, dim)).astype(np.float32)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            with cur.copy("COPY memsync.embeddings (model, content_hash, dim, embedding) FROM STDIN") as cp:
+                for i, v in zip(range(start, start + n), vecs, strict=True):
+                    cp.write_row((model, f"syn{i:08d}", dim, "[" + ",".join(f"{x:.6f}" for x in v) + "]"))
+        conn.execute("""INSERT INTO memsync.pgvector_index (model, block_id, content_hash, embedding)
+                        SELECT e.model, b.id, b.content_hash, e.embedding FROM agent.blocks b
+                          JOIN memsync.embeddings e ON e.model = %s AND e.content_hash = b.content_hash
+                        ON CONFLICT DO NOTHING""", (model,))
+        conn.execute("ANALYZE agent.blocks")
+        conn.execute("ANALYZE memsync.pgvector_index")
+
+
+def scale(rt: Runtime, sizes: list[int], queries: list[str], vocab: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    rng = random.Random(7)
+    model = rt.embedder.model_id
+    loaded = 0
+    with connect(rt.dsn, autocommit=True, vectors=True) as conn:
+        for mode in ("hybrid", "dense"):
+            ctxq.put_recipe(conn, f"bench_{mode}", None, {"scope": "subject", "budget_tokens": 100000, "sections": [
+                {"name": "docs", "kind": "semantic", "query": "{query}", "mode": mode, "top_k": 10, "max_items": 10}]})
+        conn.execute("INSERT INTO erp.projects (name) SELECT 'project ' || i FROM generate_series(1, 50) i")
+        retriever = Retriever(rt, conn, log=False)
+        for n in sizes:
+            t0 = time.perf_counter()
+            conn.execute("DROP INDEX IF EXISTS memsync.{}".format(__import__("memsync.db.vectors", fromlist=["x"])
+                         .hnsw_index_name(model)))
+            load_synthetic(rt.dsn, model, n - loaded, loaded, vocab, rng)
+            ensure_hnsw(conn, model, 384)
+            loaded = n
+            row: dict[str, Any] = {"load_and_index_s": time.perf_counter() - t0}
+            for mode in ("hybrid", "dense"):
+                totals, bases = [], []
+                for i, q in enumerate(queries):
+                    subject = ("project", 1 + i % 50)
+                    t1 = time.perf_counter()
+                    retriever.retrieve(f"bench_{mode}", subject, query=q)
+                    total = time.perf_counter() - t1
+                    # the floor: embed the query, one raw kNN in pgvector (HNSW, no filter)
+                    t2 = time.perf_counter()
+                    vec = rt.embedder.encode([q])[0]
+                    t3 = time.perf_counter()
+                    conn.execute(
+                        "SELECT block_id FROM memsync.pgvector_index WHERE model = %s"
+                        " ORDER BY embedding::vector(384) <=> %s::vector(384) LIMIT 10", (model, vec.tolist())
+                    ).fetchall()
+                    t4 = time.perf_counter()
+                    totals.append(total)
+                    bases.append(t4 - t2)
+                    row.setdefault("raw_knn_ms", []).append(1000 * (t4 - t3))
+                row[f"{mode}_retrieve_p50_ms"] = 1000 * statistics.median(totals)
+                row[f"{mode}_retrieve_p99_ms"] = 1000 * pct(totals, 0.99)
+                row[f"{mode}_floor_p50_ms"] = 1000 * statistics.median(bases)
+                row[f"{mode}_ratio_p50"] = statistics.median(totals) / statistics.median(bases)
+            row["raw_knn_p50_ms"] = statistics.median(row.pop("raw_knn_ms"))
+            out[str(n)] = row
+    return out
+
+
+def quality(rt: Runtime, corpus: Path) -> dict[str, float]:
+    Ingestor(rt, corpus).run()
+    scores: dict[str, float] = {}
+    with connect(rt.dsn, autocommit=True, vectors=True) as conn:
+        labelled = conn.execute(
+            "SELECT id, metadata->'front_matter'->>'description' AS query FROM agent.artifacts"
+            " WHERE metadata->'front_matter'->>'description' IS NOT NULL ORDER BY id").fetchall()
+        for mode in ("dense", "lexical", "hybrid"):
+            total = 0.0
+            for row in labelled:
+                hits = search(rt, conn, row["query"], SearchOptions(k=40, mode=mode))  # type: ignore[arg-type]
+                total += ndcg(list(dict.fromkeys(str(h.artifact_id) for h in hits)), {str(row["id"])})
+            scores[f"ndcg10_{mode}"] = total / len(labelled)
+        scores["queries"] = float(len(labelled))
+    return scores
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--full", action="store_true", help="quality on the whole Mastra docs corpus")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    embedder = SentenceTransformerEmbedder()
+    embedder.encode(["warm up"])
+    results: dict[str, Any] = {}
+    home = Path(tempfile.mkdtemp(prefix="memsync-retrieve-bench-"))
+    try:
+        dsn = embedded.server_uri(home, database="quality")
+        migrate.migrate(dsn)
+        rt = Runtime(Settings.from_env({}, home=home), dsn, embedder, [PgvectorIndex(dsn)])
+        results["quality"] = quality(rt, FULL if args.full else SUBSET)
+        with connect(dsn, autocommit=True) as conn:
+            queries = [r["q"] for r in conn.execute(
+                "SELECT metadata->'front_matter'->>'description' AS q FROM agent.artifacts"
+                " WHERE metadata->'front_matter'->>'description' IS NOT NULL")]
+            vocab = [w for r in conn.execute("SELECT body_md FROM agent.blocks")
+                     for w in re.findall(r"[A-Za-z]{3,}", r["body_md"] or "")]
+        queries = (queries * (args.queries // max(1, len(queries)) + 1))[: args.queries]
+        dsn2 = embedded.server_uri(home, database="scale")
+        migrate.migrate(dsn2)
+        rt2 = Runtime(Settings.from_env({}, home=home), dsn2, embedder, [PgvectorIndex(dsn2)])
+        results["scale"] = scale(rt2, [int(s) for s in args.sizes.split(",")], queries, vocab)
+    finally:
+        embedded.stop(home)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    for k, v in results["quality"].items():
+        print(f"{k:28} {v:8.3f}")
+    for n, row in results["scale"].items():
+        print(f"--- {n} blocks")
+        for k, v in row.items():
+            print(f"{k:28} {v:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
