@@ -143,7 +143,7 @@ def run_cmd(ctx: click.Context, once: bool, workers: int, as_json: bool) -> None
     from dataclasses import asdict
 
     from memsync import runtime
-    from memsync.index import open_indexes
+    from memsync.index.pgvector import PgvectorIndex
     from memsync.sync import BatchStats
     from memsync.worker import Worker
 
@@ -155,8 +155,11 @@ def run_cmd(ctx: click.Context, once: bool, workers: int, as_json: bool) -> None
             stop = threading.Event()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: stop.set())
+            # each worker gets its own pgvector connection; one Qdrant client is shared
+            # (thread-safe over HTTP; local mode allows a single client per folder)
             pool = [Worker(rt.settings, rt.dsn, rt.embedder,
-                           rt.indexes if i == 0 else open_indexes(rt.settings, rt.dsn))
+                           rt.indexes if i == 0 else
+                           [PgvectorIndex(rt.dsn) if x.name == "pgvector" else x for x in rt.indexes])
                     for i in range(max(1, workers))]
             threads = [threading.Thread(target=w.run, args=(stop,), name=f"worker-{i}") for i, w in enumerate(pool)]
             log.info("memsync daemon started: %d worker(s), model %s, indexes %s",
@@ -250,16 +253,41 @@ def reindex_cmd(ctx: click.Context, which: str | None) -> None:
     try:
         with connect(rt.dsn, autocommit=True, vectors=True) as conn:
             total = blocks.count_blocks(conn)
-            row = conn.execute("SELECT dim FROM memsync.embeddings WHERE model = %s LIMIT 1",
-                               (rt.embedder.model_id,)).fetchone()
-            if row is None:
+            dim = blocks.embedding_dim(conn, rt.embedder.model_id)
+            if dim is None:
                 raise MemsyncError(f"no stored embeddings for model {rt.embedder.model_id}; run `memsync run --once`")
             for idx in rt.indexes:
                 with tqdm(total=total, desc=f"reindex {idx.name}", unit="block", disable=None) as bar:
-                    n = ops.reindex(conn, rt.embedder.model_id, int(row["dim"]), idx, bar.update)
+                    n = ops.reindex(conn, rt.embedder.model_id, dim, idx, bar.update)
                 click.echo(f"{idx.name}: {n} points written")
     finally:
         rt.close()
+
+
+@main.command("reembed")
+@click.option("--model", required=True, help="sentence-transformers model name or path to switch to.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def reembed_cmd(ctx: click.Context, model: str, as_json: bool) -> None:
+    """Embed every block with another model beside the current one, build its index
+    projections, then make it the active model (used when MEMSYNC_MODEL is unset).
+    Resumable; the old model's vectors stay until you delete them. Restart the daemon after."""
+    from tqdm import tqdm
+
+    from memsync import ops, runtime
+    from memsync.db import blocks, connect
+
+    settings = _settings(ctx).model_copy(update={"model": model})
+    rt = runtime.build(settings)
+    try:
+        with connect(rt.dsn, autocommit=True, vectors=True) as conn:
+            todo = blocks.count_missing_embeddings(conn, model)
+            with tqdm(total=todo, desc=f"embed {model}", unit="chunk", disable=True if as_json else None) as bar:
+                result = ops.reembed(conn, rt.embedder, rt.indexes, bar.update)
+    finally:
+        rt.close()
+    emit(result, as_json, lambda r: f"{r['embedded']} chunks embedded with {r['model']}; points: {r['points']}; "
+                                    f"{r['model']} is now the active model")
 
 
 @main.command("verify")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
-
-from psycopg.types.json import Jsonb
 
 from memsync import migrate, ops, runtime
-from memsync.db import DictConn, connect
+from memsync.context import Retriever
+from memsync.db import connect
+from memsync.db import demo as demo_data
 from memsync.hybrid import SearchOptions, search
 from memsync.settings import Settings
 from memsync.worker import Worker
@@ -37,41 +36,6 @@ Client documents are kept for seven years, then archived to cold storage.
 """
 
 
-def _id(row: dict[str, Any] | None) -> int:
-    assert row is not None
-    return int(row["id"])
-
-
-def seed(c: DictConn) -> bool:
-    """Write sample ERP rows and memory once; False when already there."""
-    if c.execute("SELECT 1 FROM agent.artifacts WHERE external_id = 'demo:portal-architecture'").fetchone():
-        return False
-    with c.transaction():
-        person = _id(c.execute("INSERT INTO erp.people (full_name, email, is_primary_user) VALUES "
-                               "('Ada Example', 'ada@example.com', true) RETURNING id").fetchone())
-        project = _id(c.execute("INSERT INTO erp.projects (name, owner_person_id) VALUES "
-                                "('Client portal', %s) RETURNING id", (person,)).fetchone())
-        c.execute("INSERT INTO agent.artifacts (artifact_type, title, external_id, source_system, body_md,"
-                  " subject_type, subject_id) VALUES ('doc', 'Client portal architecture',"
-                  " 'demo:portal-architecture', 'demo', %s, 'project', %s)", (DESIGN_DOC, project))
-        c.execute("INSERT INTO agent.artifacts (artifact_type, title, external_id, source_system, body_md,"
-                  " subject_type, subject_id) VALUES ('sop', 'Deploying the client portal',"
-                  " 'demo:deploy-sop', 'demo', %s, 'project', %s)", (DEPLOY_SOP, project))
-        c.execute("INSERT INTO agent.reflections (mode, focal_entity_type, focal_entity_id, goals,"
-                  " accomplishments, blockers, next_actions, raw_text) VALUES ('daily', 'project', %s,"
-                  " %s, %s, %s, %s, %s)",
-                  (project, Jsonb(["Ship invoice export"]), Jsonb(["Finished PDF layout"]),
-                   Jsonb(["Waiting on the client's SSO metadata"]), Jsonb(["Chase SSO metadata"]),
-                   "Good focus in the morning; meetings after lunch broke the flow."))
-        c.execute("INSERT INTO agent.facts (fact_type, category, content, subject_type, subject_id)"
-                  " VALUES ('preference', 'scheduling', 'Ada prefers deep work before noon and"
-                  " meetings after 2pm.', 'person', %s)", (person,))
-        c.execute("INSERT INTO agent.goals (title, description, subject_type, subject_id, success_criteria)"
-                  " VALUES ('Launch the client portal', 'Portal live for the first client.', 'project', %s,"
-                  " %s)", (project, Jsonb(["Checkout works end to end", "No P1 bugs for a week"])))
-    return True
-
-
 def run(settings: Settings, echo: Callable[[str], None]) -> None:
     rt = runtime.build(settings)
     try:
@@ -79,7 +43,8 @@ def run(settings: Settings, echo: Callable[[str], None]) -> None:
         applied = migrate.migrate(rt.dsn)
         echo(f"migrations applied: {', '.join(applied) or 'none (up to date)'}")
         with connect(rt.dsn, autocommit=True, vectors=True) as conn:
-            echo("sample memory written" if seed(conn) else "sample memory already present")
+            fresh = demo_data.seed(conn, DESIGN_DOC, DEPLOY_SOP)
+            echo("sample memory written" if fresh else "sample memory already present")
             started = time.perf_counter()
             totals = Worker(settings, rt.dsn, rt.embedder, rt.indexes).run_once()
             echo(f"synced {totals.acked} items in {time.perf_counter() - started:.1f}s: "
@@ -92,5 +57,10 @@ def run(settings: Settings, echo: Callable[[str], None]) -> None:
             for hit in search(rt, conn, query, SearchOptions(k=3)):
                 echo(f"  {hit.score:.4f} (dense #{hit.dense_rank}, lexical #{hit.lexical_rank})  "
                      f"{hit.source_table}#{hit.source_id} [{hit.block_type}] {hit.heading_path or ''}: {hit.text[:60]!r}")
+            echo(f"\nretrieve('daily_planning', 'person:{demo_data.person_id(conn)}'):\n")
+            retriever = Retriever(rt, conn)
+            echo(retriever.retrieve("daily_planning", ("person", demo_data.person_id(conn)),
+                                    query="what should I focus on today?").to_markdown())
+            retriever.close()
     finally:
         rt.close()

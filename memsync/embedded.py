@@ -33,19 +33,11 @@ def server_uri(home: Path, database: str = DATABASE) -> str:
         server = pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
     except Exception as exc:  # pgserver raises bare asserts and CalledProcessError
         raise DatabaseError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
-    _ensure_database(server.get_uri(), database)
+    from memsync.db import ensure_database
+
+    if ensure_database(server.get_uri(), database):
+        log.info("created database %s", database)
     return str(server.get_uri(database))
-
-
-def _ensure_database(admin_uri: str, database: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(admin_uri, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
-        if not exists:
-            log.info("creating database %s", database)
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
 
 
 def is_running(home: Path) -> bool:

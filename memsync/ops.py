@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from memsync import chunk
 from memsync.db import DictConn, audit, capture
 from memsync.db import blocks as q
+from memsync.embed import Embedder
 from memsync.index import Point, PointLoader, VectorIndex
 
 Progress = Callable[[int], object]
@@ -45,6 +47,32 @@ def reindex(conn: DictConn, model: str, dim: int, index: VectorIndex,
     existing = set(q.all_block_hashes(conn))
     index.delete_blocks(model, [b for b in index.hashes(model) if b not in existing])
     return done
+
+
+def reembed(conn: DictConn, embedder: Embedder, indexes: Sequence[VectorIndex],
+            progress: Progress | None = None, batch: int = 256) -> dict[str, Any]:
+    """Build embeddings and index projections for another model beside the current ones,
+    then make it the active model. Resumable: a rerun embeds only what is still missing."""
+    model = embedder.model_id
+    computed = 0
+    while True:
+        rows = q.texts_missing_embeddings(conn, model, batch)
+        if not rows:
+            break
+        vectors = embedder.encode([chunk.block_text(r) for r in rows])
+        with conn.transaction():
+            q.store_embeddings(conn, model, [r["content_hash"] for r in rows], vectors)
+        computed += len(rows)
+        if progress:
+            progress(len(rows))
+    points = {idx.name: reindex(conn, model, embedder.dim, idx) for idx in indexes}
+    audit.set_state(conn, "active_model", {"model": model})
+    return {"model": model, "embedded": computed, "points": points, "active": True}
+
+
+def active_model(conn: DictConn) -> str | None:
+    state = audit.get_state(conn, "active_model")
+    return str(state["model"]) if isinstance(state, dict) and state.get("model") else None
 
 
 def verify(conn: DictConn, model: str, index: VectorIndex, repair: bool = False) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from memsync import embed
 from memsync.db import resolve_dsn
 from memsync.embed import Embedder
+from memsync.errors import MemsyncError
 from memsync.index import VectorIndex, open_indexes
 from memsync.settings import Settings
 
@@ -26,9 +27,26 @@ class Runtime:
                 close()
 
 
+def _with_active_model(settings: Settings, dsn: str) -> Settings:
+    """`memsync reembed` records the model it switched to; an unset MEMSYNC_MODEL follows it."""
+    import psycopg
+
+    from memsync.db import connect
+    from memsync.ops import active_model
+
+    try:
+        with connect(dsn, autocommit=True) as conn:
+            model = active_model(conn)
+    except (psycopg.Error, MemsyncError):
+        return settings  # not migrated yet: the default model
+    return settings.model_copy(update={"model": model}) if model else settings
+
+
 def build(settings: Settings, *, embedder: Embedder | None = None,
           indexes: list[VectorIndex] | None = None) -> Runtime:
     dsn = resolve_dsn(settings)
+    if embedder is None and "model" not in settings.model_fields_set:
+        settings = _with_active_model(settings, dsn)
     return Runtime(
         settings, dsn, embedder or embed.from_settings(settings),
         indexes if indexes is not None else open_indexes(settings, dsn),

@@ -179,10 +179,7 @@ class Pipeline:
         ids = [b for w in works for b in w.upsert]
         if not ids:
             return 0
-        rows = self.conn.execute(
-            "SELECT id, chunk_key, title, heading_path, body_md, content_hash FROM agent.blocks"
-            " WHERE id = ANY(%s)", (ids,)
-        ).fetchall()
+        rows = q.block_texts(self.conn, ids)
         missing = q.missing_hashes(self.conn, self.embedder.model_id, [r["content_hash"] for r in rows])
         texts: dict[str, str] = {}
         for r in rows:

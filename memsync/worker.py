@@ -101,10 +101,7 @@ class Worker:
     def _release_own_claims(self) -> None:
         """After a reconnect nothing of ours is in flight: hand our claims back now
         instead of letting them wait for the lease to run out."""
-        self._db().execute(
-            "UPDATE memsync.outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = %s",
-            (self.worker_id,),
-        )
+        capture.release_worker(self._db(), self.worker_id)
 
     def run(self, stop: threading.Event, *, once: bool = False) -> BatchStats:
         session_id = self._start_session(once)

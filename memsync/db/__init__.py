@@ -23,6 +23,17 @@ def resolve_dsn(settings: Settings) -> str:
     return embedded.server_uri(settings.home)
 
 
+def ensure_database(admin_dsn: str, name: str) -> bool:
+    """Create database `name` unless it exists; True when it was created."""
+    from psycopg import sql
+
+    with connect(admin_dsn, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return True
+
+
 def connect(dsn: str, *, autocommit: bool = False, vectors: bool = False) -> DictConn:
     """A dict-row connection; `vectors` registers pgvector types (needs the migrated
     schema, so the migration runner connects without it)."""

@@ -120,6 +120,14 @@ def load_block(conn: DictConn, block_id: int) -> dict[str, Any] | None:
     ).fetchone()
 
 
+def block_texts(conn: DictConn, block_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """What chunk.block_text() needs, for these blocks."""
+    return conn.execute(
+        "SELECT id, chunk_key, title, heading_path, body_md, content_hash FROM agent.blocks WHERE id = ANY(%s)",
+        (list(block_ids),),
+    ).fetchall()
+
+
 def set_block_hash(conn: DictConn, block_id: int, content_hash: str, tokens: int) -> None:
     conn.execute(
         "UPDATE agent.blocks SET content_hash = %s, token_count = %s WHERE id = %s"
@@ -192,6 +200,33 @@ def store_embeddings(conn: DictConn, model: str, hashes: Sequence[str], vectors:
             " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
             [(model, h, dim, v) for h, v in zip(hashes, vectors, strict=True)],
         )
+
+
+def texts_missing_embeddings(conn: DictConn, model: str, limit: int) -> list[dict[str, Any]]:
+    """One block per content hash that has no embedding for `model` yet."""
+    return conn.execute(
+        """SELECT DISTINCT ON (b.content_hash) b.id, b.chunk_key, b.title, b.heading_path, b.body_md, b.content_hash
+             FROM agent.blocks b
+            WHERE b.content_hash IS NOT NULL AND NOT EXISTS
+                  (SELECT 1 FROM memsync.embeddings e WHERE e.model = %s AND e.content_hash = b.content_hash)
+            ORDER BY b.content_hash LIMIT %s""",
+        (model, limit),
+    ).fetchall()
+
+
+def count_missing_embeddings(conn: DictConn, model: str) -> int:
+    row = conn.execute(
+        """SELECT count(DISTINCT b.content_hash) AS n FROM agent.blocks b
+            WHERE b.content_hash IS NOT NULL AND NOT EXISTS
+                  (SELECT 1 FROM memsync.embeddings e WHERE e.model = %s AND e.content_hash = b.content_hash)""",
+        (model,),
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def embedding_dim(conn: DictConn, model: str) -> int | None:
+    row = conn.execute("SELECT dim FROM memsync.embeddings WHERE model = %s LIMIT 1", (model,)).fetchone()
+    return None if row is None else int(row["dim"])
 
 
 def count_embeddings(conn: DictConn, model: str) -> int:

@@ -108,6 +108,12 @@ def release(conn: DictConn, item: Item, worker: str) -> None:
     )
 
 
+def release_worker(conn: DictConn, worker: str) -> int:
+    return conn.execute(
+        "UPDATE memsync.outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = %s", (worker,)
+    ).rowcount
+
+
 def fail(conn: DictConn, item: Item, worker: str, error: str, max_attempts: int, backoff: float) -> bool:
     """Record a failure; dead-letter after max_attempts. True when dead-lettered."""
     row = conn.execute(

@@ -197,3 +197,25 @@ def test_verify_finds_and_repairs_drift(conn: DictConn, dsn: str, settings: Sett
         assert ops.verify(conn, model, idx, repair=True)["repaired"]
         again = ops.verify(conn, model, idx)
         assert (again["missing"], again["orphaned"], again["stale"]) == (0, 0, 0)
+
+
+def test_reembed_builds_a_second_model_side_by_side_and_switches(conn: DictConn, dsn: str, settings: Settings,
+                                                                 fake_embedder: HashingEmbedder,
+                                                                 qdrant_index: Any) -> None:
+    from memsync import runtime
+
+    conn.execute("INSERT INTO agent.facts (fact_type, content) SELECT 'result', 'fact ' || i"
+                 " FROM generate_series(1, 30) i")
+    pg = PgvectorIndex(dsn)
+    Worker(settings, dsn, fake_embedder, [pg, qdrant_index]).run_once()
+    new = HashingEmbedder(256)
+    result = ops.reembed(conn, new, [pg, qdrant_index], batch=7)
+    assert result["embedded"] == 30 and result["points"] == {"pgvector": 30, "qdrant": 30}
+    assert ops.reembed(conn, new, [pg, qdrant_index])["embedded"] == 0  # resumable: nothing left
+    for model in ("hashing-384", "hashing-256"):  # side by side
+        assert pg.count(model) == 30 and qdrant_index.count(model) == 30
+    assert ops.active_model(conn) == "hashing-256"
+    unset = Settings.from_env({"MEMSYNC_DSN": dsn})
+    assert runtime.build(unset, indexes=[]).settings.model == "hashing-256"
+    pinned = Settings.from_env({"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384"})
+    assert runtime.build(pinned, indexes=[]).settings.model == "hashing-384"

@@ -1,0 +1,27 @@
+"""`make demo` runs `memsync demo`: it must work on the embedded default from nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_end_to_end_on_the_embedded_default(tmp_path: Path) -> None:
+    env = {"MEMSYNC_HOME": str(tmp_path / "home"), "MEMSYNC_MODEL": "hashing-384", "PATH": "/usr/bin:/bin"}
+    cli = [sys.executable, "-m", "memsync.cli", "-q"]
+    try:
+        first = subprocess.run([*cli, "demo"], env=env, capture_output=True, text=True, timeout=300)
+        assert first.returncode == 0, first.stderr
+        assert "sample memory written" in first.stdout and "backlog: 0" in first.stdout
+        assert "# Context: daily_planning (v1) for Ada Example" in first.stdout
+        assert "Chase the client for SSO metadata" in first.stdout and "Kickoff call" not in first.stdout
+        again = subprocess.run([*cli, "demo"], env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0 and "sample memory already present" in again.stdout
+        assert "synced 0 items" in again.stdout
+    finally:
+        subprocess.run([*cli, "db", "stop"], env=env, capture_output=True, text=True, timeout=60)
