@@ -15,6 +15,7 @@ from memsync.filters import Filters
 
 BM25_K1 = 1.2
 BM25_B = 0.75
+BM25_CANDIDATES = 1000  # expected candidates: summed document frequency of the selecting lexemes
 
 
 def where(f: Filters, alias: str = "b") -> tuple[sql.Composable, dict[str, Any]]:
@@ -32,9 +33,12 @@ def where(f: Filters, alias: str = "b") -> tuple[sql.Composable, dict[str, Any]]
         parts.append(sql.SQL("{}.artifact_id = ANY(%(f_artifact_ids)s)").format(a))
         params["f_artifact_ids"] = list(f.artifact_ids)
     if f.subjects or f.scoped:
+        # two index-friendly halves (an OR or IS NOT DISTINCT FROM would force a scan of all blocks)
         parts.append(sql.SQL(
-            "EXISTS (SELECT 1 FROM unnest(%(f_st)s::text[], %(f_sid)s::bigint[]) s(t, i)"
-            " WHERE s.t = {0}.subject_type AND s.i IS NOT DISTINCT FROM {0}.subject_id)"
+            "{0}.id IN (SELECT x.id FROM agent.blocks x"
+            " JOIN unnest(%(f_st)s::text[], %(f_sid)s::bigint[]) s(t, i) ON x.subject_type = s.t AND x.subject_id = s.i"
+            " UNION ALL SELECT x.id FROM agent.blocks x WHERE x.subject_id IS NULL AND x.subject_type = ANY("
+            "ARRAY(SELECT s.t FROM unnest(%(f_st)s::text[], %(f_sid)s::bigint[]) s(t, i) WHERE s.i IS NULL)))"
         ).format(a))
         params["f_st"] = [s[0] for s in f.subjects]
         params["f_sid"] = [s[1] for s in f.subjects]
@@ -47,22 +51,43 @@ def where(f: Filters, alias: str = "b") -> tuple[sql.Composable, dict[str, Any]]
     return sql.SQL(" AND ").join(parts), params
 
 
+def selective(f: Filters) -> bool:
+    """Filters that narrow the blocks to a small set (a subject scope, artifacts): apply them
+    first and rank inside. Other filters are checked on the ranked candidates."""
+    return bool(f.subjects or f.scoped or f.artifact_ids)
+
+
 def bm25(conn: DictConn, query: str, k: int, f: Filters) -> list[tuple[int, float]]:
     """Okapi BM25 from the term statistics kept in memsync.term_stats / corpus_stats.
-    Candidates are blocks matching any query lexeme (OR), so a keyword-only hit can win."""
+
+    Candidates are blocks matching any of the query's rarest lexemes, taken rarest first
+    until their expected matches (document frequency, scaled to the scope's share of the
+    corpus when a subject scope applies) add up to the candidate budget (BM25_CANDIDATES, or
+    25 per requested hit): a keyword-only hit can win, and a term found in most blocks does
+    not drag the whole corpus into scoring. Every query lexeme still counts in the score of
+    each candidate; when the budget covers every lexeme this is exact BM25."""
     cond, params = where(f)
+    scoped = selective(f)
     stmt = sql.SQL(
         """WITH q AS (SELECT DISTINCT u.lexeme AS term FROM unnest(to_tsvector('english', %(q)s)) u),
                 s AS (SELECT n_docs, greatest(total_len::float8 / greatest(n_docs, 1), 1.0) AS avgdl
                         FROM memsync.corpus_stats),
-                qt AS (SELECT q.term, ln(1 + (s.n_docs - t.df + 0.5) / (t.df + 0.5)) AS idf
+                qt AS (SELECT q.term, t.df, ln(1 + (s.n_docs - t.df + 0.5) / (t.df + 0.5)) AS idf
                          FROM q JOIN memsync.term_stats t ON t.term = q.term AND t.df > 0 CROSS JOIN s),
-                tq AS (SELECT string_agg(quote_literal(term), ' | ')::tsquery AS query, array_agg(term) AS terms
-                         FROM qt),
+                -- materialized: the planner cannot estimate a tsquery built at run time and would
+                -- otherwise scan the GIN index over the whole corpus before applying the scope
+                scope AS MATERIALIZED (SELECT b.id, b.tsv, b.tsv_len FROM agent.blocks b WHERE {scope_cond}),
+                -- expected matches inside a scope: the global df scaled by the scope's share
+                share AS (SELECT CASE WHEN %(scoped)s THEN (SELECT count(*) FROM scope)::float8 / greatest(s.n_docs, 1)
+                                      ELSE 1.0 END AS f FROM s),
+                sel AS (SELECT term FROM (SELECT term, df, sum(df) OVER (ORDER BY df, term) AS cum FROM qt) r, share
+                         WHERE (r.cum - r.df) * share.f < %(budget)s),
+                tq AS (SELECT (SELECT string_agg(quote_literal(term), ' | ')::tsquery FROM sel) AS query,
+                              (SELECT array_agg(term) FROM qt) AS terms),
                 -- only the query's lexemes, cut out in C (setweight + ts_filter), are unnested
                 cand AS (SELECT b.id, ts_filter(setweight(setweight(b.tsv, 'D'), 'A', tq.terms), '{{a}}') AS hit,
                                 b.tsv_len AS len
-                           FROM agent.blocks b, tq WHERE b.tsv @@ tq.query AND {cond})
+                           FROM {cand_from} WHERE b.tsv @@ tq.query AND {cand_cond})
            SELECT c.id AS block_id,
                   sum(qt.idf * (x.tf * (%(k1)s + 1)) / (x.tf + %(k1)s * (1 - %(b)s + %(b)s * c.len / s.avgdl))) AS score
              FROM cand c CROSS JOIN s
@@ -72,34 +97,46 @@ def bm25(conn: DictConn, query: str, k: int, f: Filters) -> list[tuple[int, floa
             GROUP BY c.id
             ORDER BY score DESC, c.id
             LIMIT %(k)s"""
-    ).format(cond=cond)
-    rows = conn.execute(stmt, {**params, "q": query, "k": k, "k1": BM25_K1, "b": BM25_B}).fetchall()
+    ).format(
+        scope_cond=cond if scoped else sql.SQL("false"),
+        # in a scope, walk its blocks (already filtered); else let the GIN index find them
+        cand_from=sql.SQL("scope b CROSS JOIN tq" if scoped else "agent.blocks b CROSS JOIN tq"),
+        cand_cond=sql.SQL("true") if scoped else cond,
+    )
+    rows = conn.execute(stmt, {**params, "q": query, "k": k, "k1": BM25_K1, "b": BM25_B,
+                               "budget": max(BM25_CANDIDATES, 25 * k),
+                               "scoped": scoped}).fetchall()
     return [(int(r["block_id"]), float(r["score"])) for r in rows]
 
 
 def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f: Filters) -> list[tuple[int, float]]:
-    """Cosine kNN in the pgvector projection. Unfiltered: the model's HNSW index. Filtered:
-    an exact scan of the filtered blocks, because HNSW post-filtering can return fewer than k."""
+    """Cosine kNN in the pgvector projection. Selective filters: an exact scan of the
+    filtered blocks. Otherwise the model's HNSW index, filters checked on its candidates;
+    if that leaves fewer than k (HNSW post-filtering can), the exact scan answers instead."""
     dim = sql.Literal(len(vector))
-    if f.is_empty():
-        stmt = sql.SQL(
-            """SELECT p.block_id, 1 - (p.embedding::vector({d}) <=> %(v)s::vector({d})) AS score
-                 FROM memsync.pgvector_index p WHERE p.model = %(m)s
-                ORDER BY p.embedding::vector({d}) <=> %(v)s::vector({d}) LIMIT %(k)s"""
-        ).format(d=dim)
-        with conn.transaction():
-            conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(max(40, 2 * k))))
-            rows = conn.execute(stmt, {"v": vector, "m": model, "k": k}).fetchall()
-    else:
-        cond, params = where(f)
-        stmt = sql.SQL(
-            """WITH f AS MATERIALIZED (SELECT b.id FROM agent.blocks b WHERE {cond})
-               SELECT p.block_id, 1 - (p.embedding::vector({d}) <=> %(v)s::vector({d})) AS score
-                 FROM memsync.pgvector_index p JOIN f ON f.id = p.block_id
-                WHERE p.model = %(m)s
-                ORDER BY p.embedding::vector({d}) <=> %(v)s::vector({d}) LIMIT %(k)s"""
-        ).format(d=dim, cond=cond)
-        rows = conn.execute(stmt, {**params, "v": vector, "m": model, "k": k}).fetchall()
+    cond, params = where(f)
+    params.update({"v": vector, "m": model, "k": k})
+    exact = sql.SQL(
+        """WITH f AS MATERIALIZED (SELECT b.id FROM agent.blocks b WHERE {cond})
+           SELECT p.block_id, 1 - (p.embedding::vector({d}) <=> %(v)s::vector({d})) AS score
+             FROM memsync.pgvector_index p JOIN f ON f.id = p.block_id
+            WHERE p.model = %(m)s
+            ORDER BY p.embedding::vector({d}) <=> %(v)s::vector({d}) LIMIT %(k)s"""
+    ).format(d=dim, cond=cond)
+    if selective(f):
+        rows = conn.execute(exact, params).fetchall()
+        return [(int(r["block_id"]), float(r["score"])) for r in rows]
+    approx = sql.SQL(
+        """SELECT p.block_id, 1 - (p.embedding::vector({d}) <=> %(v)s::vector({d})) AS score
+             FROM memsync.pgvector_index p JOIN agent.blocks b ON b.id = p.block_id
+            WHERE p.model = %(m)s AND {cond}
+            ORDER BY p.embedding::vector({d}) <=> %(v)s::vector({d}) LIMIT %(k)s"""
+    ).format(d=dim, cond=cond)
+    with conn.transaction():
+        conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(1000, max(40, 2 * k)))))
+        rows = conn.execute(approx, params).fetchall()
+    if len(rows) < k and not f.is_empty():
+        rows = conn.execute(exact, params).fetchall()
     return [(int(r["block_id"]), float(r["score"])) for r in rows]
 
 
