@@ -15,7 +15,7 @@ from memsync.db import DictConn
 from memsync.db import search as q
 from memsync.errors import MemsyncError
 from memsync.filters import Filters
-from memsync.index import VectorIndex
+from memsync.index import VectorIndex, as_array
 from memsync.runtime import Runtime
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -115,7 +115,7 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
                                      datetime.now(timezone.utc), opts.recency_half_life_days)
     if opts.mmr_lambda is not None and qvec is not None:
         vecs = q.stored_vectors(conn, rt.embedder.model_id, [x.block_id for x in fused])
-        fused = fusion.mmr(fused, {b: np.asarray(v, dtype=np.float32) for b, v in vecs.items()}, qvec,
+        fused = fusion.mmr(fused, {b: as_array(v) for b, v in vecs.items()}, qvec,
                            opts.k, opts.mmr_lambda)
     hits = [_hit(x, rows[x.block_id]) for x in fused[: opts.k]]
     t.total_ms = 1000 * (time.perf_counter() - started)

@@ -39,8 +39,12 @@ class Point:
         payload = {k: row.get(k) for k in PAYLOAD_FIELDS}
         payload["entity_type"] = "block"
         payload["model"] = model
-        return cls(int(row["block_id"]), str(row["content_hash"]), np.asarray(row["embedding"].to_numpy()
-                   if hasattr(row["embedding"], "to_numpy") else row["embedding"], dtype=np.float32), payload)
+        return cls(int(row["block_id"]), str(row["content_hash"]), as_array(row["embedding"]), payload)
+
+
+def as_array(value: Any) -> np.ndarray:
+    """A stored vector as float32 (pgvector's psycopg adapter returns a Vector object)."""
+    return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=np.float32)
 
 
 PointLoader = Callable[[], Sequence[Point]]

@@ -329,3 +329,18 @@ def test_api_and_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp
     assert json.loads(res.stdout)["recipe"] == "cli_recipe"
     res = runner.invoke(main, ["retrieve", "--recipe", "cli_recipe", "--subject", "person:999999"], env=env)
     assert res.exit_code == 1 and "error: no person with id 999999" in res.output
+
+
+def test_search_diversity_and_recency_options(world: dict[str, Any]) -> None:
+    rt = runtimes(world)[0]
+    with connect(rt.dsn, autocommit=True, vectors=True) as conn:
+        plain = search(rt, conn, QUERY, SearchOptions(k=4))
+        diverse = search(rt, conn, QUERY, SearchOptions(k=4, mmr_lambda=0.3))
+        recent = search(rt, conn, QUERY, SearchOptions(k=4, recency_half_life_days=1.0))
+        lexical = search(rt, conn, "firewall", SearchOptions(k=3, mode="lexical"))
+        pool = {h.block_id for h in search(rt, conn, QUERY, SearchOptions(k=40))}
+    assert len(plain) == len(diverse) == len(recent) == 4
+    assert diverse[0].block_id == plain[0].block_id  # the most relevant block stays first
+    assert {h.block_id for h in diverse} <= pool
+    assert lexical and all(h.dense_rank is None and h.lexical_rank for h in lexical)
+    assert "firewall" in lexical[0].text
