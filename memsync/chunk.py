@@ -35,6 +35,7 @@ class Chunk:
     title: str | None = None
     ordinal: int = 0
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    tokens: int = 0  # model tokens of `text` as the chunker counted them; 0: not counted
 
     @property
     def text(self) -> str:
@@ -148,53 +149,54 @@ def _units(lines: list[str]) -> list[str]:
     return units
 
 
-def _split_long(unit: str, budget: int, count: TokenCounter) -> list[str]:
-    """Split an oversized prose unit by sentences, then by words."""
-    if unit.lstrip().startswith(("```", "~~~", "|")) or count(unit) <= budget:
-        return [unit]
-    pieces: list[str] = []
+Sized = tuple[str, int]  # a piece of text and its token count
+
+
+def _split_long(unit: str, budget: int, count: TokenCounter) -> list[Sized]:
+    """Split an oversized prose unit by sentences, then by words. Every piece comes with
+    its token count, so nothing is tokenized twice; a sentence too long on its own is cut
+    into runs of words sized by its average tokens per word (one tokenizer call, not one
+    per word)."""
+    size = count(unit)
+    if size <= budget or unit.lstrip().startswith(("```", "~~~", "|")):
+        return [(unit, size)]
+    pieces: list[Sized] = []
     for sentence in _SENTENCE.split(unit):
-        if count(sentence) <= budget:
-            pieces.append(sentence)
+        n = count(sentence)
+        if n <= budget:
+            pieces.append((sentence, n))
             continue
-        cur: list[str] = []
-        total = 0
-        for word in sentence.split(" "):
-            size = count(word)
-            if cur and total + size > budget:
-                pieces.append(" ".join(cur))
-                cur, total = [], 0
-            cur.append(word)
-            total += size
-        if cur:
-            pieces.append(" ".join(cur))
+        words = sentence.split(" ")
+        per = max(1, int(len(words) * budget / n))
+        for start in range(0, len(words), per):
+            run = words[start:start + per]
+            pieces.append((" ".join(run), max(1, round(n * len(run) / len(words)))))
     return pieces
 
 
-def _pack(units: list[str], budget: int, overlap: int, count: TokenCounter, sep: str) -> list[str]:
-    """Greedy packing of units into chunks of at most `budget` tokens; when a chunk is
-    full, the next one starts with trailing units of the previous up to `overlap` tokens.
-    Each unit is counted once: WordPiece counts add up across whitespace, so a chunk's
-    count is the sum of its units' (linear, where re-counting joined text was quadratic)."""
-    sizes = [count(u) for u in units]
-    chunks: list[str] = []
+def _pack(units: list[Sized], budget: int, overlap: int, sep: str) -> list[Sized]:
+    """Greedy packing of counted units into chunks of at most `budget` tokens; when a chunk
+    is full, the next one starts with trailing units of the previous up to `overlap`
+    tokens. WordPiece counts add up across whitespace, so a chunk's count is the sum of
+    its units' (linear, where re-counting joined text was quadratic)."""
+    chunks: list[Sized] = []
     cur: list[int] = []  # indexes into units
     total = 0
-    for i, size in enumerate(sizes):
+    for i, (_, size) in enumerate(units):
         if cur and total + size > budget:
-            chunks.append(sep.join(units[j] for j in cur))
+            chunks.append((sep.join(units[j][0] for j in cur), total))
             tail: list[int] = []
             kept = 0
             for j in reversed(cur):
-                if kept + sizes[j] > overlap:
+                if kept + units[j][1] > overlap:
                     break
                 tail.insert(0, j)
-                kept += sizes[j]
+                kept += units[j][1]
             cur, total = (tail, kept) if tail and kept + size <= budget else ([], 0)
         cur.append(i)
         total += size
     if cur:
-        chunks.append(sep.join(units[j] for j in cur))
+        chunks.append((sep.join(units[j][0] for j in cur), total))
     return chunks
 
 
@@ -222,7 +224,8 @@ def chunk_markdown(
             path = path[1:]
         crumbs = [title, *path] if title else path
         heading_path = " > ".join(c for c in crumbs if c) or None
-        budget = max(16, max_tokens - (count(heading_path) if heading_path else 0))
+        head_tokens = count(heading_path) if heading_path else 0
+        budget = max(16, max_tokens - head_tokens)
         units = [p for u in _units(section.lines) for p in _split_long(u, budget, count)]
         if not units:
             continue
@@ -231,7 +234,7 @@ def chunk_markdown(
         seen[base] = n + 1
         if n:
             base = f"{base}~{n}"
-        for i, piece in enumerate(_pack(units, budget, overlap, count, "\n\n")):
+        for i, (piece, tokens) in enumerate(_pack(units, budget, overlap, "\n\n")):
             chunks.append(
                 Chunk(
                     chunk_key=f"{base}#{i}",
@@ -240,6 +243,7 @@ def chunk_markdown(
                     heading_path=heading_path,
                     title=section.path[-1] if section.path else title,
                     ordinal=len(chunks),
+                    tokens=head_tokens + tokens,
                 )
             )
     return chunks
@@ -348,17 +352,18 @@ def chunk_reflection(
         if not body:
             continue
         heading = f"{label} > {name.replace('_', ' ').capitalize()}"
-        pieces = _pack(
-            [p for u in body.split("\n") for p in _split_long(u, max_tokens, count)],
-            max(16, max_tokens - count(heading)), overlap, count, "\n",
-        )
-        for i, piece in enumerate(pieces):
-            chunks.append(Chunk(f"{name}#{i}", "reflection_section", piece, heading, name, len(chunks)))
+        head_tokens = count(heading)
+        budget = max(16, max_tokens - head_tokens)
+        pieces = _pack([p for u in body.split("\n") for p in _split_long(u, budget, count)], budget, overlap, "\n")
+        for i, (piece, tokens) in enumerate(pieces):
+            chunks.append(Chunk(f"{name}#{i}", "reflection_section", piece, heading, name, len(chunks),
+                                tokens=head_tokens + tokens))
     raw = row.get("raw_text")
     if raw and str(raw).strip():
         for c in chunk_markdown(str(raw), title=label, max_tokens=max_tokens, overlap=overlap,
                                 count=count, block_type="reflection_section", key_prefix="raw_text/"):
-            chunks.append(Chunk(c.chunk_key, c.block_type, c.body_md, c.heading_path, "raw_text", len(chunks)))
+            chunks.append(Chunk(c.chunk_key, c.block_type, c.body_md, c.heading_path, "raw_text", len(chunks),
+                                tokens=c.tokens))
     return chunks
 
 

@@ -69,15 +69,18 @@ class BatchStats:
 
 class Pipeline:
     def __init__(self, conn: DictConn, embedder: Embedder, indexes: Sequence[VectorIndex],
-                 settings: Settings, worker_id: str):
+                 settings: Settings, worker_id: str, back_conn: DictConn | None = None):
         self.conn = conn
+        # the index/finish stages may run on another thread (see Worker.drain): own connection
+        self.back = back_conn or conn
         self.embedder = embedder
         self.indexes = list(indexes)
         self.settings = settings
         self.worker_id = worker_id
         self.params = ChunkParams(settings.chunk_tokens, settings.chunk_overlap, embedder.count_tokens)
         self._ensured = False
-        q.mark_sync_origin(conn)  # this connection writes results, which are not captured
+        for c in {id(conn): conn, id(self.back): self.back}.values():
+            q.mark_sync_origin(c)  # these connections write results, which are not captured
 
     # ------------------------------------------------------------ stage 1: blocks
 
@@ -155,7 +158,7 @@ class Pipeline:
             artifact_id = p.item.source_id if source.is_artifact else None
             for c in p.chunks:
                 rows.append(q.BlockRow(p.item.source_id, c, subject_type, subject_id, artifact_id,
-                                       self.embedder.count_tokens(c.text)))
+                                       c.tokens or self.embedder.count_tokens(c.text)))
         return q.write_chunks(self.conn, source.table, rows)
 
     def _prepare_block(self, item: Item) -> Work:
@@ -206,7 +209,7 @@ class Pipeline:
 
         def load() -> list[Point]:  # once, and only for an index that needs the vectors
             if not loaded and ids:
-                loaded.extend(Point.from_row(r, model) for r in q.points(self.conn, ids, model))
+                loaded.extend(Point.from_row(r, model) for r in q.points(self.back, ids, model))
             return loaded
 
         removed = [b for w in works for b in w.remove]
@@ -219,7 +222,7 @@ class Pipeline:
                     idx.delete_source(model, w.item.source_table, w.item.source_id)
             if any(w.sweep for w in works):
                 if existing is None:
-                    existing = set(q.all_block_hashes(self.conn))
+                    existing = set(q.all_block_hashes(self.back))
                 idx.delete_blocks(model, [b for b in idx.hashes(model) if b not in existing])
         return len(ids)
 
@@ -228,18 +231,19 @@ class Pipeline:
     def finish(self, works: Sequence[Work], stats: BatchStats) -> None:
         """Blocks a source no longer produces leave Postgres only now, after every index
         dropped their points; the acks go in the same transaction."""
-        with self.conn.transaction():
-            stats.blocks_removed += q.delete_blocks(self.conn, [b for w in works for b in w.remove])
-            capture.ack_many(self.conn, [w.item for w in works], self.worker_id)
+        with self.back.transaction():
+            stats.blocks_removed += q.delete_blocks(self.back, [b for w in works for b in w.remove])
+            capture.ack_many(self.back, [w.item for w in works], self.worker_id)
         stats.acked += len(works)
         stats.synced.extend((w.item.source_table, w.item.source_id) for w in works)
 
     # ------------------------------------------------------------ one batch
 
-    def fail(self, items: Sequence[Item], exc: BaseException, stats: BatchStats) -> None:
+    def fail(self, items: Sequence[Item], exc: BaseException, stats: BatchStats,
+             conn: DictConn | None = None) -> None:
         message = f"{type(exc).__name__}: {exc}"
         for item in items:
-            dead = capture.fail(self.conn, item, self.worker_id, message,
+            dead = capture.fail(conn or self.conn, item, self.worker_id, message,
                                 self.settings.max_attempts, self.settings.backoff_seconds)
             stats.failed += 1
             stats.dead += int(dead)
@@ -247,19 +251,32 @@ class Pipeline:
                         item.attempts, ", dead-lettered" if dead else "", message)
         stats.errors.append(message)
 
-    def process(self, items: Sequence[Item]) -> BatchStats:
+    def front(self, items: Sequence[Item]) -> tuple[list[Work], BatchStats]:
+        """Stages 1-2 (blocks, embeddings) on the caller's connection."""
         stats = BatchStats(items=len(items))
         works = self.prepare(items, stats)
+        if works:
+            try:
+                stats.embedded = self.embed(works)
+            except MemsyncError as exc:
+                self.fail([w.item for w in works], exc, stats)
+                works = []
+        return works, stats
+
+    def back_stages(self, works: list[Work], stats: BatchStats) -> BatchStats:
+        """Stages 3-4 (indexes, finish) on the back connection."""
         if not works:
             return stats
         try:
-            stats.embedded = self.embed(works)
             stats.points = self.index(works)
         except MemsyncError as exc:
-            self.fail([w.item for w in works], exc, stats)
+            self.fail([w.item for w in works], exc, stats, self.back)
             return stats
         self.finish(works, stats)
         return stats
+
+    def process(self, items: Sequence[Item]) -> BatchStats:
+        return self.back_stages(*self.front(items))
 
 
 def claim(conn: DictConn, settings: Settings, worker_id: str) -> list[Item]:

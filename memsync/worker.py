@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
@@ -41,6 +42,7 @@ class Worker:
         self.worker_id = worker_id or new_worker_id()
         self.totals = BatchStats()
         self._conn: DictConn | None = None
+        self._back: DictConn | None = None
         self._listener: DictConn | None = None
 
     # ------------------------------------------------------------ connections
@@ -50,6 +52,11 @@ class Worker:
             self._conn = connect(self.dsn, autocommit=True, vectors=True)
         return self._conn
 
+    def _db_back(self) -> DictConn:
+        if self._back is None or self._back.closed:
+            self._back = connect(self.dsn, autocommit=True, vectors=True)
+        return self._back
+
     def _listen(self) -> DictConn:
         if self._listener is None or self._listener.closed:
             self._listener = connect(self.dsn, autocommit=True)
@@ -57,26 +64,44 @@ class Worker:
         return self._listener
 
     def close(self) -> None:
-        for conn in (self._conn, self._listener):
+        for conn in (self._conn, self._back, self._listener):
             if conn is not None and not conn.closed:
                 conn.close()
-        self._conn = self._listener = None
+        self._conn = self._back = self._listener = None
 
     # ------------------------------------------------------------ work
 
     def drain(self, stop: threading.Event | None = None) -> BatchStats:
-        """Process ready items until none is left (or stop is set between batches)."""
+        """Process ready items until none is left (or stop is set between batches).
+
+        Two batches are in flight: while one is written to the indexes and acknowledged
+        (back stages, on their own thread and connection), the next is chunked and embedded,
+        so the model does not wait for index writes."""
         stats = BatchStats()
-        pipeline = Pipeline(self._db(), self.embedder, self.indexes, self.settings, self.worker_id)
-        while not (stop and stop.is_set()):
-            items = capture.claim(self._db(), self.worker_id, self.settings.claim_batch,
-                                  self.settings.lease_seconds)
-            if not items:
-                break
-            batch = pipeline.process(items)
-            log.info("batch: %d items, %d acked, %d failed, %d embedded, %d points",
-                     batch.items, batch.acked, batch.failed, batch.embedded, batch.points)
-            stats.add(batch)
+        pipeline = Pipeline(self._db(), self.embedder, self.indexes, self.settings, self.worker_id, self._db_back())
+        pending: Future[BatchStats] | None = None
+
+        def collect() -> None:
+            nonlocal pending
+            if pending is not None:
+                batch = pending.result()
+                pending = None
+                log.info("batch: %d items, %d acked, %d failed, %d embedded, %d points",
+                         batch.items, batch.acked, batch.failed, batch.embedded, batch.points)
+                stats.add(batch)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memsync-index") as back:
+            try:
+                while not (stop and stop.is_set()):
+                    items = capture.claim(self._db(), self.worker_id, self.settings.claim_batch,
+                                          self.settings.lease_seconds)
+                    if not items:
+                        break
+                    works, batch = pipeline.front(items)
+                    collect()
+                    pending = back.submit(pipeline.back_stages, works, batch)
+            finally:
+                collect()
         self.totals.add(stats)
         if stats.acked:
             audit.set_state(self._db(), "last_successful_sync",
