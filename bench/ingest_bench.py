@@ -68,7 +68,7 @@ def main() -> None:
     embedder.encode(["warm up the model"])
     settings = Settings.from_env({}, home=home)
     rt = Runtime(settings, dsn, embedder, [PgvectorIndex(dsn)])
-    out: dict[str, float | int | str] = {"corpus": PACKAGE, "precision": "see log"}
+    out: dict[str, float | int | str] = {"corpus": PACKAGE, "precision": embedder.active_precision or "?"}
     try:
         t0 = time.perf_counter()
         first = Ingestor(rt, repo).run()

@@ -114,8 +114,7 @@ def main() -> None:
                 "SELECT DISTINCT ON (content_hash) chunk_key, title, heading_path, body_md FROM agent.blocks"
                 " WHERE source_table = 'agent.reflections' AND source_id > %s", (args.single + 1,))]
             t1 = time.perf_counter()
-            for start in range(0, len(texts), settings.claim_batch * 2):
-                embedder.encode(texts[start:start + settings.claim_batch * 2])
+            embedder.encode(texts)  # one call: the model's own length-sorted batching, its best case
             encode = time.perf_counter() - t1
             results.update({
                 "burst_reflections": args.burst, "burst_chunks_embedded": computed,

@@ -60,6 +60,7 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.encoded = 0
         self.calls = 0
+        self.active_precision: str | None = None  # set when the model is loaded
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -84,7 +85,8 @@ class SentenceTransformerEmbedder:
                     import torch
 
                     model = model.to(torch.bfloat16)
-                log.info("loaded model %s (%s)", self.model_id, "bf16" if use_bf16 else "fp32")
+                self.active_precision = "bf16" if use_bf16 else "fp32"
+                log.info("loaded model %s (%s)", self.model_id, self.active_precision)
                 self._model = model
         return self._model
 

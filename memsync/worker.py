@@ -44,6 +44,7 @@ class Worker:
         self._conn: DictConn | None = None
         self._back: DictConn | None = None
         self._listener: DictConn | None = None
+        self._woken = threading.Event()
 
     # ------------------------------------------------------------ connections
 
@@ -60,7 +61,11 @@ class Worker:
     def _listen(self) -> DictConn:
         if self._listener is None or self._listener.closed:
             self._listener = connect(self.dsn, autocommit=True)
+            # a handler sees every notification the connection reads, whenever it reads it,
+            # so none is lost between two waits
+            self._listener.add_notify_handler(lambda _n: self._woken.set())
             capture.listen(self._listener)
+            self._woken.set()  # whatever was committed before LISTEN took effect: drain once more
         return self._listener
 
     def close(self) -> None:
@@ -78,6 +83,7 @@ class Worker:
         (back stages, on their own thread and connection), the next is chunked and embedded,
         so the model does not wait for index writes."""
         stats = BatchStats()
+        self._woken.clear()  # this drain sees everything committed from here on
         pipeline = Pipeline(self._db(), self.embedder, self.indexes, self.settings, self.worker_id, self._db_back())
         pending: Future[BatchStats] | None = None
 
@@ -113,15 +119,16 @@ class Worker:
         return self.run(threading.Event(), once=True)
 
     def _wait(self, stop: threading.Event) -> None:
-        """Block until a NOTIFY arrives, the poll interval passes, or stop is set."""
+        """Block until a NOTIFY arrives (or arrived since the last drain began), the poll
+        interval passes, or stop is set."""
         deadline = time.monotonic() + self.settings.poll_seconds
         listener = self._listen()
-        while not stop.is_set():
+        while not stop.is_set() and not self._woken.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
             for _ in listener.notifies(timeout=min(remaining, 0.5), stop_after=1):
-                return
+                break  # the handler has set _woken
 
     def _release_own_claims(self) -> None:
         """After a reconnect nothing of ours is in flight: hand our claims back now
