@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -57,7 +58,7 @@ def main() -> None:
     migrate.migrate(dsn)
     embedder = SentenceTransformerEmbedder()
     embedder.encode(["warm up the model"])
-    settings = Settings.from_env({}, home=home, poll_seconds=5.0)
+    settings = Settings.from_env(dict(os.environ), home=home, poll_seconds=5.0)
     results: dict[str, float] = {}
     try:
         with connect(dsn, autocommit=True) as conn:

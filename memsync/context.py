@@ -192,23 +192,18 @@ class Retriever:
                     rows.append(self._item(sec.name, "sessions", text, "agent.sessions", r))
             else:
                 assert isinstance(sec, SemanticSection)
-                rows = self._semantic(sec, subj, pairs, query, as_of, since)
+                rows = self._semantic(sec, subj, pairs, query, as_of, since, seen)
             candidates += len(rows)
-            kept = []
-            for item in rows:
-                keys = {(item.table, item.id)} if item.block_id is None else {("agent.blocks", item.block_id)}
-                if item.block_id is not None and (item.table, item.id) in seen:
-                    continue  # the whole row is already in the bundle
-                if keys & seen:
-                    continue
-                seen |= keys
-                kept.append(item)
+            kept = [item for item in rows if _fresh(item, seen)]
             groups.append(budget.SectionItems(sec.name, sec.priority, sec.min_items, sec.max_items, sec.max_tokens,
                                               kept))
         return groups, candidates
 
     def _semantic(self, sec: SemanticSection, subj: Subject, pairs: tuple[tuple[str, int | None], ...],
-                  query: str | None, as_of: datetime | None, since: datetime | None) -> list[Item]:
+                  query: str | None, as_of: datetime | None, since: datetime | None,
+                  seen: set[tuple[str, int | None]]) -> list[Item]:
+        """top_k hits that are not already in the bundle (rows found by earlier sections
+        would otherwise use up the section)."""
         text = render_query(sec.query, {
             "query": query or "", "subject.name": subj.name, "subject.type": subj.type,
             "subject.id": str(subj.id or ""), "subject.description": str(subj.row.get("description") or ""),
@@ -217,7 +212,7 @@ class Retriever:
             return []
         filters = Filters(block_types=tuple(sec.block_types), source_tables=tuple(sec.source_tables),
                           subjects=pairs, scoped=True, created_before=as_of, created_after=since)
-        opts = SearchOptions(k=sec.top_k, mode=sec.mode, rrf_k=sec.rrf_k, weights=dict(sec.weights),
+        opts = SearchOptions(k=sec.top_k + len(seen), mode=sec.mode, rrf_k=sec.rrf_k, weights=dict(sec.weights),
                              mmr_lambda=sec.mmr_lambda, recency_half_life_days=sec.recency_half_life_days)
         items = []
         for h in search(self.rt, self.conn, text, opts, filters):
@@ -232,7 +227,8 @@ class Retriever:
                                  "lexical_rank": h.lexical_rank, "lexical_score": h.lexical_score},
                 block_id=h.block_id, artifact_external_id=h.artifact_external_id,
             ))
-        return items
+        probe = set(seen)  # the caller records what it keeps
+        return [i for i in items if _fresh(i, probe)][: sec.top_k]
 
     def _item(self, section: str, kind: str, text: str, table: str, row: dict[str, Any]) -> Item:
         return Item(section, kind, text, self.rt.embedder.count_tokens(text), table, int(row["id"]),
@@ -259,6 +255,16 @@ class Retriever:
             with contextlib.suppress(psycopg.Error):
                 audit.end_session(self.conn, self._session, "completed", "retrieval calls logged as events")
             self._session = None
+
+
+def _fresh(item: Item, seen: set[tuple[str, int | None]]) -> bool:
+    """Record the item's keys; False when the bundle already has it (a block whose whole
+    source row is already in counts as present)."""
+    keys = {(item.table, item.id)} if item.block_id is None else {("agent.blocks", item.block_id)}
+    if (item.block_id is not None and (item.table, item.id) in seen) or keys & seen:
+        return False
+    seen |= keys
+    return True
 
 
 def _reflection_text(r: dict[str, Any]) -> str:
