@@ -315,7 +315,7 @@ def chunk_sop(
 REFLECTION_SECTIONS = ("goals", "accomplishments", "blockers", "decisions", "next_actions")
 
 
-def _as_markdown_list(value: Any) -> str:
+def as_markdown_list(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
@@ -348,7 +348,7 @@ def chunk_reflection(
         label += f" {str(period)[:10]}"
     chunks: list[Chunk] = []
     for name in REFLECTION_SECTIONS:
-        body = _as_markdown_list(row.get(name))
+        body = as_markdown_list(row.get(name))
         if not body:
             continue
         heading = f"{label} > {name.replace('_', ' ').capitalize()}"
@@ -379,7 +379,7 @@ def chunk_fact(row: Mapping[str, Any]) -> list[Chunk]:
 
 def chunk_goal(row: Mapping[str, Any]) -> list[Chunk]:
     parts = [str(row.get("description") or "").strip()]
-    criteria = _as_markdown_list(row.get("success_criteria"))
+    criteria = as_markdown_list(row.get("success_criteria"))
     if criteria:
         parts.append("Success criteria:\n" + criteria)
     body = normalize("\n\n".join(p for p in parts if p))

@@ -268,12 +268,12 @@ def _fresh(item: Item, seen: set[tuple[str, int | None]]) -> bool:
 
 
 def _reflection_text(r: dict[str, Any]) -> str:
-    from memsync.chunk import REFLECTION_SECTIONS, _as_markdown_list
+    from memsync.chunk import REFLECTION_SECTIONS, as_markdown_list
 
     head = f"{str(r['mode']).capitalize()} reflection {str(r.get('period_start') or r['created_at'])[:10]}"
     parts = [head]
     for name in REFLECTION_SECTIONS:
-        body = _as_markdown_list(r.get(name))
+        body = as_markdown_list(r.get(name))
         if body:
             parts.append(f"{name.replace('_', ' ').capitalize()}:\n{body}")
     if r.get("raw_text"):

@@ -166,7 +166,8 @@ class Pipeline:
         block_id = item.source_id
         if block_id is None:  # TRUNCATE agent.blocks
             return Work(item, sweep=True)
-        row = q.load_block(self.conn, block_id)
+        rows = q.block_texts(self.conn, [block_id])
+        row = rows[0] if rows else None
         if row is None:
             return Work(item, remove=[block_id])
         text = chunk.block_text(row)
@@ -278,6 +279,3 @@ class Pipeline:
     def process(self, items: Sequence[Item]) -> BatchStats:
         return self.back_stages(*self.front(items))
 
-
-def claim(conn: DictConn, settings: Settings, worker_id: str) -> list[Item]:
-    return capture.claim(conn, worker_id, settings.claim_batch, settings.lease_seconds)

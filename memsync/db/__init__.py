@@ -10,7 +10,6 @@ from psycopg.rows import dict_row
 from memsync.errors import DatabaseError
 from memsync.settings import Settings, redact_dsn
 
-Conn = psycopg.Connection[Any]
 DictConn = psycopg.Connection[dict[str, Any]]
 
 

@@ -113,13 +113,6 @@ def orphaned_blocks_of_table(conn: DictConn, table: str) -> list[int]:
     return [r["id"] for r in rows]
 
 
-def load_block(conn: DictConn, block_id: int) -> dict[str, Any] | None:
-    return conn.execute(
-        "SELECT id, chunk_key, title, heading_path, body_md, content_hash FROM agent.blocks WHERE id = %s",
-        (block_id,),
-    ).fetchone()
-
-
 def block_texts(conn: DictConn, block_ids: Sequence[int]) -> list[dict[str, Any]]:
     """What chunk.block_text() needs, for these blocks."""
     return conn.execute(

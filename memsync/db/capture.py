@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from psycopg import sql
@@ -73,13 +72,7 @@ def claim(conn: DictConn, worker: str, limit: int, lease_seconds: float) -> list
 
 def ack(conn: DictConn, item: Item, worker: str) -> bool:
     """Delete the item if no newer change arrived meanwhile; else release it for a redo."""
-    done = conn.execute(
-        "DELETE FROM memsync.outbox WHERE id = %s AND version = %s AND claimed_by = %s",
-        (item.id, item.version, worker),
-    ).rowcount
-    if not done:
-        release(conn, item, worker)
-    return bool(done)
+    return ack_many(conn, [item], worker) == 1
 
 
 def ack_many(conn: DictConn, items: list[Item], worker: str) -> int:
@@ -168,9 +161,3 @@ def dead_letters(conn: DictConn, limit: int = 50) -> list[dict[str, Any]]:
 def listen(conn: DictConn) -> None:
     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
 
-
-def now(conn: DictConn) -> datetime:
-    row = conn.execute("SELECT now() AS t").fetchone()
-    assert row is not None
-    t: datetime = row["t"]
-    return t
