@@ -60,10 +60,9 @@ class Worker:
 
     def _listen(self) -> DictConn:
         if self._listener is None or self._listener.closed:
+            # this connection runs nothing after LISTEN, so a wake-up sent during a drain waits
+            # in its socket (or psycopg's backlog) and the next notifies() returns it at once
             self._listener = connect(self.dsn, autocommit=True)
-            # a handler sees every notification the connection reads, whenever it reads it,
-            # so none is lost between two waits
-            self._listener.add_notify_handler(lambda _n: self._woken.set())
             capture.listen(self._listener)
             self._woken.set()  # whatever was committed before LISTEN took effect: drain once more
         return self._listener
@@ -128,7 +127,7 @@ class Worker:
             if remaining <= 0:
                 return
             for _ in listener.notifies(timeout=min(remaining, 0.5), stop_after=1):
-                break  # the handler has set _woken
+                self._woken.set()
 
     def _release_own_claims(self) -> None:
         """After a reconnect nothing of ours is in flight: hand our claims back now

@@ -15,13 +15,19 @@ def hnsw_index_name(model: str) -> str:
 
 
 def ensure_hnsw(conn: DictConn, model: str, dim: int) -> None:
-    """A partial expression index per model: HNSW needs a fixed dimension, the column has none."""
-    conn.execute(
-        sql.SQL(
-            "CREATE INDEX IF NOT EXISTS {} ON memsync.pgvector_index USING hnsw "
-            "((embedding::vector({})) vector_cosine_ops) WHERE model = {}"
-        ).format(sql.Identifier(hnsw_index_name(model)), sql.Literal(dim), sql.Literal(model))
-    )
+    """A partial expression index per model: HNSW needs a fixed dimension, the column has none.
+
+    IF NOT EXISTS alone races (two workers starting together both create, one fails on
+    pg_class's unique key): a transaction-scoped advisory lock on the name serializes them."""
+    name = hnsw_index_name(model)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+        conn.execute(
+            sql.SQL(
+                "CREATE INDEX IF NOT EXISTS {} ON memsync.pgvector_index USING hnsw "
+                "((embedding::vector({})) vector_cosine_ops) WHERE model = {}"
+            ).format(sql.Identifier(name), sql.Literal(dim), sql.Literal(model))
+        )
 
 
 def upsert_from_embeddings(conn: DictConn, model: str, block_ids: Sequence[int]) -> int:

@@ -96,9 +96,14 @@ class QdrantIndex:
                 if size != dim:
                     raise ConfigError(f"qdrant collection {name} has dimension {size}, model {model} has {dim}")
                 return
-            self._client.create_collection(
-                name, vectors_config={VECTOR: m.VectorParams(size=dim, distance=m.Distance.COSINE)}
-            )
+            try:
+                self._client.create_collection(
+                    name, vectors_config={VECTOR: m.VectorParams(size=dim, distance=m.Distance.COSINE)}
+                )
+            except Exception:
+                # another worker created it between the check and the create: use theirs
+                if not self._client.collection_exists(name):
+                    raise
             for field in KEYWORD_FIELDS:
                 self._client.create_payload_index(name, field, field_schema=m.PayloadSchemaType.KEYWORD)
             for field in INTEGER_FIELDS:

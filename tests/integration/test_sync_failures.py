@@ -95,8 +95,9 @@ def test_postgres_restart_while_daemon_runs(tmp_path: Path) -> None:
                user="pgserver" if os.geteuid() == 0 else None)
         with connect(dsn, autocommit=True) as c:
             c.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'after restart')")
-            wait_for(lambda: count(c, "SELECT count(*) AS n FROM memsync.pgvector_index") == 2, timeout=60)
-            assert count(c, "SELECT count(*) AS n FROM memsync.outbox") == 0
+            # the index write commits just before the ack: wait for both
+            wait_for(lambda: count(c, "SELECT count(*) AS n FROM memsync.pgvector_index") == 2
+                     and count(c, "SELECT count(*) AS n FROM memsync.outbox") == 0, timeout=60)
     finally:
         stop.set()
         thread.join(timeout=30)
