@@ -29,8 +29,11 @@ def server_uri(home: Path, database: str = DATABASE) -> str:
 
     pgdata = pgdata_dir(home)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    fresh = not (pgdata / "PG_VERSION").exists()
     try:
         server = pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
+        if fresh:
+            _tune(server.get_uri(), pgdata)
     except Exception as exc:  # pgserver raises bare asserts and CalledProcessError
         raise DatabaseError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
     from memsync.db import ensure_database
@@ -38,6 +41,34 @@ def server_uri(home: Path, database: str = DATABASE) -> str:
     if ensure_database(server.get_uri(), database):
         log.info("created database %s", database)
     return str(server.get_uri(database))
+
+
+def memory_settings(ram_bytes: int) -> dict[str, str]:
+    """initdb's defaults (128 MB shared buffers, 64 MB for index builds) are sized for a
+    tiny machine: a vector index outgrows them at a few tens of thousands of blocks, and an
+    HNSW build that does not fit maintenance_work_mem is several times slower."""
+    mb = ram_bytes // (1024 * 1024)
+    return {
+        "shared_buffers": f"{max(128, min(2048, mb // 8))}MB",
+        "maintenance_work_mem": f"{max(64, min(1024, mb // 16))}MB",
+        "effective_cache_size": f"{max(512, mb // 2)}MB",
+    }
+
+
+def _tune(uri: str, pgdata: Path) -> None:
+    """On a server this process just created (nobody else attached yet): size its memory to
+    the machine, then restart it once, since shared_buffers only changes on a restart."""
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
+
+    from memsync.db import connect
+
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    with connect(uri, autocommit=True) as conn:
+        for name, value in memory_settings(ram).items():
+            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+    pg_ctl(["-w", "-m", "fast", "-l", str(pgdata / "log"), "restart"], pgdata=pgdata,
+           user="pgserver" if os.geteuid() == 0 else None)
+    log.info("embedded PostgreSQL sized for %d MB of RAM: %s", ram // 2**20, memory_settings(ram))
 
 
 def is_running(home: Path) -> bool:

@@ -14,6 +14,11 @@ class FilterError(MemsyncError):
     """A filter names something that does not exist or cannot be applied."""
 
 
+def subject_key(subject_type: str, subject_id: int | None) -> str:
+    """The key agent.blocks.subject_key holds (migration 0006): 'project:42', 'personal:'."""
+    return f"{subject_type}:{'' if subject_id is None else subject_id}"
+
+
 class Filters(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -11,7 +11,7 @@ import numpy.typing as npt
 from psycopg import sql
 
 from memsync.db import DictConn
-from memsync.filters import Filters
+from memsync.filters import Filters, subject_key
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -33,15 +33,8 @@ def where(f: Filters, alias: str = "b") -> tuple[sql.Composable, dict[str, Any]]
         parts.append(sql.SQL("{}.artifact_id = ANY(%(f_artifact_ids)s)").format(a))
         params["f_artifact_ids"] = list(f.artifact_ids)
     if f.subjects or f.scoped:
-        # two index-friendly halves (an OR or IS NOT DISTINCT FROM would force a scan of all blocks)
-        parts.append(sql.SQL(
-            "{0}.id IN (SELECT x.id FROM agent.blocks x"
-            " JOIN unnest(%(f_st)s::text[], %(f_sid)s::bigint[]) s(t, i) ON x.subject_type = s.t AND x.subject_id = s.i"
-            " UNION ALL SELECT x.id FROM agent.blocks x WHERE x.subject_id IS NULL AND x.subject_type = ANY("
-            "ARRAY(SELECT s.t FROM unnest(%(f_st)s::text[], %(f_sid)s::bigint[]) s(t, i) WHERE s.i IS NULL)))"
-        ).format(a))
-        params["f_st"] = [s[0] for s in f.subjects]
-        params["f_sid"] = [s[1] for s in f.subjects]
+        parts.append(sql.SQL("{}.subject_key = ANY(%(f_subject_keys)s)").format(a))
+        params["f_subject_keys"] = [subject_key(t, i) for t, i in f.subjects]
     if f.created_after:
         parts.append(sql.SQL("{}.created_at >= %(f_after)s").format(a))
         params["f_after"] = f.created_after
@@ -84,8 +77,9 @@ def bm25(conn: DictConn, query: str, k: int, f: Filters) -> list[tuple[int, floa
                          WHERE (r.cum - r.df) * share.f < %(budget)s),
                 tq AS (SELECT (SELECT string_agg(quote_literal(term), ' | ')::tsquery FROM sel) AS query,
                               (SELECT array_agg(term) FROM qt) AS terms),
-                -- only the query's lexemes, cut out in C (setweight + ts_filter), are unnested
-                cand AS (SELECT b.id, ts_filter(setweight(setweight(b.tsv, 'D'), 'A', tq.terms), '{{a}}') AS hit,
+                -- only the query's lexemes, cut out in C, are unnested (tsv is all weight D, so
+                -- setweight 'A' on the query's lexemes then ts_filter '{{a}}' keeps exactly those)
+                cand AS (SELECT b.id, ts_filter(setweight(b.tsv, 'A', tq.terms), '{{a}}') AS hit,
                                 b.tsv_len AS len
                            FROM {cand_from} WHERE b.tsv @@ tq.query AND {cand_cond})
            SELECT c.id AS block_id,

@@ -344,3 +344,29 @@ def test_search_diversity_and_recency_options(world: dict[str, Any]) -> None:
     assert {h.block_id for h in diverse} <= pool
     assert lexical and all(h.dense_rank is None and h.lexical_rank for h in lexical)
     assert "firewall" in lexical[0].text
+
+
+def test_type_wide_subjects_match_blocks_with_no_subject_id(world: dict[str, Any]) -> None:
+    rt = runtimes(world)[0]
+    with connect(rt.dsn, autocommit=True, vectors=True) as conn:
+        for mode in ("dense", "lexical", "hybrid"):
+            opts = SearchOptions(k=3, mode=mode)  # type: ignore[arg-type]
+            personal = search(rt, conn, "no work after 6pm", opts, Filters(subjects=(("personal", None),), scoped=True))
+            assert [(h.source_table, h.source_id) for h in personal] == [("agent.facts", world["fact_personal"])], mode
+            other = search(rt, conn, "no work after 6pm", opts,
+                           Filters(subjects=(("person", world["person_a"]),), scoped=True))
+            assert ("agent.facts", world["fact_personal"]) not in {(h.source_table, h.source_id) for h in other}
+
+
+def test_a_dead_dense_index_fails_hybrid_search_cleanly(world: dict[str, Any]) -> None:
+    """The lexical half runs on the caller's connection on another thread: when the dense
+    half fails, the error is typed and the connection is free again when it arrives."""
+    from memsync.errors import IndexUnavailable
+
+    dead = QdrantIndex(QdrantClient(url="http://127.0.0.1:9", timeout=1), "memsync_retrieve")
+    rt = Runtime(world["settings"], world["dsn"], world["embedder"], [dead])
+    with connect(rt.dsn, autocommit=True, vectors=True) as conn:
+        with pytest.raises(IndexUnavailable, match="qdrant"):
+            search(rt, conn, QUERY, SearchOptions(k=5, mode="hybrid"))
+        assert conn.execute("SELECT 1 AS one").fetchone() == {"one": 1}
+        assert search(rt, conn, QUERY, SearchOptions(k=5, mode="lexical"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from memsync import migrate
+from memsync import embedded, migrate
 from memsync.db import DictConn, connect
 from memsync.errors import MigrationError
 
@@ -183,6 +184,12 @@ def test_cli_migrate_and_status_on_the_embedded_default(tmp_path: Path) -> None:
         url = subprocess.run([*cli, "db", "url"], env=env, capture_output=True, text=True, timeout=60)
         with psycopg.connect(url.stdout.strip()) as c:
             assert c.execute("SELECT count(*) FROM erp.people").fetchone() == (0,)
+            # a server memsync created is sized to the machine (shared_buffers needed the restart)
+            want = embedded.memory_settings(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+            for name, value in want.items():
+                row = c.execute("SELECT setting::bigint * pg_size_bytes(CASE WHEN unit ~ '^[0-9]' THEN unit"
+                                " ELSE '1' || unit END) FROM pg_settings WHERE name = %s", (name,)).fetchone()
+                assert row is not None and row[0] == int(value.removesuffix("MB")) * 2**20, name
     finally:
         stop = subprocess.run([*cli, "db", "stop"], env=env, capture_output=True, text=True, timeout=60)
         assert stop.stdout.strip() == "stopped", stop.stderr

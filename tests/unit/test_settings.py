@@ -32,3 +32,16 @@ def test_help_lists_every_setting() -> None:
     text = Settings.help_text()
     for name in Settings.model_fields:
         assert f"MEMSYNC_{name.upper()}" in text
+
+
+def test_embedded_server_memory_follows_the_machine_within_bounds() -> None:
+    from memsync.embedded import memory_settings
+
+    gib = 2**30
+    assert memory_settings(24 * gib) == {"shared_buffers": "2048MB", "maintenance_work_mem": "1024MB",
+                                         "effective_cache_size": "12288MB"}
+    assert memory_settings(4 * gib) == {"shared_buffers": "512MB", "maintenance_work_mem": "256MB",
+                                        "effective_cache_size": "2048MB"}
+    # never below initdb's own defaults
+    assert memory_settings(512 * 2**20) == {"shared_buffers": "128MB", "maintenance_work_mem": "64MB",
+                                            "effective_cache_size": "512MB"}
