@@ -147,10 +147,13 @@ def run_cmd(ctx: click.Context, once: bool, workers: int, as_json: bool) -> None
     from memsync.sync import BatchStats
     from memsync.worker import Worker
 
-    rt = runtime.build(_settings(ctx))
+    settings = _settings(ctx)
+    rt = runtime.build(settings)
+    # with no MEMSYNC_MODEL, follow the model `memsync reembed` makes active
+    follow = runtime.model_loader(rt.settings) if runtime.follows_active_model(settings) else None
     try:
         if once:
-            totals = Worker(rt.settings, rt.dsn, rt.embedder, rt.indexes).run_once()
+            totals = Worker(rt.settings, rt.dsn, rt.embedder, rt.indexes, follow_model=follow).run_once()
         else:
             stop = threading.Event()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -159,7 +162,8 @@ def run_cmd(ctx: click.Context, once: bool, workers: int, as_json: bool) -> None
             # (thread-safe over HTTP; local mode allows a single client per folder)
             pool = [Worker(rt.settings, rt.dsn, rt.embedder,
                            rt.indexes if i == 0 else
-                           [PgvectorIndex(rt.dsn) if x.name == "pgvector" else x for x in rt.indexes])
+                           [PgvectorIndex(rt.dsn) if x.name == "pgvector" else x for x in rt.indexes],
+                           follow_model=follow)
                     for i in range(max(1, workers))]
             threads = [threading.Thread(target=w.run, args=(stop,), name=f"worker-{i}") for i, w in enumerate(pool)]
             log.info("memsync daemon started: %d worker(s), model %s, indexes %s",
@@ -271,7 +275,8 @@ def reindex_cmd(ctx: click.Context, which: str | None) -> None:
 def reembed_cmd(ctx: click.Context, model: str, as_json: bool) -> None:
     """Embed every block with another model beside the current one, build its index
     projections, then make it the active model (used when MEMSYNC_MODEL is unset).
-    Resumable; the old model's vectors stay until you delete them. Restart the daemon after."""
+    Resumable; the old model's vectors stay until you delete them. A running daemon with no
+    MEMSYNC_MODEL switches to it by itself and first embeds what changed meanwhile."""
     from tqdm import tqdm
 
     from memsync import ops, runtime

@@ -54,20 +54,40 @@ def reembed(conn: DictConn, embedder: Embedder, indexes: Sequence[VectorIndex],
     """Build embeddings and index projections for another model beside the current ones,
     then make it the active model. Resumable: a rerun embeds only what is still missing."""
     model = embedder.model_id
+    computed = _embed_missing(conn, embedder, batch, progress)
+    points = {idx.name: reindex(conn, model, embedder.dim, idx) for idx in indexes}
+    audit.set_state(conn, "active_model", {"model": model})
+    # a daemon still on the old model may have written blocks since the pass above (a daemon
+    # that follows the active model runs this same catch-up when it switches)
+    computed += catch_up(conn, embedder, indexes, batch)
+    return {"model": model, "embedded": computed, "points": points, "active": True}
+
+
+def catch_up(conn: DictConn, embedder: Embedder, indexes: Sequence[VectorIndex], batch: int = 256) -> int:
+    """Embed the texts that have no vector for the embedder's model yet and write the points
+    of the blocks that carry them; returns the number of texts embedded."""
+    for idx in indexes:
+        idx.ensure(embedder.model_id, embedder.dim)
+    return _embed_missing(conn, embedder, batch, None, indexes)
+
+
+def _embed_missing(conn: DictConn, embedder: Embedder, batch: int, progress: Progress | None,
+                   indexes: Sequence[VectorIndex] = ()) -> int:
+    model = embedder.model_id
     computed = 0
-    while True:
-        rows = q.texts_missing_embeddings(conn, model, batch)
-        if not rows:
-            break
+    while rows := q.texts_missing_embeddings(conn, model, batch):
+        hashes = [r["content_hash"] for r in rows]
         vectors = embedder.encode([chunk.block_text(r) for r in rows])
         with conn.transaction():
-            q.store_embeddings(conn, model, [r["content_hash"] for r in rows], vectors)
+            q.store_embeddings(conn, model, hashes, vectors)
+        if indexes:
+            ids = q.blocks_with_hashes(conn, hashes)
+            for idx in indexes:
+                idx.upsert(model, ids, _loader(conn, ids, model))
         computed += len(rows)
         if progress:
             progress(len(rows))
-    points = {idx.name: reindex(conn, model, embedder.dim, idx) for idx in indexes}
-    audit.set_state(conn, "active_model", {"model": model})
-    return {"model": model, "embedded": computed, "points": points, "active": True}
+    return computed
 
 
 def active_model(conn: DictConn) -> str | None:

@@ -3,6 +3,8 @@ the daemon and the library API assemble memsync the same way."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from memsync import embed
@@ -42,10 +44,29 @@ def _with_active_model(settings: Settings, dsn: str) -> Settings:
     return settings.model_copy(update={"model": model}) if model else settings
 
 
+def follows_active_model(settings: Settings) -> bool:
+    """True unless MEMSYNC_MODEL (or --model) pins the model."""
+    return "model" not in settings.model_fields_set
+
+
+def model_loader(settings: Settings) -> Callable[[str], Embedder]:
+    """Embedders by model name, one per model, shared by the daemon's workers."""
+    loaded: dict[str, Embedder] = {}
+    lock = threading.Lock()
+
+    def load(model: str) -> Embedder:
+        with lock:
+            if model not in loaded:
+                loaded[model] = embed.from_settings(settings.model_copy(update={"model": model}))
+            return loaded[model]
+
+    return load
+
+
 def build(settings: Settings, *, embedder: Embedder | None = None,
           indexes: list[VectorIndex] | None = None) -> Runtime:
     dsn = resolve_dsn(settings)
-    if embedder is None and "model" not in settings.model_fields_set:
+    if embedder is None and follows_active_model(settings):
         settings = _with_active_model(settings, dsn)
     return Runtime(
         settings, dsn, embedder or embed.from_settings(settings),

@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from memsync import ops
 from memsync.db import DictConn, audit, capture, connect
 from memsync.embed import Embedder
 from memsync.errors import DatabaseError
@@ -33,9 +35,14 @@ def new_worker_id() -> str:
 
 
 class Worker:
+    """`follow_model`, when given, loads an embedder by model name: the worker then follows
+    the active model that `memsync reembed` switches to (when MEMSYNC_MODEL is unset)."""
+
     def __init__(self, settings: Settings, dsn: str, embedder: Embedder,
-                 indexes: list[VectorIndex], worker_id: str | None = None):
+                 indexes: list[VectorIndex], worker_id: str | None = None,
+                 follow_model: Callable[[str], Embedder] | None = None):
         self.settings = settings
+        self.follow_model = follow_model
         self.dsn = dsn
         self.embedder = embedder
         self.indexes = indexes
@@ -83,6 +90,7 @@ class Worker:
         so the model does not wait for index writes."""
         stats = BatchStats()
         self._woken.clear()  # this drain sees everything committed from here on
+        self._follow_active_model()
         pipeline = Pipeline(self._db(), self.embedder, self.indexes, self.settings, self.worker_id, self._db_back())
         pending: Future[BatchStats] | None = None
 
@@ -112,6 +120,19 @@ class Worker:
             audit.set_state(self._db(), "last_successful_sync",
                             {"at": datetime.now(timezone.utc).isoformat(), "worker": self.worker_id})
         return stats
+
+    def _follow_active_model(self) -> None:
+        """After `memsync reembed` switched models: embed with the new one from now on, and
+        first embed and index what was written with the old one while the switch ran."""
+        if self.follow_model is None:
+            return
+        model = ops.active_model(self._db())
+        if model is None or model == self.embedder.model_id:
+            return
+        log.warning("the active model is now %s (was %s): switching", model, self.embedder.model_id)
+        self.embedder = self.follow_model(model)
+        done = ops.catch_up(self._db(), self.embedder, self.indexes)
+        log.info("caught up with %s: %d texts embedded", model, done)
 
     def run_once(self) -> BatchStats:
         """Drain and return (for cron and tests); recorded as a sync session like run()."""

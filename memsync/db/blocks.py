@@ -163,6 +163,11 @@ def iter_block_ids(conn: DictConn, model: str, batch: int = 1000) -> Iterable[li
         last = ids[-1]
 
 
+def blocks_with_hashes(conn: DictConn, hashes: Sequence[str]) -> list[int]:
+    rows = conn.execute("SELECT id FROM agent.blocks WHERE content_hash = ANY(%s) ORDER BY id", (list(hashes),))
+    return [r["id"] for r in rows]
+
+
 def count_blocks(conn: DictConn) -> int:
     row = conn.execute("SELECT count(*) AS n FROM agent.blocks").fetchone()
     return int(row["n"]) if row else 0

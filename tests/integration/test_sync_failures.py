@@ -220,3 +220,36 @@ def test_reembed_builds_a_second_model_side_by_side_and_switches(conn: DictConn,
     assert runtime.build(unset, indexes=[]).settings.model == "hashing-256"
     pinned = Settings.from_env({"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384"})
     assert runtime.build(pinned, indexes=[]).settings.model == "hashing-384"
+
+
+def test_a_daemon_follows_the_model_reembed_switches_to(conn: DictConn, dsn: str, settings: Settings,
+                                                        fake_embedder: HashingEmbedder) -> None:
+    def add(n: int, tag: str) -> None:
+        conn.execute("INSERT INTO agent.facts (fact_type, content) SELECT 'result', %s || ' fact ' || i"
+                     " FROM generate_series(1, %s) i", (tag, n))
+
+    new = HashingEmbedder(256)
+    loads: list[str] = []
+
+    def load(model: str) -> HashingEmbedder:
+        loads.append(model)
+        return new
+
+    pg = PgvectorIndex(dsn)
+    daemon = Worker(settings, dsn, fake_embedder, [pg], follow_model=load)
+    add(10, "first")
+    daemon.run_once()
+    ops.reembed(conn, new, [PgvectorIndex(dsn)])
+    # a worker that does not follow (say, MEMSYNC_MODEL pinned) keeps writing the old model only
+    add(5, "meanwhile")
+    Worker(settings, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
+    assert (pg.count("hashing-384"), pg.count("hashing-256")) == (15, 10)
+
+    add(1, "after")
+    acked = daemon.totals.acked
+    daemon.run_once()  # switches, catches up on the 5, then syncs the new row with the new model
+    assert loads == ["hashing-256"] and daemon.embedder is new
+    assert daemon.totals.acked - acked == 1 and new.encoded == 10 + 5 + 1
+    assert (pg.count("hashing-384"), pg.count("hashing-256")) == (15, 16)
+    daemon.run_once()
+    assert loads == ["hashing-256"]  # loaded once
