@@ -8,7 +8,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from memsync import runtime
+from memsync import ops, runtime
 from memsync.context import ContextBundle, Retriever
 from memsync.db import DictConn, connect
 from memsync.filters import Filters
@@ -25,10 +25,17 @@ def _get() -> tuple[runtime.Runtime, DictConn, Retriever]:
     with _lock:
         rt = _state.get("rt")
         if rt is None:
-            rt = _state["rt"] = runtime.build(Settings.from_env())
+            settings = Settings.from_env()
+            rt = _state["rt"] = runtime.build(settings)
+            _state["follow"] = runtime.follows_active_model(settings)
         conn: DictConn | None = _state.get("conn")
         if conn is None or conn.closed or conn.broken:
             conn = _state["conn"] = connect(rt.dsn, autocommit=True, vectors=True)
+            _state["retriever"] = Retriever(rt, conn, log=rt.settings.log_retrievals)
+        elif _state.get("follow") and (model := ops.active_model(conn)) and model != rt.embedder.model_id:
+            # `memsync reembed` switched models: query the index the daemon now keeps current
+            rt.close()
+            rt = _state["rt"] = runtime.build(Settings.from_env())
             _state["retriever"] = Retriever(rt, conn, log=rt.settings.log_retrievals)
         return rt, conn, _state["retriever"]
 
