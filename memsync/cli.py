@@ -132,7 +132,8 @@ def db_stop(ctx: click.Context) -> None:
 
 @main.command("run")
 @click.option("--once", is_flag=True, help="Drain the outbox and exit (for cron and tests).")
-@click.option("--workers", default=1, show_default=True, help="Worker threads sharing one model.")
+@click.option("--workers", default=0, show_default=True,
+              help="Worker threads sharing one model; 0: MEMSYNC_WORKERS, else one per CPU core (at most 4).")
 @click.option("--json", "as_json", is_flag=True, help="Print the totals as JSON at the end.")
 @click.pass_context
 def run_cmd(ctx: click.Context, once: bool, workers: int, as_json: bool) -> None:
@@ -143,39 +144,22 @@ def run_cmd(ctx: click.Context, once: bool, workers: int, as_json: bool) -> None
     from dataclasses import asdict
 
     from memsync import runtime
-    from memsync.index.pgvector import PgvectorIndex
-    from memsync.sync import BatchStats
-    from memsync.worker import Worker
+    from memsync.worker import make_pool, pool_size, run_pool
 
     settings = _settings(ctx)
     rt = runtime.build(settings)
     # with no MEMSYNC_MODEL, follow the model `memsync reembed` makes active
     follow = runtime.model_loader(rt.settings) if runtime.follows_active_model(settings) else None
+    n = pool_size(workers or rt.settings.workers)
     try:
-        if once:
-            totals = Worker(rt.settings, rt.dsn, rt.embedder, rt.indexes, follow_model=follow).run_once()
-        else:
-            stop = threading.Event()
+        stop = threading.Event()
+        if not once:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: stop.set())
-            # each worker gets its own pgvector connection; one Qdrant client is shared
-            # (thread-safe over HTTP; local mode allows a single client per folder)
-            pool = [Worker(rt.settings, rt.dsn, rt.embedder,
-                           rt.indexes if i == 0 else
-                           [PgvectorIndex(rt.dsn) if x.name == "pgvector" else x for x in rt.indexes],
-                           follow_model=follow)
-                    for i in range(max(1, workers))]
-            threads = [threading.Thread(target=w.run, args=(stop,), name=f"worker-{i}") for i, w in enumerate(pool)]
-            log.info("memsync daemon started: %d worker(s), model %s, indexes %s",
-                     len(pool), rt.embedder.model_id, ",".join(i.name for i in rt.indexes))
-            for t in threads:
-                t.start()
-            while any(t.is_alive() for t in threads):
-                for t in threads:
-                    t.join(timeout=0.5)
-            totals = BatchStats()
-            for w in pool:
-                totals.add(w.totals)
+        pool = make_pool(rt, n, follow)
+        log.info("memsync %s: %d worker(s), model %s, indexes %s", "drain" if once else "daemon started",
+                 n, rt.embedder.model_id, ",".join(i.name for i in rt.indexes))
+        totals = run_pool(pool, stop, once=once)
     finally:
         rt.close()
     result = asdict(totals)

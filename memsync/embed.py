@@ -63,7 +63,17 @@ class SentenceTransformerEmbedder:
         self.active_precision: str | None = None  # set when the model is loaded
         self._model: Any = None
         self._tokenizer: Any = None
+        self._threads: int | None = None
         self._lock = threading.Lock()
+
+    def set_threads(self, n: int) -> None:
+        """Threads one encode call may use. torch's setting is process-wide: for a process
+        whose model calls run on several worker threads at once (the sync daemon)."""
+        self._threads = max(1, n)
+        if self._model is not None:
+            import torch
+
+            torch.set_num_threads(self._threads)
 
     def _load(self) -> Any:
         with self._lock:
@@ -85,6 +95,10 @@ class SentenceTransformerEmbedder:
                     import torch
 
                     model = model.to(torch.bfloat16)
+                if self._threads is not None:
+                    import torch
+
+                    torch.set_num_threads(self._threads)
                 self.active_precision = "bf16" if use_bf16 else "fp32"
                 log.info("loaded model %s (%s)", self.model_id, self.active_precision)
                 self._model = model

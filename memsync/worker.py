@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -24,10 +24,60 @@ from memsync.db import DictConn, audit, capture, connect
 from memsync.embed import Embedder
 from memsync.errors import DatabaseError
 from memsync.index import VectorIndex
+from memsync.runtime import Runtime
 from memsync.settings import Settings
 from memsync.sync import BatchStats, Pipeline
 
 log = logging.getLogger(__name__)
+
+
+def pool_size(requested: int = 0) -> int:
+    """`requested`, or one worker per core (at most 4). With the model's threads divided among
+    the workers, each encode call runs on its own core: on 2 cores a burst drained 10-15 %
+    faster than with one worker whose calls span both cores, because a Postgres backend
+    taking one core stalls a two-thread call at every step (bench/sync_bench.py)."""
+    return requested or max(1, min(4, os.cpu_count() or 1))
+
+
+def make_pool(rt: Runtime, size: int, follow_model: Callable[[str], Embedder] | None = None) -> list[Worker]:
+    """`size` workers sharing rt's model, each encode call given its share of the cores.
+    Each worker gets its own pgvector connection; a Qdrant client is shared (thread-safe over
+    HTTP; calls into a local-mode client take turns)."""
+    from memsync.index.pgvector import PgvectorIndex
+
+    set_threads = getattr(rt.embedder, "set_threads", None)
+    if set_threads is not None and size > 1:
+        set_threads(max(1, (os.cpu_count() or 1) // size))
+    return [Worker(rt.settings, rt.dsn, rt.embedder,
+                   rt.indexes if i == 0 else [PgvectorIndex(rt.dsn) if x.name == "pgvector" else x for x in rt.indexes],
+                   follow_model=follow_model)
+            for i in range(size)]
+
+
+def run_pool(pool: Sequence[Worker], stop: threading.Event, *, once: bool = False) -> BatchStats:
+    """Run workers on their own threads until they drain (once) or stop is set; the caller's
+    thread stays free for signal handlers. Returns their summed totals."""
+    errors: list[BaseException] = []
+
+    def body(w: Worker) -> None:
+        try:
+            w.run_once() if once else w.run(stop)
+        except BaseException as exc:  # handed to the caller below; the others stop too
+            errors.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=body, args=(w,), name=f"memsync-worker-{i}") for i, w in enumerate(pool)]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        for t in threads:
+            t.join(timeout=0.5)
+    if errors:
+        raise errors[0]
+    totals = BatchStats()
+    for w in pool:
+        totals.add(w.totals)
+    return totals
 
 
 def new_worker_id() -> str:

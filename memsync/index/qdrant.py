@@ -4,8 +4,10 @@ fields that filters use."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -57,6 +59,11 @@ class QdrantIndex:
         self._client = client
         self._prefix = collection_prefix
         self._ready: set[str] = set()
+        # local mode is an in-process store with no locking of its own: the daemon's worker
+        # threads share one client, so their calls take turns (a server client needs no lock)
+        local = type(getattr(client, "_client", None)).__name__ == "QdrantLocal"
+        self._turns: threading.Lock | contextlib.nullcontext[None] = (
+            threading.Lock() if local else contextlib.nullcontext())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QdrantIndex:
@@ -76,7 +83,8 @@ class QdrantIndex:
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
-            return fn()
+            with self._turns:
+                return fn()
         except (ConfigError, IndexUnavailable):
             raise
         except Exception as exc:  # transport and server errors of every kind

@@ -273,3 +273,13 @@ def test_the_library_api_follows_the_model_reembed_switches_to(conn: DictConn, d
     ops.reembed(conn, HashingEmbedder(256), [PgvectorIndex(dsn)])
     hits = memsync.search("invoice run", mode="dense")
     assert api._state["rt"].embedder.model_id == "hashing-256" and hits
+
+
+def test_a_pool_hands_a_workers_failure_to_its_caller(settings: Settings, fake_embedder: HashingEmbedder) -> None:
+    from memsync.errors import DatabaseError
+    from memsync.worker import run_pool
+
+    dead = "host=/nonexistent-memsync dbname=x connect_timeout=1"
+    pool = [Worker(settings, dead, fake_embedder, []) for _ in range(2)]
+    with pytest.raises(DatabaseError, match="cannot connect"):
+        run_pool(pool, threading.Event(), once=True)
