@@ -132,11 +132,11 @@ def db_stop(ctx: click.Context) -> None:
 
 @main.command("run")
 @click.option("--once", is_flag=True, help="Drain the outbox and exit (for cron and tests).")
-@click.option("--workers", default=0, show_default=True,
-              help="Worker threads sharing one model; 0: MEMSYNC_WORKERS, else one per CPU core (at most 4).")
+@click.option("--workers", type=int, default=None,
+              help="Worker threads sharing one model, the model's threads divided among them [MEMSYNC_WORKERS, 1].")
 @click.option("--json", "as_json", is_flag=True, help="Print the totals as JSON at the end.")
 @click.pass_context
-def run_cmd(ctx: click.Context, once: bool, workers: int, as_json: bool) -> None:
+def run_cmd(ctx: click.Context, once: bool, workers: int | None, as_json: bool) -> None:
     """Run the sync daemon: outbox -> blocks -> embeddings -> indexes.
 
     SIGINT/SIGTERM finish the current batch and exit cleanly.

@@ -52,8 +52,8 @@ class Settings(BaseModel):
     qdrant_api_key: str | None = Field(None, description="Qdrant API key (never logged).")
     qdrant_collection: str = Field("memsync_blocks", description="Qdrant collection name.")
     workers: int = Field(
-        0, ge=0, description="Sync worker threads of `memsync run`; 0: one per CPU core (at most 4), "
-        "the model's threads divided among them."
+        1, ge=1, description="Sync worker threads of `memsync run`; with more than one, the model's "
+        "threads are divided among them."
     )
     claim_batch: int = Field(64, ge=1, description="Outbox items claimed per batch.")
     lease_seconds: float = Field(300.0, gt=0, description="Claim lease before another worker may retry.")

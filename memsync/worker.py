@@ -32,11 +32,12 @@ log = logging.getLogger(__name__)
 
 
 def pool_size(requested: int = 0) -> int:
-    """`requested`, or one worker per core (at most 4). With the model's threads divided among
-    the workers, each encode call runs on its own core: on 2 cores a burst drained 10-15 %
-    faster than with one worker whose calls span both cores, because a Postgres backend
-    taking one core stalls a two-thread call at every step (bench/sync_bench.py)."""
-    return requested or max(1, min(4, os.cpu_count() or 1))
+    """`requested`, else 1. Several workers split the model's threads among them (each encode
+    call on its own cores): on 2 cores a burst of 1,000 short reflections then drained as fast
+    as the model alone (0.995 of one all-core encode, against 1.21-1.30 with one worker), but a
+    200-file docs ingest ran at 0.625 of the raw encode rate instead of 0.917 — not yet
+    understood, so one worker stays the default (bench/sync_bench.py, bench/ingest_bench.py)."""
+    return max(1, requested)
 
 
 def make_pool(rt: Runtime, size: int, follow_model: Callable[[str], Embedder] | None = None) -> list[Worker]:

@@ -47,7 +47,8 @@ def test_sigkill_mid_batch_then_restart_indexes_each_row_once(conn: DictConn, ds
                  " jsonb_build_array('goal ' || i), 'Reflection ' || i FROM generate_series(1, %s) i", (n,))
     env = {**os.environ, "MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_CLAIM_BATCH": "10",
            "MEMSYNC_INDEXES": "pgvector,qdrant", "MEMSYNC_QDRANT_PATH": str(tmp_path / "q"),
-           "MEMSYNC_LEASE_SECONDS": "1", "MEMSYNC_LOG_LEVEL": "WARNING"}
+           "MEMSYNC_LEASE_SECONDS": "1", "MEMSYNC_LOG_LEVEL": "WARNING",
+           "MEMSYNC_WORKERS": "2"}  # two workers sharing the local-mode Qdrant client
     proc = subprocess.Popen([sys.executable, "-m", "memsync.cli", "run"], env=env)
     try:
         wait_for(lambda: count(conn, "SELECT count(*) AS n FROM memsync.outbox") < n - 100)
