@@ -35,7 +35,7 @@ def pool_size(requested: int = 0) -> int:
     """`requested`, else 1. Several workers split the model's threads among them (each encode
     call on its own cores): on 2 cores a burst of 1,000 short reflections then drained as fast
     as the model alone (0.995 of one all-core encode, against 1.21-1.30 with one worker), but a
-    200-file docs ingest ran at 0.625 of the raw encode rate instead of 0.917 — not yet
+    200-file docs ingest ran at 0.625 of the raw encode rate instead of 0.944 — not yet
     understood, so one worker stays the default (bench/sync_bench.py, bench/ingest_bench.py)."""
     return max(1, requested)
 
