@@ -29,7 +29,7 @@ from memsync.embed import SentenceTransformerEmbedder
 from memsync.index.pgvector import PgvectorIndex
 from memsync.runtime import Runtime
 from memsync.settings import Settings
-from memsync.worker import make_pool, pool_size, run_pool
+from memsync.worker import make_pool, run_pool
 
 TOPICS = ["invoicing", "client onboarding", "database migration", "hiring", "weekly planning",
           "deep work", "sales pipeline", "incident review", "roadmap", "customer support"]
@@ -67,7 +67,7 @@ def main() -> None:
             # ---- 1. single-reflection latency, daemon running
             stop = threading.Event()
             rt = Runtime(settings, dsn, embedder, [PgvectorIndex(dsn)])
-            workers = pool_size(settings.workers)  # as `memsync run` does
+            workers = settings.workers  # as `memsync run` does
             pool = make_pool(rt, workers)
             thread = threading.Thread(target=run_pool, args=(pool, stop))
             thread.start()

@@ -144,13 +144,13 @@ def run_cmd(ctx: click.Context, once: bool, workers: int | None, as_json: bool) 
     from dataclasses import asdict
 
     from memsync import runtime
-    from memsync.worker import make_pool, pool_size, run_pool
+    from memsync.worker import make_pool, run_pool
 
     settings = _settings(ctx)
     rt = runtime.build(settings)
     # with no MEMSYNC_MODEL, follow the model `memsync reembed` makes active
     follow = runtime.model_loader(rt.settings) if runtime.follows_active_model(settings) else None
-    n = pool_size(workers or rt.settings.workers)
+    n = max(1, workers or rt.settings.workers)
     try:
         stop = threading.Event()
         if not once:

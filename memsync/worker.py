@@ -31,19 +31,16 @@ from memsync.sync import BatchStats, Pipeline
 log = logging.getLogger(__name__)
 
 
-def pool_size(requested: int = 0) -> int:
-    """`requested`, else 1. Several workers split the model's threads among them (each encode
-    call on its own cores): on 2 cores a burst of 1,000 short reflections then drained as fast
-    as the model alone (0.995 of one all-core encode, against 1.21-1.30 with one worker), but a
-    200-file docs ingest ran at 0.625 of the raw encode rate instead of 0.944 — not yet
-    understood, so one worker stays the default (bench/sync_bench.py, bench/ingest_bench.py)."""
-    return max(1, requested)
-
-
 def make_pool(rt: Runtime, size: int, follow_model: Callable[[str], Embedder] | None = None) -> list[Worker]:
     """`size` workers sharing rt's model, each encode call given its share of the cores.
     Each worker gets its own pgvector connection; a Qdrant client is shared (thread-safe over
-    HTTP; calls into a local-mode client take turns)."""
+    HTTP; calls into a local-mode client take turns).
+
+    Why one worker is the default (MEMSYNC_WORKERS=1): on 2 cores, two workers drained a
+    burst of 1,000 short reflections as fast as the model alone (0.995 of one all-core encode,
+    against 1.21-1.30 with one worker), but ran a 200-file docs ingest at 0.625 of the raw
+    encode rate instead of 0.944, for a reason not yet found (bench/sync_bench.py,
+    bench/ingest_bench.py)."""
     from memsync.index.pgvector import PgvectorIndex
 
     set_threads = getattr(rt.embedder, "set_threads", None)
