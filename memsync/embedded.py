@@ -63,12 +63,13 @@ def _tune(uri: str, pgdata: Path) -> None:
     from memsync.db import connect
 
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    sizes = memory_settings(ram)
     with connect(uri, autocommit=True) as conn:
-        for name, value in memory_settings(ram).items():
+        for name, value in sizes.items():
             conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
     pg_ctl(["-w", "-m", "fast", "-l", str(pgdata / "log"), "restart"], pgdata=pgdata,
            user="pgserver" if os.geteuid() == 0 else None)
-    log.info("embedded PostgreSQL sized for %d MB of RAM: %s", ram // 2**20, memory_settings(ram))
+    log.info("embedded PostgreSQL sized for %d MB of RAM: %s", ram // 2**20, sizes)
 
 
 def is_running(home: Path) -> bool:
