@@ -30,3 +30,30 @@ class IndexUnavailable(MemsyncError):
 
 class SourceError(MemsyncError):
     """A source row could not be turned into blocks."""
+
+
+class RowError(MemsyncError):
+    """One input (a source row, a text) failed on its own: only its item fails."""
+
+
+def connection_failed(exc: BaseException) -> bool:
+    """True when `exc` means the database connection is gone (or the server is shutting
+    down), so the work in hand is not at fault and must be redone after a reconnect.
+
+    Classified by SQLSTATE, not by Python class: psycopg raises a row's data errors such
+    as ProgramLimitExceeded ("string is too long for tsvector", 54000) as OperationalError
+    subclasses too, and treating those as a lost connection retried one bad row forever."""
+    import psycopg
+
+    if isinstance(exc, DatabaseError):  # raised by connect(): the server could not be reached
+        return True
+    if isinstance(exc, psycopg.InterfaceError):  # the connection object is closed
+        return True
+    if not isinstance(exc, psycopg.Error):
+        return False
+    state = exc.sqlstate
+    if state is None:  # raised by the client: the socket broke, the server went away
+        return isinstance(exc, psycopg.OperationalError)
+    # 08: connection exception; 57P01-57P05: shutdown, crash, cannot connect now, idle timeout;
+    # 53300: too many connections (the server's state, not the row's)
+    return state.startswith(("08", "57P")) or state == "53300"

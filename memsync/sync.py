@@ -9,10 +9,11 @@ source no longer produces are deleted from the indexes before they leave Postgre
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import psycopg
 
 from memsync import chunk
@@ -21,12 +22,16 @@ from memsync.db import DictConn, capture
 from memsync.db import blocks as q
 from memsync.db.capture import Item
 from memsync.embed import Embedder
-from memsync.errors import MemsyncError, SourceError
+from memsync.errors import EmbeddingError, IndexUnavailable, MemsyncError, RowError, SourceError, connection_failed
 from memsync.index import Point, VectorIndex
 from memsync.settings import Settings
 from memsync.sources import BLOCKS_TABLE, SOURCES, ChunkParams, Source
 
 log = logging.getLogger(__name__)
+
+# Texts per encode call: large enough that the model's own batching dominates, small enough
+# that a huge batch reports progress (and keeps its leases) every few seconds.
+ENCODE_SLICE = 256
 
 
 @dataclass
@@ -53,6 +58,7 @@ class BatchStats:
     acked: int = 0
     failed: int = 0
     dead: int = 0
+    deferred: int = 0  # an index was down: retried later, no attempt counted
     blocks_written: int = 0
     blocks_removed: int = 0
     embedded: int = 0
@@ -61,7 +67,8 @@ class BatchStats:
     synced: list[tuple[str, int | None]] = field(default_factory=list)  # acked source keys
 
     def add(self, other: BatchStats) -> None:
-        for name in ("items", "acked", "failed", "dead", "blocks_written", "blocks_removed", "embedded", "points"):
+        for name in ("items", "acked", "failed", "dead", "deferred", "blocks_written", "blocks_removed",
+                     "embedded", "points"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)
         self.synced.extend(other.synced)
@@ -69,8 +76,10 @@ class BatchStats:
 
 class Pipeline:
     def __init__(self, conn: DictConn, embedder: Embedder, indexes: Sequence[VectorIndex],
-                 settings: Settings, worker_id: str, back_conn: DictConn | None = None):
+                 settings: Settings, worker_id: str, back_conn: DictConn | None = None,
+                 on_progress: Callable[[], None] | None = None):
         self.conn = conn
+        self.on_progress = on_progress or (lambda: None)
         # the index/finish stages may run on another thread (see Worker.drain): own connection
         self.back = back_conn or conn
         self.embedder = embedder
@@ -100,12 +109,13 @@ class Pipeline:
                                       sweep=True))
                 else:
                     by_table.setdefault(item.source_table, []).append(item)
-            except psycopg.OperationalError:
-                raise
             except (MemsyncError, psycopg.Error) as exc:
-                self.fail([item], exc, stats)
+                self._fail_row([item], exc, stats)
         for table, group in by_table.items():
-            works.extend(self._prepare_rows(SOURCES[table], group, stats))
+            try:
+                works.extend(self._prepare_rows(SOURCES[table], group, stats))
+            except (MemsyncError, psycopg.Error) as exc:  # e.g. the rows could not be loaded
+                self._fail_row(group, exc, stats)
         return works
 
     def _prepare_rows(self, source: Source, items: list[Item], stats: BatchStats) -> list[Work]:
@@ -121,19 +131,17 @@ class Pipeline:
             planned.append(Planned(item, row, chunks))
         try:
             stats.blocks_written += self._write(source, planned)
-        except psycopg.OperationalError:
-            raise
-        except psycopg.Error:
+        except psycopg.Error as exc:
+            if connection_failed(exc):
+                raise
             # one bad row spoils the statement: write item by item to fail only that one
             kept = []
             for p in planned:
                 try:
                     stats.blocks_written += self._write(source, [p])
                     kept.append(p)
-                except psycopg.OperationalError:
-                    raise
-                except psycopg.Error as exc:
-                    self.fail([p.item], exc, stats)
+                except psycopg.Error as row_exc:
+                    self._fail_row([p.item], row_exc, stats)
             planned = kept
         current = q.blocks_of_sources(self.conn, source.table, [p.item.source_id for p in planned
                                                                  if p.item.source_id is not None])
@@ -178,11 +186,13 @@ class Pipeline:
 
     # ------------------------------------------------------------ stage 2: embeddings
 
-    def embed(self, works: Sequence[Work]) -> int:
-        """Embed the texts whose (model, hash) is not stored yet; batch across items."""
+    def embed(self, works: list[Work], stats: BatchStats) -> list[Work]:
+        """Embed the texts whose (model, hash) is not stored yet, batched across items.
+        When the model fails on the batch, each text is tried alone and only the items
+        whose text it rejects fail; the others go on. Returns the works that go on."""
         ids = [b for w in works for b in w.upsert]
         if not ids:
-            return 0
+            return works
         rows = q.block_texts(self.conn, ids)
         missing = q.missing_hashes(self.conn, self.embedder.model_id, [r["content_hash"] for r in rows])
         texts: dict[str, str] = {}
@@ -190,21 +200,71 @@ class Pipeline:
             if r["content_hash"] in missing and r["content_hash"] not in texts:
                 texts[r["content_hash"]] = chunk.block_text(r)
         if not texts:
-            return 0
+            return works
+        vectors: dict[str, np.ndarray] = {}
+        bad: dict[str, str] = {}
         hashes = list(texts)
-        vectors = self.embedder.encode([texts[h] for h in hashes])
-        with self.conn.transaction():
-            q.store_embeddings(self.conn, self.embedder.model_id, hashes, vectors)
-        return len(hashes)
+        for start in range(0, len(hashes), ENCODE_SLICE):  # progress between slices renews leases
+            good, failed = self._encode({h: texts[h] for h in hashes[start:start + ENCODE_SLICE]})
+            vectors.update(good)
+            bad.update(failed)
+            self.on_progress()
+        if vectors:
+            with self.conn.transaction():
+                q.store_embeddings(self.conn, self.embedder.model_id, list(vectors), np.stack(list(vectors.values())))
+            stats.embedded += len(vectors)
+        if not bad:
+            return works
+        block_hash = {r["id"]: r["content_hash"] for r in rows}
+        kept = []
+        for w in works:
+            errors = {bad[block_hash[b]] for b in w.upsert if block_hash.get(b) in bad}
+            if errors:
+                self._fail_row([w.item], EmbeddingError("; ".join(sorted(errors))), stats)
+            else:
+                kept.append(w)
+        return kept
+
+    def _encode(self, texts: dict[str, str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """hash -> vector for the texts the model encoded, hash -> error for the others."""
+        hashes = list(texts)
+        try:
+            return self._checked(hashes, self.embedder.encode([texts[h] for h in hashes]))
+        except EmbeddingError as exc:
+            if len(hashes) == 1:
+                return {}, {hashes[0]: str(exc)}
+            log.warning("encoding %d texts failed (%s); trying each alone", len(hashes), exc)
+        vectors: dict[str, np.ndarray] = {}
+        bad: dict[str, str] = {}
+        for h in hashes:
+            good, failed = self._encode({h: texts[h]})
+            vectors.update(good)
+            bad.update(failed)
+        return vectors, bad
+
+    def _checked(self, hashes: list[str], vectors: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """pgvector refuses NaN and infinity: a vector holding one fails its own text only."""
+        if vectors.shape[0] != len(hashes):
+            raise EmbeddingError(f"the model returned {vectors.shape[0]} vectors for {len(hashes)} texts")
+        finite = np.isfinite(vectors).all(axis=1)
+        good = {h: vectors[i] for i, h in enumerate(hashes) if finite[i]}
+        bad = {h: "the model returned a vector with NaN or infinite values" for i, h in enumerate(hashes)
+               if not finite[i]}
+        return good, bad
 
     # ------------------------------------------------------------ stage 3: indexes
 
-    def index(self, works: Sequence[Work]) -> int:
-        model = self.embedder.model_id
+    def _ensure(self) -> None:
         if not self._ensured:
             for idx in self.indexes:
-                idx.ensure(model, self.embedder.dim)
+                idx.ensure(self.embedder.model_id, self.embedder.dim)
             self._ensured = True
+
+    def index(self, works: Sequence[Work]) -> int:
+        """Write every index; returns the number of points written. Raises IndexUnavailable
+        or RowError for the whole batch."""
+        self._ensure()
+        model = self.embedder.model_id
         ids = [b for w in works for b in w.upsert]
         loaded: list[Point] = []
 
@@ -227,6 +287,45 @@ class Pipeline:
                 idx.delete_blocks(model, [b for b in idx.hashes(model) if b not in existing])
         return len(ids)
 
+    def _index_or_isolate(self, works: list[Work], stats: BatchStats) -> list[Work]:
+        """Index the batch. When that fails, an index that does not answer its health probe
+        is down: the batch is deferred without counting an attempt (the failure is the
+        index's). When every index answers, each item is written again alone and only the
+        ones still refused fail. Returns the works to acknowledge."""
+        try:
+            stats.points += self.index(works)
+            return works
+        except (IndexUnavailable, RowError, psycopg.Error) as exc:
+            if connection_failed(exc):
+                raise
+            if self._down_indexes():
+                self.defer([w.item for w in works], exc, stats)
+                return []
+            log.warning("index write of %d items failed (%s); writing each alone", len(works), exc)
+        kept = []
+        for w in works:
+            try:
+                stats.points += self.index([w])
+                kept.append(w)
+            except (IndexUnavailable, RowError, psycopg.Error) as exc:
+                if connection_failed(exc):
+                    raise
+                if self._down_indexes():
+                    self.defer([w.item], exc, stats)
+                else:
+                    self._fail_row([w.item], exc, stats, self.back)
+        return kept
+
+    def _down_indexes(self) -> list[str]:
+        down = []
+        for idx in self.indexes:
+            try:
+                idx.probe()
+            except IndexUnavailable as exc:
+                log.warning("index %s is down: %s", idx.name, exc)
+                down.append(idx.name)
+        return down
+
     # ------------------------------------------------------------ stage 4: finish
 
     def finish(self, works: Sequence[Work], stats: BatchStats) -> None:
@@ -242,6 +341,7 @@ class Pipeline:
 
     def fail(self, items: Sequence[Item], exc: BaseException, stats: BatchStats,
              conn: DictConn | None = None) -> None:
+        """These items failed on their own: retry with backoff, dead-letter at the limit."""
         message = f"{type(exc).__name__}: {exc}"
         for item in items:
             dead = capture.fail(conn or self.conn, item, self.worker_id, message,
@@ -252,15 +352,32 @@ class Pipeline:
                         item.attempts, ", dead-lettered" if dead else "", message)
         stats.errors.append(message)
 
+    def _fail_row(self, items: Sequence[Item], exc: BaseException, stats: BatchStats,
+                  conn: DictConn | None = None) -> None:
+        """fail(), unless the error is a lost connection: that is not the items' fault, and
+        the worker reconnects and redoes them."""
+        if connection_failed(exc):
+            raise exc
+        self.fail(items, exc, stats, conn)
+
+    def defer(self, items: Sequence[Item], exc: BaseException, stats: BatchStats) -> None:
+        """An index is down: retry these items later without counting an attempt, so an
+        outage never dead-letters good rows."""
+        message = f"{type(exc).__name__}: {exc}"
+        capture.defer(self.back, items, self.worker_id, message, self.settings.backoff_seconds)
+        stats.deferred += len(items)
+        stats.errors.append(message)
+        log.warning("%d items deferred: %s", len(items), message)
+
     def front(self, items: Sequence[Item]) -> tuple[list[Work], BatchStats]:
         """Stages 1-2 (blocks, embeddings) on the caller's connection."""
         stats = BatchStats(items=len(items))
         works = self.prepare(items, stats)
         if works:
             try:
-                stats.embedded = self.embed(works)
-            except MemsyncError as exc:
-                self.fail([w.item for w in works], exc, stats)
+                works = self.embed(works, stats)
+            except (MemsyncError, psycopg.Error) as exc:
+                self._fail_row([w.item for w in works], exc, stats)
                 works = []
         return works, stats
 
@@ -269,11 +386,13 @@ class Pipeline:
         if not works:
             return stats
         try:
-            stats.points = self.index(works)
-        except MemsyncError as exc:
-            self.fail([w.item for w in works], exc, stats, self.back)
+            works = self._index_or_isolate(works, stats)
+        except MemsyncError as exc:  # e.g. a collection with another dimension
+            self._fail_row([w.item for w in works], exc, stats, self.back)
             return stats
-        self.finish(works, stats)
+        self.on_progress()
+        if works:
+            self.finish(works, stats)
         return stats
 
     def process(self, items: Sequence[Item]) -> BatchStats:

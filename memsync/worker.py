@@ -21,8 +21,9 @@ import psycopg
 
 from memsync import ops
 from memsync.db import DictConn, audit, capture, connect
+from memsync.db import workers as registry
 from memsync.embed import Embedder
-from memsync.errors import DatabaseError
+from memsync.errors import DatabaseError, connection_failed
 from memsync.index import VectorIndex
 from memsync.runtime import Runtime
 from memsync.settings import Settings
@@ -52,14 +53,15 @@ def make_pool(rt: Runtime, size: int, follow_model: Callable[[str], Embedder] | 
             for i in range(size)]
 
 
-def run_pool(pool: Sequence[Worker], stop: threading.Event, *, once: bool = False) -> BatchStats:
+def run_pool(pool: Sequence[Worker], stop: threading.Event, *, once: bool = False,
+             wait_seconds: float = 0.0) -> BatchStats:
     """Run workers on their own threads until they drain (once) or stop is set; the caller's
     thread stays free for signal handlers. Returns their summed totals."""
     errors: list[BaseException] = []
 
     def body(w: Worker) -> None:
         try:
-            w.run_once() if once else w.run(stop)
+            w.run(stop, once=once, wait_seconds=wait_seconds)
         except BaseException as exc:  # handed to the caller below; the others stop too
             errors.append(exc)
             stop.set()
@@ -100,6 +102,10 @@ class Worker:
         self._back: DictConn | None = None
         self._listener: DictConn | None = None
         self._woken = threading.Event()
+        self._life: DictConn | None = None  # holds the liveness lock; the heartbeat's alone
+        self._lock_key: int | None = None
+        self._progress_at = time.monotonic()
+        self.asked: list[int] = []  # once mode: the items this run was asked to drain
 
     # ------------------------------------------------------------ connections
 
@@ -128,6 +134,54 @@ class Worker:
                 conn.close()
         self._conn = self._back = self._listener = None
 
+    # ------------------------------------------------------------ liveness
+
+    def progress(self) -> None:
+        """The batch in hand moved on: its leases may be renewed (see _heartbeat)."""
+        self._progress_at = time.monotonic()
+
+    def _alive(self, mode: str) -> DictConn:
+        """(Re)open the liveness connection, register and take the liveness lock. While it
+        is held, no other worker takes over this worker's claims; when the process dies,
+        Postgres drops it with the connection and they are free at once."""
+        if self._life is None or self._life.closed:
+            self._life = connect(self.dsn, autocommit=True)
+            self._lock_key = registry.register(self._life, self.worker_id, socket.gethostname(), os.getpid(), mode)
+        return self._life
+
+    def _heartbeat(self, stop: threading.Event, mode: str) -> None:
+        """Every few seconds: mark the worker alive and, while its batch makes progress,
+        renew the leases of the items it holds, so a batch slower than its lease is never
+        taken over mid-way. A worker that is alive but stuck stops renewing, and its items
+        are taken over when their lease runs out."""
+        interval = max(0.5, min(10.0, self.settings.lease_seconds / 4))
+        wait, beats = interval, 0
+        while not stop.wait(wait):
+            try:
+                busy = time.monotonic() - self._progress_at < self.settings.lease_seconds / 2
+                registry.heartbeat(self._alive(mode), self.worker_id, self.settings.lease_seconds if busy else None)
+                wait, beats = interval, beats + 1
+                if beats % 60 == 0:
+                    registry.prune_ack_lag(self._alive(mode))
+            except Exception as exc:  # re-take the lock soon; the main loop sees real outages
+                if not connection_failed(exc):
+                    log.exception("heartbeat failed")
+                if self._life is not None:
+                    self._life.close()
+                wait = 0.5
+
+    def _retire(self) -> None:
+        if self._life is None or self._life.closed or self._lock_key is None:
+            return
+        try:
+            registry.stopped(self._life, self.worker_id, self._lock_key)
+        except Exception as exc:
+            if not connection_failed(exc):
+                raise
+        finally:
+            self._life.close()
+            self._life = None
+
     # ------------------------------------------------------------ work
 
     def drain(self, stop: threading.Event | None = None) -> BatchStats:
@@ -139,7 +193,8 @@ class Worker:
         stats = BatchStats()
         self._woken.clear()  # this drain sees everything committed from here on
         self._follow_active_model()
-        pipeline = Pipeline(self._db(), self.embedder, self.indexes, self.settings, self.worker_id, self._db_back())
+        pipeline = Pipeline(self._db(), self.embedder, self.indexes, self.settings, self.worker_id, self._db_back(),
+                            on_progress=self.progress)
         pending: Future[BatchStats] | None = None
 
         def collect() -> None:
@@ -155,9 +210,10 @@ class Worker:
             try:
                 while not (stop and stop.is_set()):
                     items = capture.claim(self._db(), self.worker_id, self.settings.claim_batch,
-                                          self.settings.lease_seconds)
+                                          self.settings.lease_seconds, self.settings.max_attempts)
                     if not items:
                         break
+                    self.progress()
                     works, batch = pipeline.front(items)
                     collect()
                     pending = back.submit(pipeline.back_stages, works, batch)
@@ -182,9 +238,21 @@ class Worker:
         done = ops.catch_up(self._db(), self.embedder, self.indexes)
         log.info("caught up with %s: %d texts embedded", model, done)
 
-    def run_once(self) -> BatchStats:
+    def run_once(self, wait_seconds: float = 0.0) -> BatchStats:
         """Drain and return (for cron and tests); recorded as a sync session like run()."""
-        return self.run(threading.Event(), once=True)
+        return self.run(threading.Event(), once=True, wait_seconds=wait_seconds)
+
+    def _drain_asked(self, stop: threading.Event, wait_seconds: float) -> None:
+        """Once mode: drain, then, for up to wait_seconds, wait for the asked items that
+        live workers hold and drain what they give back, until none is left."""
+        deadline = time.monotonic() + wait_seconds
+        self.drain(stop)
+        while not stop.is_set() and time.monotonic() < deadline:
+            left = registry.leftovers(self._db(), self.asked)
+            if not any(r["reason"] in ("held_by_live_worker", "ready") for r in left):
+                return
+            stop.wait(0.2)
+            self.drain(stop)
 
     def _wait(self, stop: threading.Event) -> None:
         """Block until a NOTIFY arrives (or arrived since the last drain began), the poll
@@ -203,20 +271,31 @@ class Worker:
         instead of letting them wait for the lease to run out."""
         capture.release_worker(self._db(), self.worker_id)
 
-    def run(self, stop: threading.Event, *, once: bool = False) -> BatchStats:
+    def run(self, stop: threading.Event, *, once: bool = False, wait_seconds: float = 0.0) -> BatchStats:
+        mode = "once" if once else "daemon"
+        self._alive(mode)
+        beating = threading.Event()
+        heart = threading.Thread(target=self._heartbeat, args=(beating, mode), daemon=True,
+                                 name=f"memsync-heartbeat-{self.worker_id}")
+        heart.start()
         session_id = self._start_session(once)
+        if once:
+            self.asked = registry.pending_ids(self._db())
         backoff = 0.5
         status, failure = "completed", None
         try:
             while not stop.is_set():
                 try:
+                    if once:
+                        self._drain_asked(stop, wait_seconds)
+                        break
                     self.drain(stop)
-                    if stop.is_set() or once:
+                    if stop.is_set():
                         break
                     self._wait(stop)
                     backoff = 0.5
-                except (psycopg.OperationalError, DatabaseError) as exc:
-                    if once:
+                except (psycopg.Error, DatabaseError) as exc:
+                    if once or not connection_failed(exc):
                         raise
                     log.warning("database connection lost (%s); reconnecting in %.1fs", exc, backoff)
                     self.close()
@@ -226,14 +305,19 @@ class Worker:
                     try:
                         self._release_own_claims()
                         self._event(session_id, "error", {"error": str(exc)[:500], "what": "reconnect"})
-                    except (psycopg.OperationalError, DatabaseError):
+                    except (psycopg.Error, DatabaseError) as again:
+                        if not connection_failed(again):
+                            raise
                         self.close()
         except BaseException as exc:
             status, failure = "failed", f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            beating.set()
+            heart.join()
             self._end_session(session_id, status, failure)
             self.close()
+            self._retire()
         return self.totals
 
     # ------------------------------------------------------------ audit (cheap: no event per block)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,24 +50,44 @@ class Item:
     attempts: int
 
 
-def claim(conn: DictConn, worker: str, limit: int, lease_seconds: float) -> list[Item]:
-    """Claim ready items. SKIP LOCKED lets workers share the queue; the lease lets another
-    worker take over the items of one that died. Attempts count at claim time, so an item
-    that crashes its worker still reaches the dead-letter limit."""
-    rows = conn.execute(
-        """UPDATE memsync.outbox o
-              SET claimed_by = %(w)s,
-                  claimed_until = now() + make_interval(secs => %(lease)s),
-                  attempts = o.attempts + 1
-            WHERE o.id IN (SELECT id FROM memsync.outbox
-                            WHERE dead_at IS NULL AND available_at <= now()
-                              AND (claimed_until IS NULL OR claimed_until < now())
-                            ORDER BY available_at, id
-                            LIMIT %(n)s
-                            FOR UPDATE SKIP LOCKED)
-        RETURNING o.id, o.source_table, o.source_id, o.op, o.version, o.attempts""",
-        {"w": worker, "lease": lease_seconds, "n": limit},
-    ).fetchall()
+# A claim is free when nobody holds it, its lease ran out, or another worker holds it and
+# is dead (its liveness lock is gone: see 0008_worker_liveness.sql). A worker's own claims
+# are never free to itself: they may be in flight while its lock is being re-taken.
+_FREE = """(o.claimed_by IS NULL OR o.claimed_until < now()
+             OR (o.claimed_by <> %(w)s AND o.claimed_by NOT IN (SELECT memsync.live_workers())))"""
+
+
+def claim(conn: DictConn, worker: str, limit: int, lease_seconds: float, max_attempts: int | None = None) -> list[Item]:
+    """Claim ready items. SKIP LOCKED lets workers share the queue; a dead worker's claims
+    are taken over at once, a hung one's when the lease runs out. Attempts count at claim
+    time, so an item that kills its worker every time still reaches the dead-letter limit:
+    an abandoned item already at the limit is dead-lettered instead of claimed again."""
+    with conn.transaction():
+        if max_attempts is not None:
+            conn.execute(
+                f"""UPDATE memsync.outbox o
+                       SET dead_at = now(), claimed_by = NULL, claimed_until = NULL,
+                           last_error = concat_ws('; ', o.last_error,
+                                                  'abandoned by ' || o.claimed_by || ' on attempt ' || o.attempts)
+                     WHERE o.id IN (SELECT o.id FROM memsync.outbox o
+                                     WHERE o.dead_at IS NULL AND o.claimed_by IS NOT NULL
+                                       AND o.attempts >= %(max)s AND {_FREE}
+                                       FOR UPDATE SKIP LOCKED)""",
+                {"max": max_attempts, "w": worker},
+            )
+        rows = conn.execute(
+            f"""UPDATE memsync.outbox o
+                  SET claimed_by = %(w)s,
+                      claimed_until = now() + make_interval(secs => %(lease)s),
+                      attempts = o.attempts + 1
+                WHERE o.id IN (SELECT o.id FROM memsync.outbox o
+                                WHERE o.dead_at IS NULL AND o.available_at <= now() AND {_FREE}
+                                ORDER BY o.available_at, o.id
+                                LIMIT %(n)s
+                                FOR UPDATE SKIP LOCKED)
+            RETURNING o.id, o.source_table, o.source_id, o.op, o.version, o.attempts""",
+            {"w": worker, "lease": lease_seconds, "n": limit},
+        ).fetchall()
     return sorted((Item(**r) for r in rows), key=lambda i: i.id)
 
 
@@ -80,8 +101,13 @@ def ack_many(conn: DictConn, items: list[Item], worker: str) -> int:
     if not items:
         return 0
     deleted = conn.execute(
-        """DELETE FROM memsync.outbox o USING unnest(%s::bigint[], %s::int[]) AS x(id, v)
-            WHERE o.id = x.id AND o.version = x.v AND o.claimed_by = %s RETURNING o.id""",
+        """WITH gone AS (
+             DELETE FROM memsync.outbox o USING unnest(%s::bigint[], %s::int[]) AS x(id, v)
+              WHERE o.id = x.id AND o.version = x.v AND o.claimed_by = %s
+             RETURNING o.id, o.source_table, o.enqueued_at),
+           lag AS (INSERT INTO memsync.ack_lag (source_table, lag_seconds)
+                   SELECT source_table, extract(epoch FROM clock_timestamp() - enqueued_at) FROM gone)
+           SELECT id FROM gone""",
         ([i.id for i in items], [i.version for i in items], worker),
     ).fetchall()
     gone = {r["id"] for r in deleted}
@@ -122,6 +148,24 @@ def fail(conn: DictConn, item: Item, worker: str, error: str, max_attempts: int,
         release(conn, item, worker)
         return False
     return row["dead_at"] is not None
+
+
+# An index outage retries an item without counting an attempt, backing off up to this.
+MAX_DEFER_SECONDS = 60.0
+
+
+def defer(conn: DictConn, items: Sequence[Item], worker: str, error: str, backoff: float) -> None:
+    """Give claimed items back for a later retry, refunding the attempt their claim counted:
+    the failure was an index's, not theirs."""
+    conn.execute(
+        """UPDATE memsync.outbox
+              SET claimed_by = NULL, claimed_until = NULL, last_error = %(e)s,
+                  attempts = greatest(attempts - 1, 0), deferrals = deferrals + 1,
+                  available_at = now() + make_interval(secs => least(%(b)s * power(2, deferrals), %(cap)s))
+            WHERE id = ANY(%(ids)s) AND claimed_by = %(w)s""",
+        {"e": error[:4000], "b": max(backoff, 0.1), "cap": MAX_DEFER_SECONDS,
+         "ids": [i.id for i in items], "w": worker},
+    )
 
 
 def retry_dead(conn: DictConn, ids: list[int] | None = None) -> int:

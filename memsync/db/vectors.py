@@ -72,3 +72,7 @@ def count(conn: DictConn, model: str) -> int:
     row = conn.execute("SELECT count(*) AS n FROM memsync.pgvector_index WHERE model = %s", (model,)).fetchone()
     return int(row["n"]) if row else 0
 
+
+
+def probe(conn: DictConn) -> None:
+    conn.execute("SELECT 1")

@@ -53,6 +53,10 @@ PointLoader = Callable[[], Sequence[Point]]
 class VectorIndex(Protocol):
     name: str
 
+    def probe(self) -> None:
+        """Raise IndexUnavailable unless the index answers: after a failed write this tells
+        an outage (retry later, the rows are not at fault) from a row the index refused."""
+
     def ensure(self, model: str, dim: int) -> None:
         """Create what the model's vectors need (collection, HNSW index); idempotent."""
 

@@ -11,7 +11,7 @@ import psycopg
 from memsync.db import DictConn, connect
 from memsync.db import vectors as q
 from memsync.db.search import dense
-from memsync.errors import IndexUnavailable
+from memsync.errors import DatabaseError, IndexUnavailable, RowError, connection_failed
 from memsync.filters import Filters
 from memsync.index import PointLoader
 
@@ -33,10 +33,17 @@ class PgvectorIndex:
     def _run(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             return fn(self._db(), *args)
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:
+            if not connection_failed(exc):
+                raise RowError(f"pgvector refused the write: {exc}".strip()) from exc
             if self._conn is not None:
                 self._conn.close()
             raise IndexUnavailable(f"pgvector: {exc}".strip()) from exc
+        except DatabaseError as exc:  # connect() failed
+            raise IndexUnavailable(f"pgvector: {exc}".strip()) from exc
+
+    def probe(self) -> None:
+        self._run(q.probe)
 
     def ensure(self, model: str, dim: int) -> None:
         self._run(q.ensure_hnsw, model, dim)

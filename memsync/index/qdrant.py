@@ -90,6 +90,9 @@ class QdrantIndex:
         except Exception as exc:  # transport and server errors of every kind
             raise IndexUnavailable(f"qdrant {what}: {type(exc).__name__}: {exc}".strip()) from exc
 
+    def probe(self) -> None:
+        self._call("probe", self._client.get_collections)
+
     def ensure(self, model: str, dim: int) -> None:
         from qdrant_client import models as m
 

@@ -12,7 +12,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_demo_end_to_end_on_the_embedded_default(tmp_path: Path) -> None:
-    env = {"MEMSYNC_HOME": str(tmp_path / "home"), "MEMSYNC_MODEL": "hashing-384", "PATH": "/usr/bin:/bin"}
+    # a bare PATH, but with sbin: as root, pgserver creates its system user with useradd
+    env = {"MEMSYNC_HOME": str(tmp_path / "home"), "MEMSYNC_MODEL": "hashing-384", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     cli = [sys.executable, "-m", "memsync.cli", "-q"]
     try:
         first = subprocess.run([*cli, "demo"], env=env, capture_output=True, text=True, timeout=300)
