@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import psycopg
 
 from memsync.errors import MemsyncError
 from memsync.settings import Settings
@@ -49,6 +50,10 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except MemsyncError as exc:
             click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except psycopg.Error as exc:  # not one of ours: still one line, never a traceback
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            click.echo(f"error: database: {first}", err=True)
             ctx.exit(1)
 
 
@@ -131,19 +136,29 @@ def db_stop(ctx: click.Context) -> None:
 
 
 @main.command("run")
-@click.option("--once", is_flag=True, help="Drain the outbox and exit (for cron and tests).")
-@click.option("--workers", type=int, default=None,
-              help="Worker threads sharing one model, the model's threads divided among them [MEMSYNC_WORKERS, 1].")
-@click.option("--json", "as_json", is_flag=True, help="Print the totals as JSON at the end.")
+@click.option("--once", is_flag=True, help="Drain the outbox and exit (for cron and tests): exit 1 when items it was "
+              "asked to drain are left (dead-lettered, held by a live worker, backing off), listing them.")
+@click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="With --once: how long to wait for items other live workers hold.")
+@click.option("--no-wait", is_flag=True, help="With --once: do not wait for items other live workers hold.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker threads sharing one model, the model's threads divided among them [MEMSYNC_WORKERS, 1]. "
+                   "For workers on several cores or machines, start `memsync run` several times.")
+@click.option("--json", "as_json", is_flag=True, help="Print the totals (and, with --once, what is left) as JSON.")
 @click.pass_context
-def run_cmd(ctx: click.Context, once: bool, workers: int | None, as_json: bool) -> None:
+def run_cmd(ctx: click.Context, once: bool, wait_seconds: float, no_wait: bool, workers: int | None,
+            as_json: bool) -> None:
     """Run the sync daemon: outbox -> blocks -> embeddings -> indexes.
 
-    SIGINT/SIGTERM finish the current batch and exit cleanly.
+    SIGINT/SIGTERM finish the current batch and exit cleanly. Any number of `memsync run`
+    processes, here or on other machines, share the queue; a killed one's items are taken
+    over at once.
     """
     from dataclasses import asdict
 
     from memsync import runtime
+    from memsync.db import connect
+    from memsync.db import workers as registry
     from memsync.worker import make_pool, run_pool
 
     settings = _settings(ctx)
@@ -153,20 +168,47 @@ def run_cmd(ctx: click.Context, once: bool, workers: int | None, as_json: bool) 
     n = max(1, workers or rt.settings.workers)
     try:
         stop = threading.Event()
-        if not once:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: stop.set())
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
         pool = make_pool(rt, n, follow)
         log.info("memsync %s: %d worker(s), model %s, indexes %s", "drain" if once else "daemon started",
                  n, rt.embedder.model_id, ",".join(i.name for i in rt.indexes))
-        totals = run_pool(pool, stop, once=once)
+        totals = run_pool(pool, stop, once=once, wait_seconds=0.0 if no_wait else wait_seconds)
+        left: list[dict[str, Any]] = []
+        if once:
+            asked = sorted({i for w in pool for i in w.asked})
+            with connect(rt.dsn, autocommit=True) as conn:
+                left = registry.leftovers(conn, asked)
     finally:
         rt.close()
     result = asdict(totals)
     result.pop("synced")
-    emit(result, as_json,
-         lambda d: f"synced {d['acked']} items ({d['failed']} failures, {d['dead']} dead-lettered), "
-                   f"{d['embedded']} embeddings computed, {d['points']} points written")
+    if once:
+        result["drained"] = not left
+        result["left"] = left
+    emit(result, as_json, lambda d: _run_text(d, left))
+    if left:
+        ctx.exit(1)
+
+
+def _run_text(d: dict[str, Any], left: list[dict[str, Any]]) -> str:
+    lines = [f"synced {d['acked']} items ({d['failed']} failures, {d['dead']} dead-lettered, "
+             f"{d['deferred']} deferred for a down index), {d['embedded']} embeddings computed, "
+             f"{d['points']} points written"]
+    if left:
+        reasons: dict[str, int] = {}
+        for r in left:
+            reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+        lines.append(f"not drained: {len(left)} items left (" +
+                     ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in sorted(reasons.items())) + ")")
+        for r in left[:20]:
+            who = f" by {r['claimed_by']}" if r["reason"] == "held_by_live_worker" else ""
+            retry = f", retry in {float(r['retry_in_seconds']):.1f}s" if r["reason"] == "backing_off" else ""
+            error = f": {r['last_error'][:200]}" if r["last_error"] else ""
+            lines.append(f"  #{r['id']} {r['source_table']} id={r['source_id']} {r['reason']}{who}{retry}{error}")
+        if len(left) > 20:
+            lines.append(f"  ... and {len(left) - 20} more (--json lists all)")
+    return "\n".join(lines)
 
 
 @main.command("status")
@@ -187,15 +229,25 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
     def text(d: dict[str, Any]) -> str:
         b = d["backlog"]
         age = b["oldest_pending_seconds"]
+        lag = d["lag"]
         lines = [
             f"model:        {d['model']}",
             f"backlog:      {b['pending']} pending ({b['in_progress']} in progress)"
-            + (f", oldest {float(age):.1f}s" if age is not None else ""),
+            + (f", oldest {float(age):.1f}s" if age is not None else "")
+            + ("" if not d["backlog_by_table"] else
+               " [" + ", ".join(f"{t}: {k}" for t, k in d["backlog_by_table"].items()) + "]"),
+            "lag:          " + (f"p50 {lag['p50_seconds']:.3f}s, p99 {lag['p99_seconds']:.3f}s over the last "
+                                 f"{lag['n']} items (change -> indexed)" if lag["n"] else "no items synced yet"),
             f"dead letters: {b['dead']}",
             f"blocks:       {d['blocks']}  embeddings: {d['embeddings']}",
             "vectors:      " + ", ".join(f"{k}={v}" for k, v in d["vectors"].items()),
             f"last sync:    {_last_sync(d)}",
+            f"workers:      {sum(1 for w in d['workers'] if w['alive'])} alive",
         ]
+        for w in d["workers"]:
+            state = "alive" if w["alive"] else ("stopped" if w["stopped_at"] else "dead")
+            lines.append(f"  {w['id']} ({w['mode']}, host {w['host']}, pid {w['pid']}): {state}, "
+                         f"last heartbeat {w['heartbeat_at']:%Y-%m-%d %H:%M:%S%z}, {w['items_held']} items held")
         for dl in d["dead_letters"]:
             lines.append(f"  dead #{dl['id']} {dl['source_table']} id={dl['source_id']}: {dl['last_error']}")
         return "\n".join(lines)

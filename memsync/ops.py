@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from memsync import chunk
-from memsync.db import DictConn, audit, capture
+from memsync.db import DictConn, audit, capture, workers
 from memsync.db import blocks as q
 from memsync.embed import Embedder
 from memsync.index import Point, PointLoader, VectorIndex
@@ -23,6 +23,9 @@ def status(conn: DictConn, model: str, indexes: Sequence[VectorIndex]) -> dict[s
     last = audit.last_sync_session(conn)
     return {
         "backlog": capture.backlog(conn),
+        "backlog_by_table": workers.backlog_by_table(conn),
+        "lag": workers.lag(conn),
+        "workers": workers.listing(conn),
         "dead_letters": capture.dead_letters(conn, limit=20),
         "blocks": q.count_blocks(conn),
         "embeddings": q.count_embeddings(conn, model),

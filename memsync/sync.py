@@ -9,7 +9,7 @@ source no longer produces are deleted from the indexes before they leave Postgre
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,8 +77,9 @@ class BatchStats:
 class Pipeline:
     def __init__(self, conn: DictConn, embedder: Embedder, indexes: Sequence[VectorIndex],
                  settings: Settings, worker_id: str, back_conn: DictConn | None = None,
-                 on_progress: Callable[[], None] | None = None):
+                 on_progress: Callable[[], None] | None = None, sources: Mapping[str, Source] | None = None):
         self.conn = conn
+        self.sources = SOURCES if sources is None else sources
         self.on_progress = on_progress or (lambda: None)
         # the index/finish stages may run on another thread (see Worker.drain): own connection
         self.back = back_conn or conn
@@ -102,7 +103,7 @@ class Pipeline:
             try:
                 if item.source_table == BLOCKS_TABLE:
                     works.append(self._prepare_block(item))
-                elif item.source_table not in SOURCES:
+                elif item.source_table not in self.sources:
                     raise SourceError(f"outbox item {item.id}: {item.source_table} is not a registered source")
                 elif item.source_id is None:  # TRUNCATE
                     works.append(Work(item, remove=q.orphaned_blocks_of_table(self.conn, item.source_table),
@@ -113,7 +114,7 @@ class Pipeline:
                 self._fail_row([item], exc, stats)
         for table, group in by_table.items():
             try:
-                works.extend(self._prepare_rows(SOURCES[table], group, stats))
+                works.extend(self._prepare_rows(self.sources[table], group, stats))
             except (MemsyncError, psycopg.Error) as exc:  # e.g. the rows could not be loaded
                 self._fail_row(group, exc, stats)
         return works
