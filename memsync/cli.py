@@ -348,9 +348,10 @@ def verify_cmd(ctx: click.Context, repair: bool, as_json: bool) -> None:
         rt.close()
     emit(reports, as_json, lambda rs: "\n".join(
         f"{r['index']}: {r['blocks']} blocks, {r['points']} points, missing {r['missing']}, "
-        f"orphaned {r['orphaned']}, stale {r['stale']}, unembedded {r['unembedded']}"
+        f"orphaned {r['orphaned']}, stale {r['stale']}, unembedded {r['unembedded']}, "
+        f"wrong vector_key {r['wrong_vector_key']}"
         + (" (repaired)" if r["repaired"] else "") for r in rs))
-    if not repair and any(r["missing"] or r["orphaned"] or r["stale"] for r in reports):
+    if not repair and any(r["missing"] or r["orphaned"] or r["stale"] or r["wrong_vector_key"] for r in reports):
         ctx.exit(3)
 
 

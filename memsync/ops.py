@@ -10,7 +10,7 @@ from memsync import chunk
 from memsync.db import DictConn, audit, capture, workers
 from memsync.db import blocks as q
 from memsync.embed import Embedder
-from memsync.index import Point, PointLoader, VectorIndex
+from memsync.index import Point, PointLoader, VectorIndex, point_id
 
 Progress = Callable[[int], object]
 
@@ -98,6 +98,12 @@ def active_model(conn: DictConn) -> str | None:
     return str(state["model"]) if isinstance(state, dict) and state.get("model") else None
 
 
+def _wrong_vector_keys(conn: DictConn) -> dict[int, str]:
+    """Blocks whose vector_key is not the point id the indexes store them under."""
+    want = {r["id"]: (point_id(r["global_id"]), r["vector_key"]) for r in q.vector_keys(conn)}
+    return {b: key for b, (key, have) in want.items() if key != have}
+
+
 def verify(conn: DictConn, model: str, index: VectorIndex, repair: bool = False) -> dict[str, Any]:
     """Compare blocks with one index: missing points, orphaned points, stale hashes.
     Blocks that have no stored embedding yet are reported as unembedded (the worker's job)."""
@@ -108,11 +114,15 @@ def verify(conn: DictConn, model: str, index: VectorIndex, repair: bool = False)
     missing = [b for b, h in blocks.items() if b not in indexed and b not in unembedded]
     orphaned = [b for b in indexed if b not in blocks]
     stale = [b for b, h in indexed.items() if b in blocks and blocks[b] != h and b not in unembedded]
+    wrong_keys = _wrong_vector_keys(conn)
     report: dict[str, Any] = {
         "index": index.name, "blocks": len(blocks), "points": len(indexed),
         "missing": len(missing), "orphaned": len(orphaned), "stale": len(stale),
-        "unembedded": len(unembedded), "repaired": False,
+        "unembedded": len(unembedded), "wrong_vector_key": len(wrong_keys), "repaired": False,
     }
+    if repair and wrong_keys:
+        q.set_vector_keys(conn, wrong_keys)
+        report["repaired"] = True
     if repair and (missing or orphaned or stale):
         fix = missing + stale
         for start in range(0, len(fix), 500):

@@ -9,6 +9,7 @@ source no longer produces are deleted from the indexes before they leave Postgre
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ from memsync.db import blocks as q
 from memsync.db.capture import Item
 from memsync.embed import Embedder
 from memsync.errors import EmbeddingError, IndexUnavailable, MemsyncError, RowError, SourceError, connection_failed
-from memsync.index import Point, VectorIndex
+from memsync.index import Point, VectorIndex, point_id
 from memsync.settings import Settings
 from memsync.sources import BLOCKS_TABLE, SOURCES, ChunkParams, Source
 
@@ -166,8 +167,9 @@ class Pipeline:
             subject_type, subject_id = source.subject(p.row)
             artifact_id = p.item.source_id if source.is_artifact else None
             for c in p.chunks:
+                global_id = f"block:{uuid.uuid4()}"
                 rows.append(q.BlockRow(p.item.source_id, c, subject_type, subject_id, artifact_id,
-                                       c.tokens or self.embedder.count_tokens(c.text)))
+                                       c.tokens or self.embedder.count_tokens(c.text), global_id, point_id(global_id)))
         return q.write_chunks(self.conn, source.table, rows)
 
     def _prepare_block(self, item: Item) -> Work:
@@ -332,7 +334,10 @@ class Pipeline:
     def finish(self, works: Sequence[Work], stats: BatchStats) -> None:
         """Blocks a source no longer produces leave Postgres only now, after every index
         dropped their points; the acks go in the same transaction."""
+        unkeyed = q.unkeyed_blocks(self.back, [b for w in works for b in w.upsert])
         with self.back.transaction():
+            # blocks written directly (or before vector_key was kept) learn their point id
+            q.set_vector_keys(self.back, {r["id"]: point_id(r["global_id"]) for r in unkeyed})
             stats.blocks_removed += q.delete_blocks(self.back, [b for w in works for b in w.remove])
             capture.ack_many(self.back, [w.item for w in works], self.worker_id)
         stats.acked += len(works)

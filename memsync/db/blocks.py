@@ -34,6 +34,8 @@ class BlockRow:
     subject_id: int | None
     artifact_id: int | None
     token_count: int
+    global_id: str  # used only when the block is new
+    vector_key: str  # the point id of that global_id
 
 
 def load_source_rows(conn: DictConn, table: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -64,10 +66,11 @@ def write_chunks(conn: DictConn, table: str, rows: Sequence[BlockRow]) -> int:
     written = conn.execute(
         """INSERT INTO agent.blocks AS b
                 (block_type, title, body_md, heading_path, source_table, source_id, artifact_id,
-                 subject_type, subject_id, chunk_key, ordinal, content_hash, token_count, metadata)
+                 subject_type, subject_id, chunk_key, ordinal, content_hash, token_count, metadata,
+                 global_id, vector_key)
            SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
                                 %s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::text[],
-                                %s::int[], %s::text[], %s::int[], %s::jsonb[])
+                                %s::int[], %s::text[], %s::int[], %s::jsonb[], %s::text[], %s::text[])
            ON CONFLICT (source_table, source_id, chunk_key) WHERE chunk_key IS NOT NULL DO UPDATE
               SET block_type = EXCLUDED.block_type, title = EXCLUDED.title,
                   body_md = EXCLUDED.body_md, heading_path = EXCLUDED.heading_path,
@@ -90,6 +93,7 @@ def write_chunks(conn: DictConn, table: str, rows: Sequence[BlockRow]) -> int:
             [r.chunk.chunk_key for r in rows], [r.chunk.ordinal for r in rows],
             [r.chunk.content_hash for r in rows], [r.token_count for r in rows],
             [Jsonb(dict(r.chunk.metadata)) for r in rows],
+            [r.global_id for r in rows], [r.vector_key for r in rows],
         ),
     ).fetchall()
     return len(written)
@@ -119,6 +123,28 @@ def block_texts(conn: DictConn, block_ids: Sequence[int]) -> list[dict[str, Any]
         "SELECT id, chunk_key, title, heading_path, body_md, content_hash FROM agent.blocks WHERE id = ANY(%s)",
         (list(block_ids),),
     ).fetchall()
+
+
+def unkeyed_blocks(conn: DictConn, block_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """(id, global_id) of these blocks whose vector_key is unset."""
+    return conn.execute("SELECT id, global_id FROM agent.blocks WHERE id = ANY(%s) AND vector_key IS NULL",
+                        (list(block_ids),)).fetchall()
+
+
+def vector_keys(conn: DictConn) -> list[dict[str, Any]]:
+    """(id, global_id, vector_key) of every block the worker has processed."""
+    return conn.execute(
+        "SELECT id, global_id, vector_key FROM agent.blocks WHERE content_hash IS NOT NULL").fetchall()
+
+
+def set_vector_keys(conn: DictConn, keys: dict[int, str]) -> int:
+    if not keys:
+        return 0
+    return conn.execute(
+        """UPDATE agent.blocks b SET vector_key = x.k FROM unnest(%s::bigint[], %s::text[]) AS x(id, k)
+            WHERE b.id = x.id AND b.vector_key IS DISTINCT FROM x.k""",
+        (list(keys), list(keys.values())),
+    ).rowcount
 
 
 def set_block_hash(conn: DictConn, block_id: int, content_hash: str, tokens: int) -> None:

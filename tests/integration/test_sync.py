@@ -209,3 +209,25 @@ def test_sync_session_is_recorded_without_secrets(conn: DictConn, dsn: str, fake
     assert "hunter2" not in cfg and "k3y" not in cfg and "hashing-384" in cfg
     events = conn.execute("SELECT event_type, payload FROM agent.events WHERE session_id = %s", (sess["id"],)).fetchall()
     assert [e["event_type"] for e in events] == ["note"] and events[0]["payload"]["totals"]["acked"] == 1
+
+
+def test_vector_key_is_the_point_id_every_index_stores(conn: DictConn, dsn: str, settings: Settings,
+                                                       fake_embedder: HashingEmbedder, both: list[VectorIndex],
+                                                       qdrant_index: Any) -> None:
+    from memsync import ops
+    from memsync.index import point_id
+
+    conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'a fact')")
+    conn.execute("INSERT INTO agent.artifacts (artifact_type, title, body_md) VALUES ('doc', 'Guide', %s)", (DOC,))
+    conn.execute("INSERT INTO agent.blocks (block_type, title, body_md) VALUES ('prompt_snippet', 'Note', 'direct')")
+    drain(dsn, settings, fake_embedder, both)
+    rows = conn.execute("SELECT id, global_id, vector_key FROM agent.blocks").fetchall()
+    assert len(rows) == 6 and all(r["vector_key"] == point_id(r["global_id"]) for r in rows)
+    model = fake_embedder.model_id
+    points, _ = qdrant_index._client.scroll(qdrant_index.collection(model), limit=100)
+    assert {str(p.id) for p in points} == {r["vector_key"] for r in rows}
+
+    conn.execute("UPDATE agent.blocks SET vector_key = 'not-a-point' WHERE id = %s", (rows[0]["id"],))
+    assert ops.verify(conn, model, both[0])["wrong_vector_key"] == 1
+    assert ops.verify(conn, model, both[0], repair=True)["repaired"]
+    assert ops.verify(conn, model, both[0])["wrong_vector_key"] == 0
