@@ -57,3 +57,16 @@ def connection_failed(exc: BaseException) -> bool:
     # 08: connection exception; 57P01-57P05: shutdown, crash, cannot connect now, idle timeout;
     # 53300: too many connections (the server's state, not the row's)
     return state.startswith(("08", "57P")) or state == "53300"
+
+
+def transient(exc: BaseException) -> bool:
+    """True for a conflict between concurrent transactions (serialization failure,
+    deadlock, lock not available): nobody's fault; the work is redone, no attempt counted."""
+    import psycopg
+
+    return isinstance(exc, psycopg.Error) and exc.sqlstate in ("40001", "40P01", "55P03")
+
+
+def redo(exc: BaseException) -> bool:
+    """The work in hand is not at fault: the worker backs off and redoes it."""
+    return connection_failed(exc) or transient(exc)

@@ -23,7 +23,7 @@ from memsync.db import DictConn, capture
 from memsync.db import blocks as q
 from memsync.db.capture import Item
 from memsync.embed import Embedder
-from memsync.errors import EmbeddingError, IndexUnavailable, MemsyncError, RowError, SourceError, connection_failed
+from memsync.errors import EmbeddingError, IndexUnavailable, MemsyncError, RowError, SourceError, redo
 from memsync.index import Point, VectorIndex, point_id
 from memsync.settings import Settings
 from memsync.sources import BLOCKS_TABLE, SOURCES, ChunkParams, Source
@@ -134,7 +134,7 @@ class Pipeline:
         try:
             stats.blocks_written += self._write(source, planned)
         except psycopg.Error as exc:
-            if connection_failed(exc):
+            if redo(exc):
                 raise
             # one bad row spoils the statement: write item by item to fail only that one
             kept = []
@@ -299,7 +299,7 @@ class Pipeline:
             stats.points += self.index(works)
             return works
         except (IndexUnavailable, RowError, psycopg.Error) as exc:
-            if connection_failed(exc):
+            if redo(exc):
                 raise
             if self._down_indexes():
                 self.defer([w.item for w in works], exc, stats)
@@ -311,7 +311,7 @@ class Pipeline:
                 stats.points += self.index([w])
                 kept.append(w)
             except (IndexUnavailable, RowError, psycopg.Error) as exc:
-                if connection_failed(exc):
+                if redo(exc):
                     raise
                 if self._down_indexes():
                     self.defer([w.item], exc, stats)
@@ -360,9 +360,9 @@ class Pipeline:
 
     def _fail_row(self, items: Sequence[Item], exc: BaseException, stats: BatchStats,
                   conn: DictConn | None = None) -> None:
-        """fail(), unless the error is a lost connection: that is not the items' fault, and
-        the worker reconnects and redoes them."""
-        if connection_failed(exc):
+        """fail(), unless the error is a lost connection or a conflict with another
+        transaction: that is not the items' fault, and the worker redoes them."""
+        if redo(exc):
             raise exc
         self.fail(items, exc, stats, conn)
 

@@ -23,7 +23,7 @@ from memsync import ops
 from memsync.db import DictConn, audit, capture, connect
 from memsync.db import workers as registry
 from memsync.embed import Embedder
-from memsync.errors import DatabaseError, connection_failed
+from memsync.errors import DatabaseError, connection_failed, redo
 from memsync.index import VectorIndex
 from memsync.runtime import Runtime
 from memsync.settings import Settings
@@ -102,16 +102,28 @@ class Worker:
         self._back: DictConn | None = None
         self._listener: DictConn | None = None
         self._woken = threading.Event()
-        self._life: DictConn | None = None  # holds the liveness lock; the heartbeat's alone
+        self._beat: DictConn | None = None  # the heartbeat thread's own connection
         self._lock_key: int | None = None
+        self._mode = "daemon"
         self._progress_at = time.monotonic()
         self.asked: list[int] = []  # once mode: the items this run was asked to drain
 
     # ------------------------------------------------------------ connections
 
     def _db(self) -> DictConn:
+        """The connection that claims. It holds the worker's liveness lock: a claim is only
+        ever made while the lock is held, and when this connection dies (the process was
+        killed, the server restarted) the lock goes with it and the claims are free at once.
+        A new connection registers and takes the lock before it claims anything."""
         if self._conn is None or self._conn.closed:
-            self._conn = connect(self.dsn, autocommit=True, vectors=True)
+            conn = connect(self.dsn, autocommit=True, vectors=True)
+            try:
+                self._lock_key = registry.register(conn, self.worker_id, socket.gethostname(), os.getpid(),
+                                                   self._mode)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
         return self._conn
 
     def _db_back(self) -> DictConn:
@@ -140,16 +152,7 @@ class Worker:
         """The batch in hand moved on: its leases may be renewed (see _heartbeat)."""
         self._progress_at = time.monotonic()
 
-    def _alive(self, mode: str) -> DictConn:
-        """(Re)open the liveness connection, register and take the liveness lock. While it
-        is held, no other worker takes over this worker's claims; when the process dies,
-        Postgres drops it with the connection and they are free at once."""
-        if self._life is None or self._life.closed:
-            self._life = connect(self.dsn, autocommit=True)
-            self._lock_key = registry.register(self._life, self.worker_id, socket.gethostname(), os.getpid(), mode)
-        return self._life
-
-    def _heartbeat(self, stop: threading.Event, mode: str) -> None:
+    def _heartbeat(self, stop: threading.Event) -> None:
         """Every few seconds: mark the worker alive and, while its batch makes progress,
         renew the leases of the items it holds, so a batch slower than its lease is never
         taken over mid-way. A worker that is alive but stuck stops renewing, and its items
@@ -159,28 +162,30 @@ class Worker:
         while not stop.wait(wait):
             try:
                 busy = time.monotonic() - self._progress_at < self.settings.lease_seconds / 2
-                registry.heartbeat(self._alive(mode), self.worker_id, self.settings.lease_seconds if busy else None)
+                if self._beat is None or self._beat.closed:
+                    self._beat = connect(self.dsn, autocommit=True)
+                registry.heartbeat(self._beat, self.worker_id, self.settings.lease_seconds if busy else None)
                 wait, beats = interval, beats + 1
                 if beats % 60 == 0:
-                    registry.prune_ack_lag(self._alive(mode))
-            except Exception as exc:  # re-take the lock soon; the main loop sees real outages
+                    registry.prune_ack_lag(self._beat)
+            except Exception as exc:  # reconnect at the next beat; the main loop sees real outages
                 if not connection_failed(exc):
                     log.exception("heartbeat failed")
-                if self._life is not None:
-                    self._life.close()
+                if self._beat is not None:
+                    self._beat.close()
                 wait = 0.5
+        if self._beat is not None:
+            self._beat.close()
 
     def _retire(self) -> None:
-        if self._life is None or self._life.closed or self._lock_key is None:
+        """Mark the worker stopped and drop its lock (closing the connection would too)."""
+        if self._conn is None or self._conn.closed or self._lock_key is None:
             return
         try:
-            registry.stopped(self._life, self.worker_id, self._lock_key)
+            registry.stopped(self._conn, self.worker_id, self._lock_key)
         except Exception as exc:
             if not connection_failed(exc):
                 raise
-        finally:
-            self._life.close()
-            self._life = None
 
     # ------------------------------------------------------------ work
 
@@ -272,10 +277,10 @@ class Worker:
         capture.release_worker(self._db(), self.worker_id)
 
     def run(self, stop: threading.Event, *, once: bool = False, wait_seconds: float = 0.0) -> BatchStats:
-        mode = "once" if once else "daemon"
-        self._alive(mode)
+        self._mode = "once" if once else "daemon"
+        self._db()
         beating = threading.Event()
-        heart = threading.Thread(target=self._heartbeat, args=(beating, mode), daemon=True,
+        heart = threading.Thread(target=self._heartbeat, args=(beating,), daemon=True,
                                  name=f"memsync-heartbeat-{self.worker_id}")
         heart.start()
         session_id = self._start_session(once)
@@ -295,9 +300,12 @@ class Worker:
                     self._wait(stop)
                     backoff = 0.5
                 except (psycopg.Error, DatabaseError) as exc:
-                    if once or not connection_failed(exc):
+                    if not redo(exc) or (once and connection_failed(exc)):
                         raise
-                    log.warning("database connection lost (%s); reconnecting in %.1fs", exc, backoff)
+                    log.warning("%s (%s); redoing in %.1fs",
+                                "database connection lost" if connection_failed(exc) else "transaction conflict",
+                                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                                backoff)
                     self.close()
                     if stop.wait(backoff):
                         break
@@ -306,7 +314,7 @@ class Worker:
                         self._release_own_claims()
                         self._event(session_id, "error", {"error": str(exc)[:500], "what": "reconnect"})
                     except (psycopg.Error, DatabaseError) as again:
-                        if not connection_failed(again):
+                        if not redo(again):
                             raise
                         self.close()
         except BaseException as exc:
@@ -316,8 +324,8 @@ class Worker:
             beating.set()
             heart.join()
             self._end_session(session_id, status, failure)
-            self.close()
             self._retire()
+            self.close()
         return self.totals
 
     # ------------------------------------------------------------ audit (cheap: no event per block)

@@ -128,8 +128,11 @@ def release(conn: DictConn, item: Item, worker: str) -> None:
 
 
 def release_worker(conn: DictConn, worker: str) -> int:
+    """Hand back every claim of a worker that lost its connection, refunding the attempt
+    each claim counted: a lost connection or a server restart is not the items' fault."""
     return conn.execute(
-        "UPDATE memsync.outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = %s", (worker,)
+        "UPDATE memsync.outbox SET claimed_by = NULL, claimed_until = NULL, attempts = greatest(attempts - 1, 0)"
+        " WHERE claimed_by = %s", (worker,)
     ).rowcount
 
 
