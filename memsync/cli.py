@@ -167,6 +167,8 @@ def run_cmd(ctx: click.Context, once: bool, wait_seconds: float, no_wait: bool, 
     follow = runtime.model_loader(rt.settings) if runtime.follows_active_model(settings) else None
     n = max(1, workers or rt.settings.workers)
     try:
+        # load the model before taking work: a missing model fails here, not on a claimed batch
+        log.info("model %s ready (dimension %d)", rt.embedder.model_id, rt.embedder.dim)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
