@@ -1,4 +1,5 @@
-"""Chunkers: pure functions from a source row to the blocks it should produce.
+"""Generic chunking: markdown sections, splitting, packing, hashing. Pure functions; each
+memory kind's own chunker (memsync/kinds/) builds on these.
 
 Each Chunk has a stable chunk_key (so an edit touches only the blocks whose text changed)
 and the text that gets embedded is the heading path (breadcrumb) plus the body. The
@@ -18,11 +19,9 @@ from typing import Any
 CHUNKER_VERSION = "1"
 TokenCounter = Callable[[str], int]
 
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 _TABLE = re.compile(r"^\s*\|")
-_STEP = re.compile(r"^(\d{1,3})[.)]\s+(.*)$")
-_STEP_HEADING = re.compile(r"^step\s+(\d{1,3})\b[:.\-\s]*(.*)$", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -89,11 +88,11 @@ def _sections(text: str) -> list[_Section]:
     stack: list[tuple[int, str]] = []
     fence: str | None = None
     for line in text.split("\n"):
-        m = _FENCE.match(line)
+        m = FENCE.match(line)
         if m:
             marker = m.group(1)[0] * 3
             fence = None if fence and marker == fence else (fence or marker)
-        h = None if fence else _HEADING.match(line)
+        h = None if fence else HEADING.match(line)
         if h:
             level, title = len(h.group(1)), h.group(2).strip()
             while stack and stack[-1][0] >= level:
@@ -118,7 +117,7 @@ def _units(lines: list[str]) -> list[str]:
 
     while i < len(lines):
         line = lines[i]
-        m = _FENCE.match(line)
+        m = FENCE.match(line)
         if m:
             flush()
             marker = m.group(1)
@@ -152,7 +151,7 @@ def _units(lines: list[str]) -> list[str]:
 Sized = tuple[str, int]  # a piece of text and its token count
 
 
-def _split_long(unit: str, budget: int, count: TokenCounter) -> list[Sized]:
+def split_long(unit: str, budget: int, count: TokenCounter) -> list[Sized]:
     """Split an oversized prose unit by sentences, then by words. Every piece comes with
     its token count, so nothing is tokenized twice; a sentence too long on its own is cut
     into runs of words sized by its average tokens per word (one tokenizer call, not one
@@ -174,7 +173,7 @@ def _split_long(unit: str, budget: int, count: TokenCounter) -> list[Sized]:
     return pieces
 
 
-def _pack(units: list[Sized], budget: int, overlap: int, sep: str) -> list[Sized]:
+def pack(units: list[Sized], budget: int, overlap: int, sep: str) -> list[Sized]:
     """Greedy packing of counted units into chunks of at most `budget` tokens; when a chunk
     is full, the next one starts with trailing units of the previous up to `overlap`
     tokens. WordPiece counts add up across whitespace, so a chunk's count is the sum of
@@ -226,7 +225,7 @@ def chunk_markdown(
         heading_path = " > ".join(c for c in crumbs if c) or None
         head_tokens = count(heading_path) if heading_path else 0
         budget = max(16, max_tokens - head_tokens)
-        units = [p for u in _units(section.lines) for p in _split_long(u, budget, count)]
+        units = [p for u in _units(section.lines) for p in split_long(u, budget, count)]
         if not units:
             continue
         base = key_prefix + ("/".join(_slug(p) for p in section.path) or "_root")
@@ -234,7 +233,7 @@ def chunk_markdown(
         seen[base] = n + 1
         if n:
             base = f"{base}~{n}"
-        for i, (piece, tokens) in enumerate(_pack(units, budget, overlap, "\n\n")):
+        for i, (piece, tokens) in enumerate(pack(units, budget, overlap, "\n\n")):
             chunks.append(
                 Chunk(
                     chunk_key=f"{base}#{i}",
@@ -249,70 +248,7 @@ def chunk_markdown(
     return chunks
 
 
-# ------------------------------------------------------------------ SOPs
-
-
-def chunk_sop(
-    text: str,
-    *,
-    title: str | None = None,
-    max_tokens: int = 256,
-    overlap: int = 32,
-    count: TokenCounter = approx_tokens,
-) -> list[Chunk]:
-    """One sop_step block per step: a top-level numbered list item or a 'Step N' heading.
-    The step number is the ordinal; it stays out of the embedded text so that inserting a
-    step does not re-embed the ones after it. Text before the first step is a doc_section."""
-    body = normalize(strip_front_matter(text))
-    steps: list[tuple[int, list[str]]] = []
-    preamble: list[str] = []
-    fence = False
-    for line in body.split("\n"):
-        if _FENCE.match(line):
-            fence = not fence
-        h = None if fence else _HEADING.match(line)
-        step_head = _STEP_HEADING.match(h.group(2)) if h else None
-        item = None if fence else _STEP.match(line)
-        if step_head:
-            steps.append((int(step_head.group(1)), [step_head.group(2)] if step_head.group(2) else []))
-        elif item:
-            steps.append((int(item.group(1)), [item.group(2)]))
-        elif h and steps and not step_head:
-            steps[-1][1].append(line)
-        elif steps:
-            steps[-1][1].append(line[3:] if line.startswith("   ") else line)
-        else:
-            preamble.append(line)
-    if not steps:
-        return chunk_markdown(text, title=title, max_tokens=max_tokens, overlap=overlap, count=count)
-    chunks = chunk_markdown(
-        "\n".join(preamble), title=title, max_tokens=max_tokens, overlap=overlap, count=count,
-        key_prefix="preamble/",
-    )
-    used: dict[int, int] = {}
-    for position, (number, lines) in enumerate(steps, start=1):
-        step_body = normalize("\n".join(lines))
-        if not step_body:
-            continue
-        dup = used.get(number, 0)
-        used[number] = dup + 1
-        chunks.append(
-            Chunk(
-                chunk_key=f"step-{number}" + (f"~{dup}" if dup else ""),
-                block_type="sop_step",
-                body_md=step_body,
-                heading_path=title,
-                title=f"Step {number}",
-                ordinal=position,
-                metadata={"step": number},
-            )
-        )
-    return chunks
-
-
-# ------------------------------------------------------------------ reflections, facts, goals
-
-REFLECTION_SECTIONS = ("goals", "accomplishments", "blockers", "decisions", "next_actions")
+# ------------------------------------------------------------------ structured values
 
 
 def as_markdown_list(value: Any) -> str:
@@ -333,60 +269,6 @@ def as_markdown_list(value: Any) -> str:
                 lines.append(f"- {str(text).strip()}")
         return "\n".join(lines)
     return str(value)
-
-
-def chunk_reflection(
-    row: Mapping[str, Any],
-    *,
-    max_tokens: int = 256,
-    overlap: int = 32,
-    count: TokenCounter = approx_tokens,
-) -> list[Chunk]:
-    period = row.get("period_start") or row.get("created_at")
-    label = f"{str(row.get('mode') or '').capitalize()} reflection"
-    if period is not None:
-        label += f" {str(period)[:10]}"
-    chunks: list[Chunk] = []
-    for name in REFLECTION_SECTIONS:
-        body = as_markdown_list(row.get(name))
-        if not body:
-            continue
-        heading = f"{label} > {name.replace('_', ' ').capitalize()}"
-        head_tokens = count(heading)
-        budget = max(16, max_tokens - head_tokens)
-        pieces = _pack([p for u in body.split("\n") for p in _split_long(u, budget, count)], budget, overlap, "\n")
-        for i, (piece, tokens) in enumerate(pieces):
-            chunks.append(Chunk(f"{name}#{i}", "reflection_section", piece, heading, name, len(chunks),
-                                tokens=head_tokens + tokens))
-    raw = row.get("raw_text")
-    if raw and str(raw).strip():
-        for c in chunk_markdown(str(raw), title=label, max_tokens=max_tokens, overlap=overlap,
-                                count=count, block_type="reflection_section", key_prefix="raw_text/"):
-            chunks.append(Chunk(c.chunk_key, c.block_type, c.body_md, c.heading_path, "raw_text", len(chunks),
-                                tokens=c.tokens))
-    return chunks
-
-
-def chunk_fact(row: Mapping[str, Any]) -> list[Chunk]:
-    content = normalize(str(row.get("content") or ""))
-    if not content:
-        return []
-    label = str(row.get("fact_type") or "fact").replace("_", " ")
-    if row.get("category"):
-        label += f" ({row['category']})"
-    return [Chunk("fact", "fact", content, label.capitalize(), label)]
-
-
-def chunk_goal(row: Mapping[str, Any]) -> list[Chunk]:
-    parts = [str(row.get("description") or "").strip()]
-    criteria = as_markdown_list(row.get("success_criteria"))
-    if criteria:
-        parts.append("Success criteria:\n" + criteria)
-    body = normalize("\n\n".join(p for p in parts if p))
-    title = str(row.get("title") or "").strip()
-    if not (title or body):
-        return []
-    return [Chunk("goal", "goal", body or title, f"Goal: {title}" if title else None, title or None)]
 
 
 def block_text(row: Mapping[str, Any]) -> str:

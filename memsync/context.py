@@ -4,49 +4,23 @@ structured rows and semantically matched blocks, mapped back to the rows they ca
 from __future__ import annotations
 
 import contextlib
-import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
 
-from memsync import budget, records, subjects
+from memsync import budget, subjects
 from memsync.db import DictConn, audit
 from memsync.db import context as q
 from memsync.errors import DatabaseError
 from memsync.filters import Filters
 from memsync.hybrid import SearchOptions, search
+from memsync.kinds.base import Gather, Item
 from memsync.recipes import RecipeError, RecipeSpec, SemanticSection, parse_spec, render_query
 from memsync.runtime import Runtime
 from memsync.subjects import Subject, SubjectRef
-
-
-@dataclass
-class Item:
-    section: str
-    kind: str
-    text: str
-    tokens: int
-    table: str
-    id: int | None
-    global_id: str | None
-    score: float | None = None
-    score_breakdown: dict[str, Any] = field(default_factory=dict)
-    block_id: int | None = None
-    artifact_external_id: str | None = None
-
-    @property
-    def citation(self) -> str:
-        ref = f"{self.table}#{self.id}"
-        if self.block_id is not None:
-            ref = f"agent.blocks#{self.block_id} from {ref}"
-        if self.artifact_external_id:
-            ref += f" ({self.artifact_external_id})"
-        elif self.global_id:
-            ref += f" ({self.global_id})"
-        return ref
 
 
 @dataclass
@@ -151,6 +125,10 @@ class Retriever:
         groups: list[budget.SectionItems[Item]] = []
         candidates = 0
         scopes: dict[str, tuple[tuple[str, int | None], ...]] = {}
+
+        def semantic(sec: SemanticSection, g: Gather) -> list[Item]:
+            return self._semantic(sec, g, subj, query, seen)
+
         for sec in spec.sections:
             mode = sec.scope or spec.scope
             if mode not in scopes:
@@ -158,49 +136,16 @@ class Retriever:
             pairs = scopes[mode]
             since = now - timedelta(days=sec.since_days) if sec.since_days else None
             # fetch more than max_items: dedup and budgets may drop some
-            fetch = sec.max_items * 2
-            rows: list[Item] = []
-            if sec.kind == "records":
-                rel = records.RELATIONS[sec.relation]
-                for r in q.records(self.conn, rel, pairs, dict(sec.where), sec.order_by, sec.descending,
-                                   fetch, as_of, since):
-                    rows.append(self._item(sec.name, "records", rel.render(r), rel.table, r))
-            elif sec.kind == "facts":
-                fp = (*pairs, ("personal", None)) if sec.include_personal else pairs
-                for r in q.facts(self.conn, fp, list(sec.fact_types), sec.categories, as_of, fetch):
-                    label = r["fact_type"].replace("_", " ") + (f" ({r['category']})" if r["category"] else "")
-                    rows.append(self._item(sec.name, "facts", f"{label.capitalize()}: {r['content']}", "agent.facts", r))
-            elif sec.kind == "goals":
-                gp = (*pairs, ("personal", None)) if sec.include_personal else pairs
-                for r in q.goals(self.conn, gp, list(sec.statuses), list(sec.horizons), as_of, fetch):
-                    text = f"Goal: {r['title']} ({r['status']}, priority {r['priority']}, {r['horizon']})"
-                    if r["description"]:
-                        text += f"\n{r['description']}"
-                    rows.append(self._item(sec.name, "goals", text, "agent.goals", r))
-            elif sec.kind == "reflections":
-                for r in q.reflections(self.conn, pairs, list(sec.modes), as_of, since, fetch):
-                    rows.append(self._item(sec.name, "reflections", _reflection_text(r), "agent.reflections", r))
-            elif sec.kind == "events":
-                for r in q.events(self.conn, pairs, list(sec.event_types), list(sec.memory_scopes), as_of, since, fetch):
-                    text = f"{r['event_type']} ({str(r['occurred_at'])[:16]}): {json.dumps(r['payload'], default=str)}"
-                    rows.append(self._item(sec.name, "events", text, "agent.events", r))
-            elif sec.kind == "sessions":
-                for r in q.sessions(self.conn, pairs, sec.session_types, as_of, since, fetch):
-                    text = f"Session {r['session_type']} {str(r['started_at'])[:16]} ({r['status']})"
-                    if r["summary"]:
-                        text += f": {r['summary']}"
-                    rows.append(self._item(sec.name, "sessions", text, "agent.sessions", r))
-            else:
-                assert isinstance(sec, SemanticSection)
-                rows = self._semantic(sec, subj, pairs, query, as_of, since, seen)
+            g = Gather(self.conn, sec.name, pairs, as_of, since, sec.max_items * 2, self.rt.embedder.count_tokens,
+                       semantic)
+            rows = sec.gather(g)
             candidates += len(rows)
             kept = [item for item in rows if _fresh(item, seen)]
             groups.append(budget.SectionItems(sec.name, sec.priority, sec.min_items, sec.max_items, sec.max_tokens,
                                               kept))
         return groups, candidates
 
-    def _semantic(self, sec: SemanticSection, subj: Subject, pairs: tuple[tuple[str, int | None], ...],
-                  query: str | None, as_of: datetime | None, since: datetime | None,
+    def _semantic(self, sec: SemanticSection, g: Gather, subj: Subject, query: str | None,
                   seen: set[tuple[str, int | None]]) -> list[Item]:
         """top_k hits that are not already in the bundle (rows found by earlier sections
         would otherwise use up the section)."""
@@ -211,7 +156,7 @@ class Retriever:
         if not text:
             return []
         filters = Filters(block_types=tuple(sec.block_types), source_tables=tuple(sec.source_tables),
-                          subjects=pairs, scoped=True, created_before=as_of, created_after=since)
+                          subjects=g.pairs, scoped=True, created_before=g.as_of, created_after=g.since)
         opts = SearchOptions(k=sec.top_k + len(seen), mode=sec.mode, rrf_k=sec.rrf_k, weights=dict(sec.weights),
                              mmr_lambda=sec.mmr_lambda, recency_half_life_days=sec.recency_half_life_days)
         items = []
@@ -229,10 +174,6 @@ class Retriever:
             ))
         probe = set(seen)  # the caller records what it keeps
         return [i for i in items if _fresh(i, probe)][: sec.top_k]
-
-    def _item(self, section: str, kind: str, text: str, table: str, row: dict[str, Any]) -> Item:
-        return Item(section, kind, text, self.rt.embedder.count_tokens(text), table, int(row["id"]),
-                    row.get("global_id"))
 
     # ------------------------------------------------------------ audit
 
@@ -266,16 +207,3 @@ def _fresh(item: Item, seen: set[tuple[str, int | None]]) -> bool:
     seen |= keys
     return True
 
-
-def _reflection_text(r: dict[str, Any]) -> str:
-    from memsync.chunk import REFLECTION_SECTIONS, as_markdown_list
-
-    head = f"{str(r['mode']).capitalize()} reflection {str(r.get('period_start') or r['created_at'])[:10]}"
-    parts = [head]
-    for name in REFLECTION_SECTIONS:
-        body = as_markdown_list(r.get(name))
-        if body:
-            parts.append(f"{name.replace('_', ' ').capitalize()}:\n{body}")
-    if r.get("raw_text"):
-        parts.append(str(r["raw_text"]).strip())
-    return "\n".join(parts)

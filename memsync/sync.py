@@ -25,8 +25,9 @@ from memsync.db.capture import Item
 from memsync.embed import Embedder
 from memsync.errors import EmbeddingError, IndexUnavailable, MemsyncError, RowError, SourceError, redo
 from memsync.index import Point, VectorIndex, point_id
+from memsync.kinds.base import ChunkParams, Source
 from memsync.settings import Settings
-from memsync.sources import BLOCKS_TABLE, SOURCES, ChunkParams, Source
+from memsync.sources import BLOCKS_TABLE, SOURCES
 
 log = logging.getLogger(__name__)
 

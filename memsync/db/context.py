@@ -1,5 +1,5 @@
 """SQL for context recipes and their structured sections. Relation and column names come
-from the allow-list in memsync.records; every value is a bound parameter."""
+from the allow-list in memsync.kinds.records; every value is a bound parameter."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 
 from memsync.db import DictConn
 from memsync.db.capture import _table
-from memsync.records import Relation
+from memsync.kinds.base import Relation
 
 Pairs = Sequence[tuple[str, int | None]]
 
@@ -152,4 +152,18 @@ def sessions(conn: DictConn, pairs: Pairs, session_types: list[str], as_of: date
                     ORDER BY started_at DESC, id DESC LIMIT %(limit)s""").format(
             _subject_match("subject_type", "subject_id")),
         {**_pairs(pairs), "ty": session_types, "as_of": as_of, "since": since, "limit": limit},
+    ).fetchall()
+
+
+def runs(conn: DictConn, pairs: Pairs, statuses: list[str], workflows: list[str], as_of: datetime | None,
+         since: datetime | None, limit: int) -> list[dict[str, Any]]:
+    return conn.execute(
+        sql.SQL("""SELECT * FROM agent.execution_runs
+                    WHERE {} AND (cardinality(%(st2)s::text[]) = 0 OR status = ANY(%(st2)s))
+                      AND (cardinality(%(wf)s::text[]) = 0 OR workflow = ANY(%(wf)s))
+                      AND started_at <= coalesce(%(as_of)s, now())
+                      AND (%(since)s::timestamptz IS NULL OR started_at >= %(since)s)
+                    ORDER BY started_at DESC, id DESC LIMIT %(limit)s""").format(
+            _subject_match("subject_type", "subject_id")),
+        {**_pairs(pairs), "st2": statuses, "wf": workflows, "as_of": as_of, "since": since, "limit": limit},
     ).fetchall()

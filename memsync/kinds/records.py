@@ -1,14 +1,16 @@
-"""The allow-list of ERP relations a recipe may read as structured records: how each
-links to subjects, which columns it may be filtered and ordered by (typed), and how a
-row reads in a prompt. Nothing outside this list is ever queried."""
+"""ERP records: the allow-list of business relations a recipe may read as structured rows
+(how each links to subjects, which columns it may be filtered and ordered by, typed, and
+how a row reads in a prompt) and the `records` section. Nothing outside it is queried."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
-FilterType = type[str] | type[int] | type[bool]
+from pydantic import Field, model_validator
+
+from memsync.db import context as q
+from memsync.kinds.base import Gather, Item, Kind, Relation, SectionBase
 
 
 def _when(v: Any) -> str:
@@ -50,16 +52,6 @@ def _organization(r: Mapping[str, Any]) -> str:
     return f"Organization: {r['name']} ({r['kind']})" + (f"\n{r['notes']}" if r.get("notes") else "")
 
 
-@dataclass(frozen=True)
-class Relation:
-    table: str
-    entity: str  # the subject type of its rows
-    links: Mapping[str, str]  # subject type -> column holding that subject's id
-    filters: Mapping[str, FilterType]
-    order_by: tuple[str, ...]
-    render: Callable[[Mapping[str, Any]], str]
-
-
 RELATIONS: dict[str, Relation] = {r.table: r for r in (
     Relation("erp.tasks", "task",
              {"task": "id", "project": "project_id", "engagement": "engagement_id", "person": "assignee_person_id"},
@@ -83,3 +75,38 @@ RELATIONS: dict[str, Relation] = {r.table: r for r in (
     Relation("erp.organizations", "organization", {"organization": "id"},
              {"kind": str}, ("name", "created_at", "updated_at"), _organization),
 )}
+
+
+class RecordsSection(SectionBase):
+    kind: Literal["records"]
+    relation: str
+    where: dict[str, list[str | int | bool] | str | int | bool] = Field(default_factory=dict)
+    order_by: str | None = None
+    descending: bool = False
+
+    @model_validator(mode="after")
+    def _allowed(self) -> RecordsSection:
+        rel = RELATIONS.get(self.relation)
+        if rel is None:
+            raise ValueError(f"relation {self.relation!r} is not allowed; allowed: {', '.join(sorted(RELATIONS))}")
+        for column, value in self.where.items():
+            if column not in rel.filters:
+                raise ValueError(f"{self.relation} cannot be filtered on {column!r}; "
+                                 f"filterable: {', '.join(sorted(rel.filters))}")
+            want = rel.filters[column]
+            for v in value if isinstance(value, list) else [value]:
+                if type(v) is not want:
+                    raise ValueError(f"where.{column} takes {want.__name__} values, got {v!r}")
+        if self.order_by is not None and self.order_by not in rel.order_by:
+            raise ValueError(f"{self.relation} cannot be ordered by {self.order_by!r}; "
+                             f"allowed: {', '.join(rel.order_by)}")
+        return self
+
+    def gather(self, g: Gather) -> list[Item]:
+        rel = RELATIONS[self.relation]
+        rows = q.records(g.conn, rel, g.pairs, dict(self.where), self.order_by, self.descending, g.limit,
+                         g.as_of, g.since)
+        return [g.item("records", rel.render(r), rel.table, r) for r in rows]
+
+
+KIND = Kind("records", section=RecordsSection)

@@ -1,0 +1,87 @@
+"""Artifacts (agent.artifacts): markdown documents, chunked by heading; an SOP
+(artifact_type 'sop') gets one sop_step block per step. Read through semantic sections."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from memsync.chunk import FENCE, HEADING, Chunk, TokenCounter, approx_tokens, chunk_markdown, normalize, strip_front_matter
+from memsync.kinds.base import ChunkParams, Kind, Source
+
+_STEP = re.compile(r"^(\d{1,3})[.)]\s+(.*)$")
+_STEP_HEADING = re.compile(r"^step\s+(\d{1,3})\b[:.\-\s]*(.*)$", re.IGNORECASE)
+
+
+def chunk_sop(
+    text: str,
+    *,
+    title: str | None = None,
+    max_tokens: int = 256,
+    overlap: int = 32,
+    count: TokenCounter = approx_tokens,
+) -> list[Chunk]:
+    """One sop_step block per step: a top-level numbered list item or a 'Step N' heading.
+    The step number is the ordinal; it stays out of the embedded text so that inserting a
+    step does not re-embed the ones after it. Text before the first step is a doc_section."""
+    body = normalize(strip_front_matter(text))
+    steps: list[tuple[int, list[str]]] = []
+    preamble: list[str] = []
+    fence = False
+    for line in body.split("\n"):
+        if FENCE.match(line):
+            fence = not fence
+        h = None if fence else HEADING.match(line)
+        step_head = _STEP_HEADING.match(h.group(2)) if h else None
+        item = None if fence else _STEP.match(line)
+        if step_head:
+            steps.append((int(step_head.group(1)), [step_head.group(2)] if step_head.group(2) else []))
+        elif item:
+            steps.append((int(item.group(1)), [item.group(2)]))
+        elif h and steps and not step_head:
+            steps[-1][1].append(line)
+        elif steps:
+            steps[-1][1].append(line[3:] if line.startswith("   ") else line)
+        else:
+            preamble.append(line)
+    if not steps:
+        return chunk_markdown(text, title=title, max_tokens=max_tokens, overlap=overlap, count=count)
+    chunks = chunk_markdown(
+        "\n".join(preamble), title=title, max_tokens=max_tokens, overlap=overlap, count=count,
+        key_prefix="preamble/",
+    )
+    used: dict[int, int] = {}
+    for position, (number, lines) in enumerate(steps, start=1):
+        step_body = normalize("\n".join(lines))
+        if not step_body:
+            continue
+        dup = used.get(number, 0)
+        used[number] = dup + 1
+        chunks.append(
+            Chunk(
+                chunk_key=f"step-{number}" + (f"~{dup}" if dup else ""),
+                block_type="sop_step",
+                body_md=step_body,
+                heading_path=title,
+                title=f"Step {number}",
+                ordinal=position,
+                metadata={"step": number},
+            )
+        )
+    return chunks
+
+
+def chunk(row: Mapping[str, Any], p: ChunkParams) -> list[Chunk]:
+    if row.get("deleted_at") is not None or not (row.get("body_md") or "").strip():
+        return []
+    title = row.get("title")
+    split = chunk_sop if row.get("artifact_type") == "sop" else chunk_markdown
+    return split(row["body_md"], title=title, max_tokens=p.max_tokens, overlap=p.overlap, count=p.count)
+
+
+KIND = Kind(
+    "artifacts",
+    Source("agent.artifacts", ("artifact_type", "title", "body_md", "subject_type", "subject_id", "deleted_at"),
+           ("subject_type", "subject_id"), chunk, is_artifact=True),
+)

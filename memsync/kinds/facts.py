@@ -1,0 +1,57 @@
+"""Facts (agent.facts): one block each; current facts (or valid at as_of) about a scope."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field
+
+from memsync.chunk import Chunk, normalize
+from memsync.db import context as q
+from memsync.kinds.base import ChunkParams, Gather, Item, Kind, SectionBase, Source
+
+FactType = Literal["preference", "constraint", "pattern", "anti_pattern", "heuristic", "result"]
+
+
+def _label(row: Mapping[str, Any]) -> str:
+    text = str(row.get("fact_type") or "fact").replace("_", " ")
+    if row.get("category"):
+        text += f" ({row['category']})"
+    return text
+
+
+def label(row: Mapping[str, Any]) -> str:
+    """'Preference (scheduling)': the fact's type and category, as a heading and in bundles."""
+    return _label(row).capitalize()
+
+
+def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
+    content = normalize(str(row.get("content") or ""))
+    if not content:
+        return []
+    return [Chunk("fact", "fact", content, label(row), _label(row))]
+
+
+def render(row: Mapping[str, Any]) -> str:
+    return f"{label(row)}: {row['content']}"
+
+
+class FactsSection(SectionBase):
+    kind: Literal["facts"]
+    fact_types: list[FactType] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    include_personal: bool = True  # facts about the user themself ('personal' subject)
+
+    def gather(self, g: Gather) -> list[Item]:
+        pairs = (*g.pairs, ("personal", None)) if self.include_personal else g.pairs
+        return [g.item("facts", render(r), "agent.facts", r)
+                for r in q.facts(g.conn, pairs, list(self.fact_types), self.categories, g.as_of, g.limit)]
+
+
+KIND = Kind(
+    "facts",
+    Source("agent.facts", ("fact_type", "category", "content", "subject_type", "subject_id"),
+           ("subject_type", "subject_id"), chunk),
+    FactsSection,
+)

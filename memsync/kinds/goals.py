@@ -1,0 +1,52 @@
+"""Goals (agent.goals): one block each; goals about a scope by status and horizon."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field
+
+from memsync.chunk import Chunk, as_markdown_list, normalize
+from memsync.db import context as q
+from memsync.kinds.base import ChunkParams, Gather, Item, Kind, SectionBase, Source
+
+Status = Literal["proposed", "active", "achieved", "abandoned", "paused"]
+Horizon = Literal["daily", "weekly", "monthly", "quarterly", "yearly", "long_term"]
+
+
+def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
+    parts = [str(row.get("description") or "").strip()]
+    criteria = as_markdown_list(row.get("success_criteria"))
+    if criteria:
+        parts.append("Success criteria:\n" + criteria)
+    body = normalize("\n\n".join(part for part in parts if part))
+    title = str(row.get("title") or "").strip()
+    if not (title or body):
+        return []
+    return [Chunk("goal", "goal", body or title, f"Goal: {title}" if title else None, title or None)]
+
+
+def render(row: Mapping[str, Any]) -> str:
+    text = f"Goal: {row['title']} ({row['status']}, priority {row['priority']}, {row['horizon']})"
+    return text + (f"\n{row['description']}" if row["description"] else "")
+
+
+class GoalsSection(SectionBase):
+    kind: Literal["goals"]
+    statuses: list[Status] = Field(default_factory=lambda: list[Status](["active"]))
+    horizons: list[Horizon] = Field(default_factory=list)
+    include_personal: bool = True
+
+    def gather(self, g: Gather) -> list[Item]:
+        pairs = (*g.pairs, ("personal", None)) if self.include_personal else g.pairs
+        return [g.item("goals", render(r), "agent.goals", r)
+                for r in q.goals(g.conn, pairs, list(self.statuses), list(self.horizons), g.as_of, g.limit)]
+
+
+KIND = Kind(
+    "goals",
+    Source("agent.goals", ("title", "description", "success_criteria", "subject_type", "subject_id"),
+           ("subject_type", "subject_id"), chunk),
+    GoalsSection,
+)
