@@ -17,6 +17,7 @@ import click
 import psycopg
 
 from memsync.errors import MemsyncError
+from memsync.index.registry import INDEXES
 from memsync.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -278,7 +279,7 @@ def retry_cmd(ctx: click.Context, ids: tuple[int, ...]) -> None:
 
 
 @main.command("reindex")
-@click.option("--index", "which", type=click.Choice(["pgvector", "qdrant"]), default=None,
+@click.option("--index", "which", type=click.Choice(sorted(INDEXES)), default=None,
               help="Only this index (default: every enabled index).")
 @click.pass_context
 def reindex_cmd(ctx: click.Context, which: str | None) -> None:

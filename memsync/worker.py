@@ -34,21 +34,25 @@ log = logging.getLogger(__name__)
 
 def make_pool(rt: Runtime, size: int, follow_model: Callable[[str], Embedder] | None = None) -> list[Worker]:
     """`size` workers sharing rt's model, each encode call given its share of the cores.
-    Each worker gets its own pgvector connection; a Qdrant client is shared (thread-safe over
-    HTTP; calls into a local-mode client take turns).
+    An index that holds a connection (per_worker in the index registry: pgvector) is opened
+    once per worker; a Qdrant client is shared (thread-safe over HTTP; calls into a
+    local-mode client take turns).
 
     Why one worker is the default (MEMSYNC_WORKERS=1): on 2 cores, two workers drained a
     burst of 1,000 short reflections as fast as the model alone (0.995 of one all-core encode,
     against 1.21-1.30 with one worker), but ran a 200-file docs ingest at 0.625 of the raw
     encode rate instead of 0.944, for a reason not yet found (bench/sync_bench.py,
     bench/ingest_bench.py)."""
-    from memsync.index.pgvector import PgvectorIndex
+    from memsync.index.registry import INDEXES
 
     set_threads = getattr(rt.embedder, "set_threads", None)
     if set_threads is not None and size > 1:
         set_threads(max(1, (os.cpu_count() or 1) // size))
-    return [Worker(rt.settings, rt.dsn, rt.embedder,
-                   rt.indexes if i == 0 else [PgvectorIndex(rt.dsn) if x.name == "pgvector" else x for x in rt.indexes],
+    def own(x: VectorIndex) -> VectorIndex:
+        kind = INDEXES.get(x.name)
+        return kind.open(rt.settings, rt.dsn) if kind is not None and kind.per_worker else x
+
+    return [Worker(rt.settings, rt.dsn, rt.embedder, rt.indexes if i == 0 else [own(x) for x in rt.indexes],
                    follow_model=follow_model)
             for i in range(size)]
 

@@ -11,7 +11,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from memsync.errors import ConfigError
 from memsync.filters import Filters
 from memsync.settings import Settings
 
@@ -80,16 +79,6 @@ class VectorIndex(Protocol):
 
 
 def open_indexes(settings: Settings, dsn: str) -> list[VectorIndex]:
-    out: list[VectorIndex] = []
-    for name in settings.indexes:
-        if name == "pgvector":
-            from memsync.index.pgvector import PgvectorIndex
+    from memsync.index.registry import INDEXES
 
-            out.append(PgvectorIndex(dsn))
-        elif name == "qdrant":
-            from memsync.index.qdrant import QdrantIndex
-
-            out.append(QdrantIndex.from_settings(settings))
-        else:  # pragma: no cover - Settings validates the names
-            raise ConfigError(f"unknown index {name!r}")
-    return out
+    return [INDEXES[name].open(settings, dsn) for name in settings.indexes]  # names checked by Settings

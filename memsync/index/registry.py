@@ -1,0 +1,40 @@
+"""The vector indexes memsync can keep, declared once: settings validation, `reindex
+--index`, the worker pool and the choice of dense index read from here. Adding an index is
+adding its module and one entry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from memsync.index import VectorIndex
+    from memsync.settings import Settings
+
+
+@dataclass(frozen=True)
+class IndexKind:
+    name: str
+    open: Callable[[Settings, str], VectorIndex]  # (settings, dsn) -> a live index
+    search_rank: int  # dense search uses the enabled index with the lowest rank
+    per_worker: bool  # each worker thread opens its own instance (it holds a connection)
+
+
+def _pgvector(settings: Settings, dsn: str) -> VectorIndex:
+    from memsync.index.pgvector import PgvectorIndex
+
+    return PgvectorIndex(dsn)
+
+
+def _qdrant(settings: Settings, dsn: str) -> VectorIndex:
+    from memsync.index.qdrant import QdrantIndex
+
+    return QdrantIndex.from_settings(settings)
+
+
+INDEXES: dict[str, IndexKind] = {k.name: k for k in (
+    # a dedicated vector server answers kNN over a large corpus faster than Postgres
+    IndexKind("qdrant", _qdrant, search_rank=0, per_worker=False),
+    IndexKind("pgvector", _pgvector, search_rank=1, per_worker=True),
+)}
