@@ -70,6 +70,7 @@ class Ingestor:
         if not self.root.is_dir():
             raise MemsyncError(f"{self.root}: not a folder")
         summary = Summary(str(self.repo.root), self.repo.identity)
+        self._touched: list[int] = []  # artifacts this pass wrote: the items it waits for
         scan_errors: list[tuple[str, str]] = []
         with connect(self.runtime.dsn, autocommit=True) as conn:
             kinds = q.subject_types(conn)
@@ -91,6 +92,7 @@ class Ingestor:
             gone = [row["id"] for path, row in known.items()
                     if row["deleted_at"] is None and path not in present and in_scope(path, self._inc, self._exc)]
             summary.deleted = q.mark_deleted(conn, gone)
+            self._touched.extend(gone)
         self._sync(summary)
         return summary
 
@@ -136,21 +138,28 @@ class Ingestor:
                        q.resolve_subject(conn, kinds[doc.subject.subject_type], doc.subject.subject_type,
                                          doc.subject.ref, entry.rel_path))
         sha = f"@{self.repo.commit}" if self.repo.commit else ""
-        q.upsert(
+        artifact_id = q.upsert(
             conn, repo=self.repo.identity, path=entry.rel_path, system=self.repo.system,
             external_id=f"{self.repo.identity}:{entry.rel_path}{sha}", artifact_type=doc.artifact_type,
             title=doc.title, summary=doc.summary, body=doc.body, subject=subject,
             metadata={"size": entry.size, "mtime_ns": entry.mtime_ns, "sha256": digest,
                       "commit": self.repo.commit, "front_matter": _jsonable(doc.front_matter), "links": doc.links},
         )
+        self._touched.append(artifact_id)
         if alive:
             summary.changed += 1
         else:
             summary.added += 1
 
     def _sync(self, summary: Summary) -> None:
+        """Sync the artifacts this pass wrote, and only those: another source's failures
+        are the daemon's business, not this ingest's."""
+        if not self._touched:
+            return
         rt = self.runtime
-        stats = Worker(rt.settings, rt.dsn, rt.embedder, rt.indexes).run_once()
+        # a running daemon may have claimed some of them: wait (bounded) for it to finish them
+        stats = Worker(rt.settings, rt.dsn, rt.embedder, rt.indexes).run_once(
+            wait_seconds=60.0, only=[("agent.artifacts", i) for i in self._touched])
         summary.blocks_written = stats.blocks_written
         summary.blocks_removed = stats.blocks_removed
         summary.embeddings_computed = stats.embedded

@@ -111,6 +111,7 @@ class Worker:
         self._mode = "daemon"
         self._progress_at = time.monotonic()
         self.asked: list[int] = []  # once mode: the items this run was asked to drain
+        self.only: Sequence[tuple[str, int]] | None = None  # once mode: only these source rows' items
 
     # ------------------------------------------------------------ connections
 
@@ -219,7 +220,7 @@ class Worker:
             try:
                 while not (stop and stop.is_set()):
                     items = capture.claim(self._db(), self.worker_id, self.settings.claim_batch,
-                                          self.settings.lease_seconds, self.settings.max_attempts)
+                                          self.settings.lease_seconds, self.settings.max_attempts, self.only)
                     if not items:
                         break
                     self.progress()
@@ -247,9 +248,14 @@ class Worker:
         done = ops.catch_up(self._db(), self.embedder, self.indexes)
         log.info("caught up with %s: %d texts embedded", model, done)
 
-    def run_once(self, wait_seconds: float = 0.0) -> BatchStats:
-        """Drain and return (for cron and tests); recorded as a sync session like run()."""
-        return self.run(threading.Event(), once=True, wait_seconds=wait_seconds)
+    def run_once(self, wait_seconds: float = 0.0, only: Sequence[tuple[str, int]] | None = None) -> BatchStats:
+        """Drain and return (for cron and tests); recorded as a sync session like run().
+        With `only`, just the items of these (source_table, source_id) rows."""
+        self.only = only
+        try:
+            return self.run(threading.Event(), once=True, wait_seconds=wait_seconds)
+        finally:
+            self.only = None
 
     def _drain_asked(self, stop: threading.Event, wait_seconds: float) -> None:
         """Once mode: drain, then, for up to wait_seconds, wait for the asked items that
@@ -289,7 +295,7 @@ class Worker:
         heart.start()
         session_id = self._start_session(once)
         if once:
-            self.asked = registry.pending_ids(self._db())
+            self.asked = registry.pending_ids(self._db(), self.only)
         backoff = 0.5
         status, failure = "completed", None
         try:

@@ -57,7 +57,19 @@ _FREE = """(o.claimed_by IS NULL OR o.claimed_until < now()
              OR (o.claimed_by <> %(w)s AND o.claimed_by NOT IN (SELECT memsync.live_workers())))"""
 
 
-def claim(conn: DictConn, worker: str, limit: int, lease_seconds: float, max_attempts: int | None = None) -> list[Item]:
+# Restricts a claim to some source rows (`only`); NULL arrays: no restriction.
+_ONLY = """(%(tables)s::text[] IS NULL OR (o.source_table, o.source_id) IN
+             (SELECT * FROM unnest(%(tables)s::text[], %(ids)s::bigint[])))"""
+
+
+def _only(only: Sequence[tuple[str, int]] | None) -> dict[str, Any]:
+    if only is None:
+        return {"tables": None, "ids": None}
+    return {"tables": [t for t, _ in only], "ids": [i for _, i in only]}
+
+
+def claim(conn: DictConn, worker: str, limit: int, lease_seconds: float, max_attempts: int | None = None,
+          only: Sequence[tuple[str, int]] | None = None) -> list[Item]:
     """Claim ready items. SKIP LOCKED lets workers share the queue; a dead worker's claims
     are taken over at once, a hung one's when the lease runs out. Attempts count at claim
     time, so an item that kills its worker every time still reaches the dead-letter limit:
@@ -82,11 +94,12 @@ def claim(conn: DictConn, worker: str, limit: int, lease_seconds: float, max_att
                       attempts = o.attempts + 1
                 WHERE o.id IN (SELECT o.id FROM memsync.outbox o
                                 WHERE o.dead_at IS NULL AND o.available_at <= now() AND {_FREE}
+                                  AND {_ONLY}
                                 ORDER BY o.available_at, o.id
                                 LIMIT %(n)s
                                 FOR UPDATE SKIP LOCKED)
             RETURNING o.id, o.source_table, o.source_id, o.op, o.version, o.attempts""",
-            {"w": worker, "lease": lease_seconds, "n": limit},
+            {"w": worker, "lease": lease_seconds, "n": limit, **_only(only)},
         ).fetchall()
     return sorted((Item(**r) for r in rows), key=lambda i: i.id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from memsync.db import DictConn
@@ -106,6 +107,13 @@ def leftovers(conn: DictConn, ids: list[int]) -> list[dict[str, Any]]:
     ).fetchall()
 
 
-def pending_ids(conn: DictConn) -> list[int]:
-    """Items a drain is asked to process: everything not dead-lettered."""
-    return [r["id"] for r in conn.execute("SELECT id FROM memsync.outbox WHERE dead_at IS NULL").fetchall()]
+def pending_ids(conn: DictConn, only: Sequence[tuple[str, int]] | None = None) -> list[int]:
+    """Items a drain is asked to process: everything not dead-lettered (of these source rows)."""
+    if only is None:
+        rows = conn.execute("SELECT id FROM memsync.outbox WHERE dead_at IS NULL").fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT o.id FROM memsync.outbox o JOIN unnest(%s::text[], %s::bigint[]) AS x(t, i)"
+            " ON o.source_table = x.t AND o.source_id = x.i WHERE o.dead_at IS NULL",
+            ([t for t, _ in only], [i for _, i in only])).fetchall()
+    return [r["id"] for r in rows]

@@ -240,3 +240,22 @@ def test_watch_mode_picks_up_changes(conn: DictConn, rt: Runtime, tmp_path: Path
         t.join(timeout=30)
     assert not t.is_alive()
     assert len(passes) <= 8  # debounced: not one pass per event
+
+
+def test_ingest_syncs_only_its_own_files(conn: DictConn, rt: Runtime, dsn: str, tmp_path: Path) -> None:
+    """Another source's pending or failing items are not the ingest's: it neither processes
+    them nor reports them as ingest failures."""
+    from memsync.db import capture
+
+    capture.enqueue(conn, "agent.nonexistent", 1)  # would fail (unknown source) if the ingest touched it
+    conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'not the ingest''s business')")
+    write(tmp_path / "docs", "a.md", "# A\n\nAlpha text.\n")
+    summary = Ingestor(rt, tmp_path / "docs").run()
+    assert summary.failed == 0 and summary.added == 1 and summary.blocks_written == 1
+    pending = {r["source_table"]: r["attempts"] for r in conn.execute(
+        "SELECT source_table, attempts FROM memsync.outbox").fetchall()}
+    assert pending == {"agent.nonexistent": 0, "agent.facts": 0}
+    result = CliRunner().invoke(__import__("memsync.cli", fromlist=["main"]).main,
+                                ["ingest", str(tmp_path / "docs")], env={"MEMSYNC_DSN": dsn,
+                                                                         "MEMSYNC_MODEL": "hashing-384"})
+    assert result.exit_code == 0, result.output

@@ -17,7 +17,7 @@ def test_reads_memsync_env_vars() -> None:
 def test_bad_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="MEMSYNC_CLAIM_BATCH"):
         Settings.from_env({"MEMSYNC_CLAIM_BATCH": "lots"})
-    with pytest.raises(ConfigError, match="MEMSYNC_INDEXES.*unknown index pinecone; known: pgvector, qdrant"):
+    with pytest.raises(ConfigError, match=r"MEMSYNC_INDEXES.*unknown index pinecone; known: pgvector, qdrant"):
         Settings.from_env({"MEMSYNC_INDEXES": "pinecone"})
     with pytest.raises(ConfigError, match="at least one index"):
         Settings.from_env({"MEMSYNC_INDEXES": " , "})
