@@ -1,6 +1,7 @@
 """memsync: keeps a semantic index of Postgres agent memory in sync and serves context.
 
-`from memsync import search, retrieve` gives the library API (configured from MEMSYNC_*);
+`from memsync import search, retrieve` gives the library API (configured from MEMSYNC_*),
+`from memsync import Memsync` an application object of your own;
 imports are lazy so that `import memsync` stays cheap."""
 
 from __future__ import annotations
@@ -8,10 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["retrieve", "search"]
+__all__ = ["Memsync", "retrieve", "search"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "Memsync":
+        from memsync.app import Memsync
+
+        return Memsync
     if name in __all__:
         from memsync import api
 

@@ -1,6 +1,7 @@
 """The library API: `from memsync import search, retrieve` works in an agent's own process
-with no setup code; everything comes from MEMSYNC_* settings. One runtime and one
-connection per process, created on first use and reopened if the connection dropped."""
+with no setup code. The functions use a default application object (memsync.app.Memsync)
+opened from MEMSYNC_* on first use and safe to share between threads; a caller that wants
+its own settings or a second database holds its own `Memsync(...)` instead."""
 
 from __future__ import annotations
 
@@ -8,48 +9,42 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from memsync import ops, runtime
-from memsync.context import ContextBundle, Retriever
-from memsync.db import DictConn, connect
+from memsync.app import Memsync
+from memsync.context import ContextBundle
 from memsync.filters import Filters
-from memsync.hybrid import Hit, Mode, SearchOptions
-from memsync.hybrid import search as _search
-from memsync.settings import Settings
+from memsync.hybrid import Hit, Mode
 from memsync.subjects import SubjectRef
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {}
+_default: Memsync | None = None
 
 
-def _get() -> tuple[runtime.Runtime, DictConn, Retriever]:
+def default() -> Memsync:
+    """The process's default Memsync, opened from MEMSYNC_* on first use."""
+    global _default
     with _lock:
-        rt = _state.get("rt")
-        if rt is None:
-            settings = Settings.from_env()
-            rt = _state["rt"] = runtime.build(settings)
-            _state["follow"] = runtime.follows_active_model(settings)
-        conn: DictConn | None = _state.get("conn")
-        if conn is None or conn.closed or conn.broken:
-            conn = _state["conn"] = connect(rt.dsn, autocommit=True, vectors=True)
-            _state["retriever"] = Retriever(rt, conn, log=rt.settings.log_retrievals)
-        elif _state.get("follow") and (model := ops.active_model(conn)) and model != rt.embedder.model_id:
-            # `memsync reembed` switched models: query the index the daemon now keeps current
-            rt.close()
-            rt = _state["rt"] = runtime.build(Settings.from_env())
-            _state["retriever"] = Retriever(rt, conn, log=rt.settings.log_retrievals)
-        return rt, conn, _state["retriever"]
+        if _default is None:
+            _default = Memsync()
+        return _default
+
+
+def close() -> None:
+    """Close the default Memsync (its pool and indexes); the next call opens a new one,
+    reading MEMSYNC_* again."""
+    global _default
+    with _lock:
+        app, _default = _default, None
+    if app is not None:
+        app.close()
 
 
 def search(query: str, *, k: int = 10, mode: Mode = "hybrid", filters: Filters | dict[str, Any] | None = None,
            **options: Any) -> list[Hit]:
     """Hybrid (default), dense or lexical search over blocks; see SearchOptions for options."""
-    rt, conn, _ = _get()
-    f = filters if isinstance(filters, Filters) else Filters.parse(filters)
-    return _search(rt, conn, query, SearchOptions(k=k, mode=mode, **options), f)
+    return default().search(query, k=k, mode=mode, filters=filters, **options)
 
 
 def retrieve(recipe: str | int, subject: SubjectRef, *, query: str | None = None, budget_tokens: int | None = None,
              as_of: datetime | None = None) -> ContextBundle:
     """Run a context recipe for a subject ((type, id), 'type:id' or a global_id)."""
-    _, _, retriever = _get()
-    return retriever.retrieve(recipe, subject, query=query, budget_tokens=budget_tokens, as_of=as_of)
+    return default().retrieve(recipe, subject, query=query, budget_tokens=budget_tokens, as_of=as_of)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import psycopg
@@ -19,6 +19,9 @@ import psycopg
 from memsync.errors import MemsyncError
 from memsync.index.registry import INDEXES
 from memsync.settings import Settings
+
+if TYPE_CHECKING:
+    from memsync.app import Memsync
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("memsync")
@@ -43,6 +46,14 @@ def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
 def _settings(ctx: click.Context) -> Settings:
     settings: Settings = ctx.obj["settings"]
     return settings
+
+
+def _app(ctx: click.Context, **overrides: Any) -> Memsync:
+    """The application object every command works through (close it: `with _app(ctx) as app`)."""
+    from memsync.app import Memsync
+
+    settings = _settings(ctx)
+    return Memsync(settings.model_copy(update=overrides) if overrides else settings)
 
 
 class _Group(click.Group):
@@ -158,16 +169,15 @@ def run_cmd(ctx: click.Context, once: bool, wait_seconds: float, no_wait: bool, 
     from dataclasses import asdict
 
     from memsync import runtime
-    from memsync.db import connect
     from memsync.db import workers as registry
     from memsync.worker import make_pool, run_pool
 
     settings = _settings(ctx)
-    rt = runtime.build(settings)
-    # with no MEMSYNC_MODEL, follow the model `memsync reembed` makes active
-    follow = runtime.model_loader(rt.settings) if runtime.follows_active_model(settings) else None
-    n = max(1, workers or rt.settings.workers)
-    try:
+    with _app(ctx) as app:
+        rt = app.runtime
+        # with no MEMSYNC_MODEL, follow the model `memsync reembed` makes active
+        follow = runtime.model_loader(rt.settings) if runtime.follows_active_model(settings) else None
+        n = max(1, workers or rt.settings.workers)
         # load the model before taking work: a missing model fails here, not on a claimed batch
         log.info("model %s ready (dimension %d)", rt.embedder.model_id, rt.embedder.dim)
         stop = threading.Event()
@@ -179,11 +189,8 @@ def run_cmd(ctx: click.Context, once: bool, wait_seconds: float, no_wait: bool, 
         totals = run_pool(pool, stop, once=once, wait_seconds=0.0 if no_wait else wait_seconds)
         left: list[dict[str, Any]] = []
         if once:
-            asked = sorted({i for w in pool for i in w.asked})
-            with connect(rt.dsn, autocommit=True) as conn:
-                left = registry.leftovers(conn, asked)
-    finally:
-        rt.close()
+            with app.connection() as conn:
+                left = registry.leftovers(conn, sorted({i for w in pool for i in w.asked}))
     result = asdict(totals)
     result.pop("synced")
     if once:
@@ -219,15 +226,8 @@ def _run_text(d: dict[str, Any], left: list[dict[str, Any]]) -> str:
 @click.pass_context
 def status_cmd(ctx: click.Context, as_json: bool) -> None:
     """Backlog, dead letters, blocks and vectors per index, last sync, model."""
-    from memsync import ops, runtime
-    from memsync.db import connect
-
-    rt = runtime.build(_settings(ctx))
-    try:
-        with connect(rt.dsn, autocommit=True) as conn:
-            data = ops.status(conn, rt.embedder.model_id, rt.indexes)
-    finally:
-        rt.close()
+    with _app(ctx) as app:
+        data = app.status()
 
     def text(d: dict[str, Any]) -> str:
         b = d["backlog"]
@@ -286,25 +286,19 @@ def reindex_cmd(ctx: click.Context, which: str | None) -> None:
     """Rebuild index projections from the embeddings stored in Postgres (no model calls)."""
     from tqdm import tqdm
 
-    from memsync import ops, runtime
-    from memsync.db import blocks, connect
+    from memsync import ops
+    from memsync.db import blocks
 
-    settings = _settings(ctx)
-    if which:
-        settings = settings.model_copy(update={"indexes": (which,)})
-    rt = runtime.build(settings)
-    try:
-        with connect(rt.dsn, autocommit=True, vectors=True) as conn:
-            total = blocks.count_blocks(conn)
-            dim = blocks.embedding_dim(conn, rt.embedder.model_id)
-            if dim is None:
-                raise MemsyncError(f"no stored embeddings for model {rt.embedder.model_id}; run `memsync run --once`")
-            for idx in rt.indexes:
-                with tqdm(total=total, desc=f"reindex {idx.name}", unit="block", disable=None) as bar:
-                    n = ops.reindex(conn, rt.embedder.model_id, dim, idx, bar.update)
-                click.echo(f"{idx.name}: {n} points written")
-    finally:
-        rt.close()
+    with _app(ctx, **({"indexes": (which,)} if which else {})) as app, app.connection() as conn:
+        rt = app.runtime
+        total = blocks.count_blocks(conn)
+        dim = blocks.embedding_dim(conn, rt.embedder.model_id)
+        if dim is None:
+            raise MemsyncError(f"no stored embeddings for model {rt.embedder.model_id}; run `memsync run --once`")
+        for idx in rt.indexes:
+            with tqdm(total=total, desc=f"reindex {idx.name}", unit="block", disable=None) as bar:
+                n = ops.reindex(conn, rt.embedder.model_id, dim, idx, bar.update)
+            click.echo(f"{idx.name}: {n} points written")
 
 
 @main.command("reembed")
@@ -318,18 +312,13 @@ def reembed_cmd(ctx: click.Context, model: str, as_json: bool) -> None:
     MEMSYNC_MODEL switches to it by itself and first embeds what changed meanwhile."""
     from tqdm import tqdm
 
-    from memsync import ops, runtime
-    from memsync.db import blocks, connect
+    from memsync import ops
+    from memsync.db import blocks
 
-    settings = _settings(ctx).model_copy(update={"model": model})
-    rt = runtime.build(settings)
-    try:
-        with connect(rt.dsn, autocommit=True, vectors=True) as conn:
-            todo = blocks.count_missing_embeddings(conn, model)
-            with tqdm(total=todo, desc=f"embed {model}", unit="chunk", disable=True if as_json else None) as bar:
-                result = ops.reembed(conn, rt.embedder, rt.indexes, bar.update)
-    finally:
-        rt.close()
+    with _app(ctx, model=model) as app, app.connection() as conn:
+        todo = blocks.count_missing_embeddings(conn, model)
+        with tqdm(total=todo, desc=f"embed {model}", unit="chunk", disable=True if as_json else None) as bar:
+            result = ops.reembed(conn, app.runtime.embedder, app.runtime.indexes, bar.update)
     emit(result, as_json, lambda r: f"{r['embedded']} chunks embedded with {r['model']}; points: {r['points']}; "
                                     f"{r['model']} is now the active model")
 
@@ -340,15 +329,11 @@ def reembed_cmd(ctx: click.Context, model: str, as_json: bool) -> None:
 @click.pass_context
 def verify_cmd(ctx: click.Context, repair: bool, as_json: bool) -> None:
     """Compare blocks with each index: missing, orphaned, stale points."""
-    from memsync import ops, runtime
-    from memsync.db import connect
+    from memsync import ops
 
-    rt = runtime.build(_settings(ctx))
-    try:
-        with connect(rt.dsn, autocommit=True, vectors=True) as conn:
-            reports = [ops.verify(conn, rt.embedder.model_id, idx, repair) for idx in rt.indexes]
-    finally:
-        rt.close()
+    with _app(ctx) as app, app.connection() as conn:
+        rt = app.runtime
+        reports = [ops.verify(conn, rt.embedder.model_id, idx, repair) for idx in rt.indexes]
     emit(reports, as_json, lambda rs: "\n".join(
         f"{r['index']}: {r['blocks']} blocks, {r['points']} points, missing {r['missing']}, "
         f"orphaned {r['orphaned']}, stale {r['stale']}, unembedded {r['unembedded']}, "
@@ -377,9 +362,10 @@ def ingest_cmd(ctx: click.Context, path: Path, watch: bool, include: tuple[str, 
     from tqdm import tqdm
 
     from docs_ingest.ingest import Ingestor, Summary
-    from memsync import migrate, runtime
+    from memsync import migrate
 
-    rt = runtime.build(_settings(ctx))
+    app = _app(ctx)
+    rt = app.runtime
     migrate.migrate(rt.dsn)
     failed = False
     bar: Any = None
@@ -415,7 +401,7 @@ def ingest_cmd(ctx: click.Context, path: Path, watch: bool, include: tuple[str, 
         else:
             report(ingestor.run())
     finally:
-        rt.close()
+        app.close()
     if failed:
         ctx.exit(1)
 
@@ -432,19 +418,14 @@ def ingest_cmd(ctx: click.Context, path: Path, watch: bool, include: tuple[str, 
 def search_cmd(ctx: click.Context, query: str, mode: str, k: int, block_types: tuple[str, ...],
                source_tables: tuple[str, ...], subject_refs: tuple[str, ...], as_json: bool) -> None:
     """Hybrid (dense + BM25, fused by RRF), dense or lexical search over blocks."""
-    from memsync import runtime, subjects
-    from memsync.db import connect
+    from memsync import subjects
     from memsync.filters import Filters
-    from memsync.hybrid import SearchOptions, search
 
-    rt = runtime.build(_settings(ctx))
-    try:
-        with connect(rt.dsn, autocommit=True, vectors=True) as conn:
+    with _app(ctx) as app:
+        with app.connection() as conn:
             pairs = tuple((s.type, s.id) for s in (subjects.resolve(conn, r) for r in subject_refs))
-            f = Filters(block_types=block_types, source_tables=source_tables, subjects=pairs, scoped=bool(pairs))
-            hits = search(rt, conn, query, SearchOptions(k=k, mode=mode), f)  # type: ignore[arg-type]
-    finally:
-        rt.close()
+        f = Filters(block_types=block_types, source_tables=source_tables, subjects=pairs, scoped=bool(pairs))
+        hits = app.search(query, k=k, mode=mode, filters=f)  # type: ignore[arg-type]
     emit([h.to_dict() for h in hits], as_json, lambda hs: "\n".join(
         f"{h['score']:.4f}  dense #{h['dense_rank'] or '-'} lexical #{h['lexical_rank'] or '-'}  "
         f"{h['source_table']}#{h['source_id']} block {h['block_id']} [{h['block_type']}] "
@@ -464,19 +445,9 @@ def retrieve_cmd(ctx: click.Context, recipe: str, subject: str, query: str | Non
     """Build a cited, budgeted context bundle from a context recipe for a subject."""
     from datetime import timezone
 
-    from memsync import runtime
-    from memsync.context import Retriever
-    from memsync.db import connect
-
-    rt = runtime.build(_settings(ctx))
-    try:
-        with connect(rt.dsn, autocommit=True, vectors=True) as conn:
-            r = Retriever(rt, conn, log=rt.settings.log_retrievals)
-            when = as_of.replace(tzinfo=timezone.utc) if as_of and as_of.tzinfo is None else as_of
-            bundle = r.retrieve(recipe, subject, query=query, budget_tokens=budget_tokens, as_of=when)
-            r.close()
-    finally:
-        rt.close()
+    when = as_of.replace(tzinfo=timezone.utc) if as_of and as_of.tzinfo is None else as_of
+    with _app(ctx) as app:
+        bundle = app.retrieve(recipe, subject, query=query, budget_tokens=budget_tokens, as_of=when)
     click.echo(json.dumps(bundle.to_dict(), default=_json_default, indent=2) if as_json else bundle.to_markdown())
 
 

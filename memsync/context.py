@@ -4,6 +4,7 @@ structured rows and semantically matched blocks, mapped back to the rows they ca
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -66,15 +67,32 @@ class ContextBundle:
         return "\n".join(lines).rstrip() + "\n"
 
 
-class Retriever:
-    """Holds one connection and, when logging is on, one 'retrieval' session whose events
-    record each call (recipe version, candidates, chosen items, tokens, latency)."""
+class RetrievalLog:
+    """The 'retrieval' session whose events record each retrieve() (recipe version,
+    candidates, chosen items, tokens, latency): one per process or application object,
+    shared by its threads."""
 
-    def __init__(self, rt: Runtime, conn: DictConn, *, log: bool = True):
+    def __init__(self) -> None:
+        self.session: int | None = None
+        self.lock = threading.Lock()
+
+    def end(self, conn: DictConn) -> None:
+        with self.lock:
+            if self.session is not None:
+                with contextlib.suppress(psycopg.Error):
+                    audit.end_session(conn, self.session, "completed", "retrieval calls logged as events")
+                self.session = None
+
+
+class Retriever:
+    """Runs recipes on one connection; with logging on, each call becomes an event of the
+    RetrievalLog's session."""
+
+    def __init__(self, rt: Runtime, conn: DictConn, *, log: bool = True, session: RetrievalLog | None = None):
         self.rt = rt
         self.conn = conn
         self.log = log
-        self._session: int | None = None
+        self.session = session or RetrievalLog()
 
     def load_recipe(self, recipe: str | int) -> tuple[dict[str, Any], RecipeSpec]:
         """By id (an int) or by name (the latest version); a digit string falls back to an id."""
@@ -179,10 +197,13 @@ class Retriever:
 
     def _log(self, recipe: dict[str, Any], b: ContextBundle) -> None:
         try:
-            if self._session is None:
-                self._session = audit.start_session(self.conn, "retrieval", {"model": self.rt.embedder.model_id,
-                                                                             "indexes": [i.name for i in self.rt.indexes]})
-            audit.add_event(self.conn, self._session, "note", {
+            with self.session.lock:
+                if self.session.session is None:
+                    self.session.session = audit.start_session(
+                        self.conn, "retrieval", {"model": self.rt.embedder.model_id,
+                                                 "indexes": [i.name for i in self.rt.indexes]})
+                session = self.session.session
+            audit.add_event(self.conn, session, "note", {
                 "kind": "retrieval", "recipe": b.recipe, "recipe_id": recipe["id"], "recipe_version": b.recipe_version,
                 "subject": b.subject, "query": b.query, "as_of": b.as_of, "candidates": b.candidates,
                 "chosen": [i.citation for i in b.items], "dropped": len(b.dropped), "tokens": b.tokens,
@@ -192,10 +213,7 @@ class Retriever:
             pass  # auditing must never break retrieval; the bundle is already built
 
     def close(self) -> None:
-        if self._session is not None:
-            with contextlib.suppress(psycopg.Error):
-                audit.end_session(self.conn, self._session, "completed", "retrieval calls logged as events")
-            self._session = None
+        self.session.end(self.conn)
 
 
 def _fresh(item: Item, seen: set[tuple[str, int | None]]) -> bool:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from memsync import migrate, ops, runtime
-from memsync.context import Retriever
-from memsync.db import connect
+from memsync import migrate
+from memsync.app import Memsync
 from memsync.db import demo as demo_data
-from memsync.hybrid import SearchOptions, search
 from memsync.settings import Settings
 from memsync.worker import Worker
 
@@ -37,30 +35,26 @@ Client documents are kept for seven years, then archived to cold storage.
 
 
 def run(settings: Settings, echo: Callable[[str], None]) -> None:
-    rt = runtime.build(settings)
-    try:
+    with Memsync(settings) as app:
+        rt = app.runtime
         echo(f"database: {'embedded under ' + str(settings.home) if not settings.dsn else 'MEMSYNC_DSN'}")
         applied = migrate.migrate(rt.dsn)
         echo(f"migrations applied: {', '.join(applied) or 'none (up to date)'}")
-        with connect(rt.dsn, autocommit=True, vectors=True) as conn:
+        with app.connection() as conn:
             fresh = demo_data.seed(conn, DESIGN_DOC, DEPLOY_SOP)
-            echo("sample memory written" if fresh else "sample memory already present")
-            started = time.perf_counter()
-            totals = Worker(settings, rt.dsn, rt.embedder, rt.indexes).run_once()
-            echo(f"synced {totals.acked} items in {time.perf_counter() - started:.1f}s: "
-                 f"{totals.blocks_written} blocks written, {totals.embedded} embeddings computed, "
-                 f"{totals.points} points indexed")
-            st = ops.status(conn, rt.embedder.model_id, rt.indexes)
-            echo(f"blocks: {st['blocks']}, vectors: {st['vectors']}, backlog: {st['backlog']['pending']}")
-            query = "when should I schedule meetings?"
-            echo(f"\nhybrid search {query!r}:")
-            for hit in search(rt, conn, query, SearchOptions(k=3)):
-                echo(f"  {hit.score:.4f} (dense #{hit.dense_rank}, lexical #{hit.lexical_rank})  "
-                     f"{hit.source_table}#{hit.source_id} [{hit.block_type}] {hit.heading_path or ''}: {hit.text[:60]!r}")
-            echo(f"\nretrieve('daily_planning', 'person:{demo_data.person_id(conn)}'):\n")
-            retriever = Retriever(rt, conn)
-            echo(retriever.retrieve("daily_planning", ("person", demo_data.person_id(conn)),
-                                    query="what should I focus on today?").to_markdown())
-            retriever.close()
-    finally:
-        rt.close()
+            person = demo_data.person_id(conn)
+        echo("sample memory written" if fresh else "sample memory already present")
+        started = time.perf_counter()
+        totals = Worker(settings, rt.dsn, rt.embedder, rt.indexes).run_once()
+        echo(f"synced {totals.acked} items in {time.perf_counter() - started:.1f}s: "
+             f"{totals.blocks_written} blocks written, {totals.embedded} embeddings computed, "
+             f"{totals.points} points indexed")
+        st = app.status()
+        echo(f"blocks: {st['blocks']}, vectors: {st['vectors']}, backlog: {st['backlog']['pending']}")
+        query = "when should I schedule meetings?"
+        echo(f"\nhybrid search {query!r}:")
+        for hit in app.search(query, k=3):
+            echo(f"  {hit.score:.4f} (dense #{hit.dense_rank}, lexical #{hit.lexical_rank})  "
+                 f"{hit.source_table}#{hit.source_id} [{hit.block_type}] {hit.heading_path or ''}: {hit.text[:60]!r}")
+        echo(f"\nretrieve('daily_planning', 'person:{person}'):\n")
+        echo(app.retrieve("daily_planning", ("person", person), query="what should I focus on today?").to_markdown())

@@ -55,6 +55,8 @@ class Settings(BaseModel):
         "threads are divided among them."
     )
     claim_batch: int = Field(64, ge=1, description="Outbox items claimed per batch.")
+    pool_size: int = Field(8, ge=1, description="Most database connections the library API keeps (one per "
+                           "concurrent call).")
     lease_seconds: float = Field(300.0, gt=0, description="Claim lease before another worker may retry.")
     poll_seconds: float = Field(5.0, gt=0, description="Fallback poll interval when no NOTIFY arrives.")
     max_attempts: int = Field(5, ge=1, description="Attempts before an item is dead-lettered.")

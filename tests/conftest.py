@@ -121,6 +121,14 @@ def dsn(pg_admin_dsn: str, template_db: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def other_dsn(pg_admin_dsn: str, template_db: str) -> Iterator[str]:
+    """A second fresh, migrated database (for two databases in one process)."""
+    name = _create_db(pg_admin_dsn, template_db)
+    yield _with_db(pg_admin_dsn, name)
+    _drop_db(pg_admin_dsn, name)
+
+
+@pytest.fixture
 def conn(dsn: str) -> Iterator[DictConn]:
     with connect(dsn, autocommit=True, vectors=True) as c:
         yield c

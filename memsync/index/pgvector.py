@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -24,6 +25,9 @@ class PgvectorIndex:
     def __init__(self, dsn: str):
         self._dsn = dsn
         self._conn: DictConn | None = None
+        # one connection, one call at a time: callers on several threads (the library API)
+        # would otherwise interleave transactions on it
+        self._turn = threading.Lock()
 
     def _db(self) -> DictConn:
         if self._conn is None or self._conn.closed:
@@ -31,16 +35,22 @@ class PgvectorIndex:
         return self._conn
 
     def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        try:
-            return fn(self._db(), *args)
-        except psycopg.Error as exc:
-            if not connection_failed(exc):
-                raise RowError(f"pgvector refused the write: {exc}".strip()) from exc
-            if self._conn is not None:
-                self._conn.close()
-            raise IndexUnavailable(f"pgvector: {exc}".strip()) from exc
-        except DatabaseError as exc:  # connect() failed
-            raise IndexUnavailable(f"pgvector: {exc}".strip()) from exc
+        """Every call here is idempotent, so a connection the server dropped (a restart) is
+        replaced and the call made once more before the index counts as unavailable."""
+        for attempt in (1, 2):
+            try:
+                with self._turn:
+                    return fn(self._db(), *args)
+            except psycopg.Error as exc:
+                if not connection_failed(exc):
+                    raise RowError(f"pgvector refused the write: {exc}".strip()) from exc
+                if self._conn is not None:
+                    self._conn.close()
+                if attempt == 2:
+                    raise IndexUnavailable(f"pgvector: {exc}".strip()) from exc
+            except DatabaseError as exc:  # connect() failed: the server is not there
+                raise IndexUnavailable(f"pgvector: {exc}".strip()) from exc
+        raise AssertionError("unreachable")
 
     def probe(self) -> None:
         self._run(q.probe)

@@ -298,16 +298,25 @@ def test_api_and_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp
     import memsync
     from memsync import api
     from memsync.cli import main
+    from memsync.filters import FilterError
 
-    monkeypatch.setenv("MEMSYNC_DSN", world["dsn"])
-    monkeypatch.setattr(api, "_state", {})
-    monkeypatch.setitem(api._state, "rt", Runtime(Settings.from_env(), world["dsn"], world["embedder"], [world["pg"]]))
-    hits = memsync.search(QUERY, k=3, filters={"block_types": ["doc_section"]})
+    app = memsync.Memsync(Settings.from_env({"MEMSYNC_DSN": world["dsn"]}), embedder=world["embedder"],
+                          indexes=[world["pg"]])
+    hits = app.search(QUERY, k=3, filters={"block_types": ["doc_section"]})
     assert hits and all(h.block_type == "doc_section" for h in hits)
-    bundle = memsync.retrieve("daily_planning", f"person:{world['person_a']}")
+    bundle = app.retrieve("daily_planning", f"person:{world['person_a']}")
     assert bundle.items
-    with pytest.raises(Exception, match="invalid filter"):
-        memsync.search(QUERY, filters={"colour": "red"})
+    with pytest.raises(FilterError, match="invalid filter"):
+        app.search(QUERY, filters={"colour": "red"})
+    # the module functions: a default instance opened from MEMSYNC_* on first use
+    monkeypatch.setenv("MEMSYNC_DSN", world["dsn"])
+    api.close()
+    try:
+        assert [h.block_id for h in memsync.search(QUERY, k=3)] == [h.block_id for h in app.search(QUERY, k=3)]
+        assert memsync.retrieve("daily_planning", f"person:{world['person_a']}").items
+    finally:
+        api.close()
+        app.close()
 
     env = {"MEMSYNC_DSN": world["dsn"]}
     runner = CliRunner()

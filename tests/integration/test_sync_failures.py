@@ -232,23 +232,19 @@ def test_a_daemon_follows_the_model_reembed_switches_to(conn: DictConn, dsn: str
 
 
 def test_the_library_api_follows_the_model_reembed_switches_to(conn: DictConn, dsn: str, settings: Settings,
-                                                               fake_embedder: HashingEmbedder,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import memsync
-    from memsync import api
+                                                               fake_embedder: HashingEmbedder) -> None:
+    from memsync.app import Memsync
     from memsync.db import audit
 
     conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'the invoice run is on Fridays')")
     Worker(settings, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
     audit.set_state(conn, "active_model", {"model": fake_embedder.model_id})
-    monkeypatch.setenv("MEMSYNC_DSN", dsn)
-    monkeypatch.delenv("MEMSYNC_MODEL", raising=False)
-    monkeypatch.setattr(api, "_state", {})
-    assert memsync.search("invoice run", mode="dense")
-    assert api._state["rt"].embedder.model_id == "hashing-384"
-    ops.reembed(conn, HashingEmbedder(256), [PgvectorIndex(dsn)])
-    hits = memsync.search("invoice run", mode="dense")
-    assert api._state["rt"].embedder.model_id == "hashing-256" and hits
+    with Memsync(Settings.from_env({"MEMSYNC_DSN": dsn})) as app:  # no MEMSYNC_MODEL: follows the active one
+        assert app.search("invoice run", mode="dense")
+        assert app.runtime.embedder.model_id == "hashing-384"
+        ops.reembed(conn, HashingEmbedder(256), [PgvectorIndex(dsn)])
+        hits = app.search("invoice run", mode="dense")
+        assert app.runtime.embedder.model_id == "hashing-256" and hits
 
 
 def test_a_pool_hands_a_workers_failure_to_its_caller(settings: Settings, fake_embedder: HashingEmbedder) -> None:
