@@ -13,10 +13,12 @@ from typing import Any
 
 import pathspec
 
-from docs_ingest.parse import parse
+from docs_ingest.parse import SubjectRef, parse
 from docs_ingest.scan import Entry, Repo, filters, identify, in_scope, scan
+from memsync import subjects
 from memsync.db import DictConn, connect
 from memsync.db import docs as q
+from memsync.db.subjects import subject_types
 from memsync.errors import MemsyncError, SourceError
 from memsync.runtime import Runtime
 from memsync.worker import Worker
@@ -73,7 +75,7 @@ class Ingestor:
         self._touched: list[int] = []  # artifacts this pass wrote: the items it waits for
         scan_errors: list[tuple[str, str]] = []
         with connect(self.runtime.dsn, autocommit=True) as conn:
-            kinds = q.subject_types(conn)
+            kinds = subject_types(conn)
             known = q.existing(conn, self.repo.identity)
             entries = list(scan(self.repo.root, self._inc, self._exc, scan_errors))
             summary.files = len(entries)
@@ -134,9 +136,7 @@ class Ingestor:
         doc = parse(text.lstrip("\ufeff"), entry.rel_path, subject_types=kinds, sop_paths=self._sops)
         subject: tuple[str | None, int | None] = (None, None)
         if doc.subject:
-            subject = (doc.subject.subject_type,
-                       q.resolve_subject(conn, kinds[doc.subject.subject_type], doc.subject.subject_type,
-                                         doc.subject.ref, entry.rel_path))
+            subject = _resolve(conn, doc.subject, entry.rel_path)
         sha = f"@{self.repo.commit}" if self.repo.commit else ""
         artifact_id = q.upsert(
             conn, repo=self.repo.identity, path=entry.rel_path, system=self.repo.system,
@@ -165,6 +165,18 @@ class Ingestor:
         summary.embeddings_computed = stats.embedded
         for err in stats.errors:
             self._fail(summary, "(sync)", err)
+
+
+def _resolve(conn: DictConn, ref: SubjectRef, where: str) -> tuple[str | None, int | None]:
+    """A front matter subject (an id or a global_id of that type) -> the row it names."""
+    kind, text = ref.subject_type, ref.ref
+    key: subjects.SubjectRef = (kind, int(text)) if text.isdigit() else (
+        text if text.startswith(f"{kind}:") else f"{kind}:{text}")
+    try:
+        found = subjects.resolve(conn, key)
+    except subjects.SubjectError as exc:
+        raise SourceError(f"{where}: subject {kind}:{text} does not exist ({exc})") from None
+    return found.type, found.id
 
 
 def _jsonable(value: Any) -> Any:

@@ -102,7 +102,7 @@ def db() -> None:
 def db_migrate(ctx: click.Context, as_json: bool) -> None:
     """Apply pending migrations (no-op when up to date)."""
     from memsync import migrate
-    from memsync.db import resolve_dsn
+    from memsync.runtime import resolve_dsn
 
     applied = migrate.migrate(resolve_dsn(_settings(ctx)))
     emit({"applied": applied}, as_json,
@@ -117,7 +117,7 @@ def db_status(ctx: click.Context, as_json: bool) -> None:
     from dataclasses import asdict
 
     from memsync import migrate
-    from memsync.db import resolve_dsn
+    from memsync.runtime import resolve_dsn
 
     rows = [asdict(s) for s in migrate.status(resolve_dsn(_settings(ctx)))]
     emit(rows, as_json, lambda d: "\n".join(f"{r['state']:<8} {r['name']}  {r['applied_at'] or ''}" for r in d))
@@ -127,7 +127,7 @@ def db_status(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def db_url(ctx: click.Context) -> None:
     """Print the DSN (starts the embedded server if needed)."""
-    from memsync.db import resolve_dsn
+    from memsync.runtime import resolve_dsn
 
     click.echo(resolve_dsn(_settings(ctx)))
 
@@ -271,7 +271,8 @@ def _last_sync(d: dict[str, Any]) -> str:
 @click.pass_context
 def retry_cmd(ctx: click.Context, ids: tuple[int, ...]) -> None:
     """Requeue dead-lettered items (all of them, or the outbox ids given)."""
-    from memsync.db import capture, connect, resolve_dsn
+    from memsync.db import capture, connect
+    from memsync.runtime import resolve_dsn
 
     with connect(resolve_dsn(_settings(ctx)), autocommit=True) as conn:
         n = capture.retry_dead(conn, list(ids) or None)
@@ -473,8 +474,9 @@ def _read_recipe_file(path: Path) -> dict[str, Any]:
 @click.pass_context
 def recipes_list(ctx: click.Context, as_json: bool) -> None:
     """Recipes (latest version of each)."""
-    from memsync.db import connect, resolve_dsn
+    from memsync.db import connect
     from memsync.db import context as q
+    from memsync.runtime import resolve_dsn
 
     with connect(resolve_dsn(_settings(ctx)), autocommit=True) as conn:
         rows = q.recipes(conn)
@@ -486,9 +488,10 @@ def recipes_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def recipes_show(ctx: click.Context, name: str) -> None:
     """Print a recipe (latest version) as JSON."""
-    from memsync.db import connect, resolve_dsn
+    from memsync.db import connect
     from memsync.db import context as q
     from memsync.recipes import RecipeError
+    from memsync.runtime import resolve_dsn
 
     with connect(resolve_dsn(_settings(ctx)), autocommit=True) as conn:
         row = q.recipe(conn, name=name)
@@ -514,9 +517,10 @@ def recipes_validate(file: Path) -> None:
 @click.pass_context
 def recipes_put(ctx: click.Context, file: Path) -> None:
     """Validate and store a recipe; a changed spec becomes a new version."""
-    from memsync.db import connect, resolve_dsn
+    from memsync.db import connect
     from memsync.db import context as q
     from memsync.recipes import parse_spec
+    from memsync.runtime import resolve_dsn
 
     data = _read_recipe_file(file)
     parse_spec(data["spec"], f"{file}")

@@ -181,3 +181,33 @@ def from_settings(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(
         settings.model, precision=settings.precision, batch_size=settings.embed_batch_size
     )
+
+
+def encode_each(embedder: Embedder, texts: dict[str, str]) -> tuple[dict[str, Vectors], dict[str, str]]:
+    """Encode {key: text}; returns key -> vector for the texts the model encoded and
+    key -> error for the others. When the batch fails, each text is tried alone, so one
+    text the model rejects fails only itself; a vector with NaN or infinity (which pgvector
+    refuses) fails its own text too."""
+    keys = list(texts)
+    try:
+        return _checked(keys, embedder.encode([texts[k] for k in keys]))
+    except EmbeddingError as exc:
+        if len(keys) == 1:
+            return {}, {keys[0]: str(exc)}
+        log.warning("encoding %d texts failed (%s); trying each alone", len(keys), exc)
+    vectors: dict[str, Vectors] = {}
+    bad: dict[str, str] = {}
+    for k in keys:
+        good, failed = encode_each(embedder, {k: texts[k]})
+        vectors.update(good)
+        bad.update(failed)
+    return vectors, bad
+
+
+def _checked(keys: list[str], vectors: Vectors) -> tuple[dict[str, Vectors], dict[str, str]]:
+    if vectors.shape[0] != len(keys):
+        raise EmbeddingError(f"the model returned {vectors.shape[0]} vectors for {len(keys)} texts")
+    finite = [bool(np.isfinite(row).all()) for row in vectors]
+    good = {k: vectors[i] for i, k in enumerate(keys) if finite[i]}
+    bad = {k: "the model returned a vector with NaN or infinite values" for i, k in enumerate(keys) if not finite[i]}
+    return good, bad

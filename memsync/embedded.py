@@ -36,7 +36,7 @@ def server_uri(home: Path, database: str = DATABASE) -> str:
             _tune(server.get_uri(), pgdata)
     except Exception as exc:  # pgserver raises bare asserts and CalledProcessError
         raise DatabaseError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
-    from memsync.db import ensure_database
+    from memsync.db.server import ensure_database
 
     if ensure_database(server.get_uri(), database):
         log.info("created database %s", database)
@@ -61,12 +61,12 @@ def _tune(uri: str, pgdata: Path) -> None:
     from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
     from memsync.db import connect
+    from memsync.db.server import set_system
 
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     sizes = memory_settings(ram)
     with connect(uri, autocommit=True) as conn:
-        for name, value in sizes.items():
-            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        set_system(conn, sizes)
     pg_ctl(["-w", "-m", "fast", "-l", str(pgdata / "log"), "restart"], pgdata=pgdata,
            user="pgserver" if os.geteuid() == 0 else None)
     log.info("embedded PostgreSQL sized for %d MB of RAM: %s", ram // 2**20, sizes)

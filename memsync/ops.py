@@ -3,20 +3,41 @@ model), verify/repair. Each works on any VectorIndex."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import numpy as np
 
 from memsync import chunk
 from memsync.db import DictConn, audit, capture, workers
 from memsync.db import blocks as q
-from memsync.embed import Embedder
+from memsync.embed import Embedder, encode_each
 from memsync.index import Point, PointLoader, VectorIndex, point_id
 
 Progress = Callable[[int], object]
+log = logging.getLogger(__name__)
 
 
-def _loader(conn: DictConn, ids: list[int], model: str) -> PointLoader:
-    return lambda: [Point.from_row(r, model) for r in q.points(conn, ids, model)]
+def point_loader(conn: DictConn, ids: Sequence[int], model: str) -> PointLoader:
+    """Payloads and vectors of these blocks, read once and only if an index asks (pgvector
+    copies vectors inside the database and never does)."""
+    loaded: list[Point] = []
+
+    def load() -> list[Point]:
+        if not loaded and ids:
+            loaded.extend(Point.from_row(r, model) for r in q.points(conn, ids, model))
+        return loaded
+
+    return load
+
+
+def sweep_orphans(conn: DictConn, model: str, index: VectorIndex) -> int:
+    """Drop the points whose block no longer exists (after a TRUNCATE, or drift)."""
+    existing = set(q.all_block_hashes(conn))
+    orphans = [b for b in index.hashes(model) if b not in existing]
+    index.delete_blocks(model, orphans)
+    return len(orphans)
 
 
 def status(conn: DictConn, model: str, indexes: Sequence[VectorIndex]) -> dict[str, Any]:
@@ -43,12 +64,11 @@ def reindex(conn: DictConn, model: str, dim: int, index: VectorIndex,
     index.ensure(model, dim)
     done = 0
     for ids in q.iter_block_ids(conn, model, batch):
-        index.upsert(model, ids, _loader(conn, ids, model))
+        index.upsert(model, ids, point_loader(conn, ids, model))
         done += len(ids)
         if progress:
             progress(len(ids))
-    existing = set(q.all_block_hashes(conn))
-    index.delete_blocks(model, [b for b in index.hashes(model) if b not in existing])
+    sweep_orphans(conn, model, index)
     return done
 
 
@@ -76,18 +96,23 @@ def catch_up(conn: DictConn, embedder: Embedder, indexes: Sequence[VectorIndex],
 
 def _embed_missing(conn: DictConn, embedder: Embedder, batch: int, progress: Progress | None,
                    indexes: Sequence[VectorIndex] = ()) -> int:
+    """One pass over the texts with no vector for the embedder's model, in content-hash
+    order; a text the model rejects is logged and passed over, not retried forever."""
     model = embedder.model_id
-    computed = 0
-    while rows := q.texts_missing_embeddings(conn, model, batch):
-        hashes = [r["content_hash"] for r in rows]
-        vectors = embedder.encode([chunk.block_text(r) for r in rows])
-        with conn.transaction():
-            q.store_embeddings(conn, model, hashes, vectors)
-        if indexes:
-            ids = q.blocks_with_hashes(conn, hashes)
-            for idx in indexes:
-                idx.upsert(model, ids, _loader(conn, ids, model))
-        computed += len(rows)
+    computed, after = 0, ""
+    while rows := q.texts_missing_embeddings(conn, model, batch, after):
+        after = rows[-1]["content_hash"]
+        vectors, bad = encode_each(embedder, {r["content_hash"]: chunk.block_text(r) for r in rows})
+        for h, error in bad.items():
+            log.warning("text %s not embedded with %s: %s", h[:12], model, error)
+        if vectors:
+            with conn.transaction():
+                q.store_embeddings(conn, model, list(vectors), np.stack(list(vectors.values())))
+            if indexes:
+                ids = q.blocks_with_hashes(conn, list(vectors))
+                for idx in indexes:
+                    idx.upsert(model, ids, point_loader(conn, ids, model))
+        computed += len(vectors)
         if progress:
             progress(len(rows))
     return computed
@@ -127,7 +152,7 @@ def verify(conn: DictConn, model: str, index: VectorIndex, repair: bool = False)
         fix = missing + stale
         for start in range(0, len(fix), 500):
             ids = fix[start:start + 500]
-            index.upsert(model, ids, _loader(conn, ids, model))
+            index.upsert(model, ids, point_loader(conn, ids, model))
         index.delete_blocks(model, orphaned)
         report["repaired"] = True
     if repair and unembedded:

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from memsync import embed
-from memsync.db import resolve_dsn
 from memsync.embed import Embedder
 from memsync.errors import MemsyncError
 from memsync.index import VectorIndex, open_indexes
@@ -27,6 +26,16 @@ class Runtime:
             close = getattr(idx, "close", None)
             if close:
                 close()
+
+
+def resolve_dsn(settings: Settings) -> str:
+    """The DSN to use: MEMSYNC_DSN, or the embedded server under MEMSYNC_HOME (started, or
+    attached to, here)."""
+    if settings.dsn:
+        return settings.dsn
+    from memsync import embedded
+
+    return embedded.server_uri(settings.home)
 
 
 def _with_active_model(settings: Settings, dsn: str) -> Settings:

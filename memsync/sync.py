@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from memsync import chunk
+from memsync import chunk, ops
 from memsync.chunk import Chunk
 from memsync.db import DictConn, capture
 from memsync.db import blocks as q
 from memsync.db.capture import Item
-from memsync.embed import Embedder
+from memsync.embed import Embedder, encode_each
 from memsync.errors import EmbeddingError, IndexUnavailable, MemsyncError, RowError, SourceError, redo
-from memsync.index import Point, VectorIndex, point_id
+from memsync.index import VectorIndex, point_id
 from memsync.kinds.base import ChunkParams, Source
 from memsync.settings import Settings
 from memsync.sources import BLOCKS_TABLE, SOURCES
@@ -209,7 +209,7 @@ class Pipeline:
         bad: dict[str, str] = {}
         hashes = list(texts)
         for start in range(0, len(hashes), ENCODE_SLICE):  # progress between slices renews leases
-            good, failed = self._encode({h: texts[h] for h in hashes[start:start + ENCODE_SLICE]})
+            good, failed = encode_each(self.embedder, {h: texts[h] for h in hashes[start:start + ENCODE_SLICE]})
             vectors.update(good)
             bad.update(failed)
             self.on_progress()
@@ -229,33 +229,6 @@ class Pipeline:
                 kept.append(w)
         return kept
 
-    def _encode(self, texts: dict[str, str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-        """hash -> vector for the texts the model encoded, hash -> error for the others."""
-        hashes = list(texts)
-        try:
-            return self._checked(hashes, self.embedder.encode([texts[h] for h in hashes]))
-        except EmbeddingError as exc:
-            if len(hashes) == 1:
-                return {}, {hashes[0]: str(exc)}
-            log.warning("encoding %d texts failed (%s); trying each alone", len(hashes), exc)
-        vectors: dict[str, np.ndarray] = {}
-        bad: dict[str, str] = {}
-        for h in hashes:
-            good, failed = self._encode({h: texts[h]})
-            vectors.update(good)
-            bad.update(failed)
-        return vectors, bad
-
-    def _checked(self, hashes: list[str], vectors: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-        """pgvector refuses NaN and infinity: a vector holding one fails its own text only."""
-        if vectors.shape[0] != len(hashes):
-            raise EmbeddingError(f"the model returned {vectors.shape[0]} vectors for {len(hashes)} texts")
-        finite = np.isfinite(vectors).all(axis=1)
-        good = {h: vectors[i] for i, h in enumerate(hashes) if finite[i]}
-        bad = {h: "the model returned a vector with NaN or infinite values" for i, h in enumerate(hashes)
-               if not finite[i]}
-        return good, bad
-
     # ------------------------------------------------------------ stage 3: indexes
 
     def _ensure(self) -> None:
@@ -270,15 +243,8 @@ class Pipeline:
         self._ensure()
         model = self.embedder.model_id
         ids = [b for w in works for b in w.upsert]
-        loaded: list[Point] = []
-
-        def load() -> list[Point]:  # once, and only for an index that needs the vectors
-            if not loaded and ids:
-                loaded.extend(Point.from_row(r, model) for r in q.points(self.back, ids, model))
-            return loaded
-
+        load = ops.point_loader(self.back, ids, model)
         removed = [b for w in works for b in w.remove]
-        existing: set[int] | None = None
         for idx in self.indexes:
             idx.upsert(model, ids, load)
             idx.delete_blocks(model, removed)
@@ -286,9 +252,7 @@ class Pipeline:
                 if w.drop_source and w.item.source_id is not None:
                     idx.delete_source(model, w.item.source_table, w.item.source_id)
             if any(w.sweep for w in works):
-                if existing is None:
-                    existing = set(q.all_block_hashes(self.back))
-                idx.delete_blocks(model, [b for b in idx.hashes(model) if b not in existing])
+                ops.sweep_orphans(self.back, model, idx)
         return len(ids)
 
     def _index_or_isolate(self, works: list[Work], stats: BatchStats) -> list[Work]:

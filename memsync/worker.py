@@ -38,11 +38,8 @@ def make_pool(rt: Runtime, size: int, follow_model: Callable[[str], Embedder] | 
     once per worker; a Qdrant client is shared (thread-safe over HTTP; calls into a
     local-mode client take turns).
 
-    Why one worker is the default (MEMSYNC_WORKERS=1): on 2 cores, two workers drained a
-    burst of 1,000 short reflections as fast as the model alone (0.995 of one all-core encode,
-    against 1.21-1.30 with one worker), but ran a 200-file docs ingest at 0.625 of the raw
-    encode rate instead of 0.944, for a reason not yet found (bench/sync_bench.py,
-    bench/ingest_bench.py)."""
+    One worker is the default: more threads helped short reflections and slowed a docs
+    ingest on 2 cores (the README's benchmarks give the figures; bench/ measures them)."""
     from memsync.index.registry import INDEXES
 
     set_threads = getattr(rt.embedder, "set_threads", None)

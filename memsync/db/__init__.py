@@ -1,4 +1,5 @@
-"""Database access. The modules under memsync.db are the only ones that hold SQL."""
+"""Database access. The modules under memsync.db are the only ones that hold SQL; this one
+opens connections."""
 
 from __future__ import annotations
 
@@ -8,29 +9,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from memsync.errors import DatabaseError
-from memsync.settings import Settings, redact_dsn
+from memsync.settings import redact_dsn
 
 DictConn = psycopg.Connection[dict[str, Any]]
-
-
-def resolve_dsn(settings: Settings) -> str:
-    """The DSN to use: MEMSYNC_DSN, or the embedded server under MEMSYNC_HOME."""
-    if settings.dsn:
-        return settings.dsn
-    from memsync import embedded
-
-    return embedded.server_uri(settings.home)
-
-
-def ensure_database(admin_dsn: str, name: str) -> bool:
-    """Create database `name` unless it exists; True when it was created."""
-    from psycopg import sql
-
-    with connect(admin_dsn, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            return False
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return True
 
 
 def connect(dsn: str, *, autocommit: bool = False, vectors: bool = False) -> DictConn:

@@ -226,15 +226,15 @@ def store_embeddings(conn: DictConn, model: str, hashes: Sequence[str], vectors:
         )
 
 
-def texts_missing_embeddings(conn: DictConn, model: str, limit: int) -> list[dict[str, Any]]:
-    """One block per content hash that has no embedding for `model` yet."""
+def texts_missing_embeddings(conn: DictConn, model: str, limit: int, after: str = "") -> list[dict[str, Any]]:
+    """One block per content hash that has no embedding for `model` yet, hashes after `after`."""
     return conn.execute(
         """SELECT DISTINCT ON (b.content_hash) b.id, b.chunk_key, b.title, b.heading_path, b.body_md, b.content_hash
              FROM agent.blocks b
-            WHERE b.content_hash IS NOT NULL AND NOT EXISTS
+            WHERE b.content_hash > %s AND NOT EXISTS
                   (SELECT 1 FROM memsync.embeddings e WHERE e.model = %s AND e.content_hash = b.content_hash)
             ORDER BY b.content_hash LIMIT %s""",
-        (model, limit),
+        (after, model, limit),
     ).fetchall()
 
 

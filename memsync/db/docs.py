@@ -4,31 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from memsync.db import DictConn
-from memsync.db.capture import _table
-from memsync.errors import SourceError
-
-
-def subject_types(conn: DictConn) -> dict[str, str | None]:
-    rows = conn.execute("SELECT name, erp_relation FROM agent.subject_types").fetchall()
-    return {r["name"]: r["erp_relation"] for r in rows}
-
-
-def resolve_subject(conn: DictConn, relation: str | None, subject_type: str, ref: str, where: str) -> int | None:
-    """Numeric id or global_id -> id of an existing row of the subject's ERP relation."""
-    if relation is None:
-        return None
-    column = "id" if ref.isdigit() else "global_id"
-    row = conn.execute(
-        sql.SQL("SELECT id FROM {} WHERE {} = %s").format(_table(relation), sql.Identifier(column)),
-        (int(ref) if ref.isdigit() else ref,),
-    ).fetchone()
-    if row is None:
-        raise SourceError(f"{where}: subject {subject_type}:{ref} does not exist ({relation} has no {column} {ref!r})")
-    return int(row["id"])
 
 
 def existing(conn: DictConn, repo: str) -> dict[str, dict[str, Any]]:

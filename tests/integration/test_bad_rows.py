@@ -182,3 +182,20 @@ def test_an_item_that_kills_its_worker_every_time_is_dead_lettered(conn: DictCon
     row = conn.execute("SELECT dead_at, last_error, attempts FROM memsync.outbox").fetchone()
     assert row is not None and row["dead_at"] is not None and row["attempts"] == 3
     assert "abandoned by crashed-2" in row["last_error"]
+
+
+class Picky256(PickyEmbedder):
+    def __init__(self) -> None:
+        super().__init__(256)
+
+
+def test_reembed_passes_over_a_text_the_new_model_rejects(conn: DictConn, dsn: str, settings: Settings,
+                                                          fake_embedder: HashingEmbedder) -> None:
+    from memsync import ops
+
+    for text in ("alpha", "REJECT me", "beta"):
+        conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', %s)", (text,))
+    Worker(settings, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
+    result = ops.reembed(conn, Picky256(), [PgvectorIndex(dsn)])
+    assert result["embedded"] == 2  # one pass, the rejected text logged and passed over
+    assert n(conn, "SELECT count(*) AS n FROM memsync.embeddings WHERE model = 'hashing-256'") == 2
