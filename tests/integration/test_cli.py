@@ -1,0 +1,145 @@
+"""The operator commands through click's runner on the real database: status, search,
+verify, reindex, reembed; and read paths the other modules leave untested: a TRUNCATE of
+agent.blocks, okr and organization subject trees, events and sessions in a bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from psycopg.types.json import Jsonb
+from qdrant_client import QdrantClient
+
+from memsync import subjects
+from memsync.cli import main
+from memsync.context import Retriever
+from memsync.db import DictConn
+from memsync.db import context as ctxq
+from memsync.embed import HashingEmbedder
+from memsync.index.pgvector import PgvectorIndex
+from memsync.index.qdrant import QdrantIndex
+from memsync.runtime import Runtime
+from memsync.settings import Settings
+from memsync.worker import Worker
+
+pytestmark = pytest.mark.integration
+
+
+def one(conn: DictConn, q: str, *args: Any) -> Any:
+    row = conn.execute(q, args or None).fetchone()
+    assert row is not None
+    return next(iter(row.values()))
+
+
+def cli(env: dict[str, str], *args: str) -> Any:
+    result = CliRunner().invoke(main, list(args), env=env)
+    assert "Traceback" not in result.output
+    return result
+
+
+@pytest.fixture
+def env(dsn: str, tmp_path: Path) -> dict[str, str]:
+    return {"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_INDEXES": "pgvector,qdrant",
+            "MEMSYNC_QDRANT_PATH": str(tmp_path / "q"), "MEMSYNC_LOG_LEVEL": "ERROR"}
+
+
+def test_status_search_verify_reindex_reembed(conn: DictConn, env: dict[str, str], tmp_path: Path) -> None:
+    conn.execute("INSERT INTO agent.facts (fact_type, content) SELECT 'result', 'invoice ' || i || ' sent late'"
+                 " FROM generate_series(1, 12) i")
+    conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('preference', 'deep work before noon')")
+    assert cli(env, "run", "--once").exit_code == 0
+
+    status = json.loads(cli(env, "status", "--json").output)
+    assert status["blocks"] == 13 and status["vectors"] == {"pgvector": 13, "qdrant": 13}
+    assert status["backlog"]["pending"] == 0 and status["lag"]["n"] == 13
+    text = cli(env, "status").output
+    assert "backlog:      0 pending" in text and "lag:          p50" in text
+
+    hits = json.loads(cli(env, "search", "deep work noon", "--k", "3", "--json").output)
+    assert hits[0]["text"] == "deep work before noon" and len(hits) == 3
+    lexical = json.loads(cli(env, "search", "deep work noon", "--mode", "lexical", "--json").output)
+    assert [h["text"] for h in lexical] == ["deep work before noon"]
+
+    assert cli(env, "verify").exit_code == 0
+    # drift: a point gone from Qdrant; verify says so (exit 3), --repair fixes it
+    client = QdrantClient(path=env["MEMSYNC_QDRANT_PATH"])
+    qd = QdrantIndex(client, "memsync_blocks")
+    qd.delete_blocks("hashing-384", [one(conn, "SELECT min(id) FROM agent.blocks")])
+    client.close()
+    report = cli(env, "verify", "--json")
+    assert report.exit_code == 3
+    assert {r["index"]: r["missing"] for r in json.loads(report.output)} == {"pgvector": 0, "qdrant": 1}
+    assert cli(env, "verify", "--repair").exit_code == 0
+    assert cli(env, "verify").exit_code == 0
+
+    # reindex rebuilds a projection from stored embeddings: no model calls
+    conn.execute("DELETE FROM memsync.pgvector_index")
+    out = cli(env, "reindex", "--index", "pgvector")
+    assert out.exit_code == 0 and "pgvector: 13 points written" in out.output
+    assert one(conn, "SELECT count(*) FROM memsync.pgvector_index") == 13
+    assert cli(env, "reindex", "--index", "nowhere").exit_code == 2  # a usage error names the choices
+
+    out = cli(env, "reembed", "--model", "hashing-256", "--json")
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.output)
+    assert result["embedded"] == 13 and result["active"] is True
+    assert one(conn, "SELECT count(*) FROM memsync.embeddings WHERE model = 'hashing-256'") == 13
+
+
+def test_truncate_of_blocks_drops_every_point(conn: DictConn, dsn: str, settings: Settings,
+                                              fake_embedder: HashingEmbedder, qdrant_index: Any) -> None:
+    conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'one'), ('result', 'two')")
+    conn.execute("INSERT INTO agent.blocks (block_type, title, body_md) VALUES ('note', 'N', 'a direct note')")
+    indexes = [PgvectorIndex(dsn), qdrant_index]
+    Worker(settings, dsn, fake_embedder, indexes).run_once()
+    assert qdrant_index.count("hashing-384") == 3
+    conn.execute("TRUNCATE agent.blocks CASCADE")
+    Worker(settings, dsn, fake_embedder, indexes).run_once()
+    assert qdrant_index.count("hashing-384") == 0
+    assert one(conn, "SELECT count(*) FROM memsync.pgvector_index") == 0
+    assert one(conn, "SELECT n_docs FROM memsync.corpus_stats") == 0
+
+
+def test_okr_and_organization_trees(conn: DictConn) -> None:
+    org = one(conn, "INSERT INTO erp.organizations (name, kind) VALUES ('Acme', 'client') RETURNING id")
+    person = one(conn, "INSERT INTO erp.people (full_name, organization_id) VALUES ('Ada', %s) RETURNING id", org)
+    project = one(conn, "INSERT INTO erp.projects (name, organization_id) VALUES ('Portal', %s) RETURNING id", org)
+    task = one(conn, "INSERT INTO erp.tasks (title, project_id) VALUES ('SSO', %s) RETURNING id", project)
+    top = one(conn, "INSERT INTO erp.okrs (objective, project_id) VALUES ('Grow', %s) RETURNING id", project)
+    child = one(conn, "INSERT INTO erp.okrs (objective, parent_okr_id) VALUES ('Ship', %s) RETURNING id", top)
+    grandchild = one(conn, "INSERT INTO erp.okrs (objective, parent_okr_id) VALUES ('Test', %s) RETURNING id", child)
+    one(conn, "INSERT INTO erp.okrs (objective) VALUES ('Unrelated') RETURNING id")
+    o = subjects.resolve(conn, f"organization:{org}")
+    assert set(subjects.scope(conn, o, "tree")) == {
+        ("organization", org), ("person", person), ("project", project), ("task", task), ("okr", top)}
+    k = subjects.resolve(conn, ("okr", top))
+    assert set(subjects.scope(conn, k, "tree")) == {("okr", top), ("okr", child), ("okr", grandchild)}
+    assert subjects.scope(conn, k, "subject") == (("okr", top),)
+
+
+def test_events_and_sessions_sections_in_a_bundle(conn: DictConn, dsn: str, settings: Settings,
+                                                  fake_embedder: HashingEmbedder) -> None:
+    person = one(conn, "INSERT INTO erp.people (full_name) VALUES ('Ada') RETURNING id")
+    other = one(conn, "INSERT INTO erp.people (full_name) VALUES ('Bob') RETURNING id")
+    session = one(conn, "INSERT INTO agent.sessions (session_type, subject_type, subject_id, status, summary)"
+                        " VALUES ('planning', 'person', %s, 'completed', 'Planned the week') RETURNING id", person)
+    one(conn, "INSERT INTO agent.sessions (session_type, subject_type, subject_id) VALUES ('planning', 'person', %s)"
+              " RETURNING id", other)
+    note = one(conn, "INSERT INTO agent.events (session_id, event_type, payload, memory_scope, subject_type, subject_id)"
+                     " VALUES (%s, 'decision', %s, 'user', 'person', %s) RETURNING id", session,
+               Jsonb({"text": "Move invoicing to Fridays"}), person)
+    one(conn, "INSERT INTO agent.events (session_id, event_type, payload, memory_scope, subject_type, subject_id)"
+              " VALUES (%s, 'tool_call', '{}', 'session', 'person', %s) RETURNING id", session, person)
+    spec = {"scope": "subject", "sections": [
+        {"kind": "events", "name": "decisions", "event_types": ["decision"]},
+        {"kind": "sessions", "name": "recent_sessions", "session_types": ["planning"]}]}
+    ctxq.put_recipe(conn, "activity", None, spec)
+    bundle = Retriever(Runtime(settings, dsn, fake_embedder, [PgvectorIndex(dsn)]), conn, log=False).retrieve(
+        "activity", f"person:{person}")
+    assert [(i.section, i.table, i.id) for i in bundle.items] == [
+        ("decisions", "agent.events", note), ("recent_sessions", "agent.sessions", session)]
+    md = bundle.to_markdown()
+    assert "Move invoicing to Fridays" in md and "Planned the week" in md and "Bob" not in md
