@@ -3,7 +3,7 @@ memory kind's own chunker (memsync/kinds/) builds on these.
 
 Each Chunk has a stable chunk_key (so an edit touches only the blocks whose text changed)
 and the text that gets embedded is the heading path (breadcrumb) plus the body. The
-content hash covers that normalized text and CHUNKER_VERSION; embeddings are keyed by
+content hash covers that normalized text (not the chunker version); embeddings are keyed by
 (model, content_hash), so identical text is never embedded twice for one model."""
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-CHUNKER_VERSION = "1"
+from memsync import markdown
+
+# What the chunkers produce; `memsync rechunk` brings stored rows up to a new version.
+CHUNKER_VERSION = "2"
+# The content hash keys stored embeddings: it covers only the embedded text (and this scheme
+# tag), so a chunker change re-embeds the blocks whose text changed, and no others.
+HASH_SCHEME = "1"
 TokenCounter = Callable[[str], int]
 
-HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
-_TABLE = re.compile(r"^\s*\|")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -57,7 +60,7 @@ def embed_text(heading_path: str | None, body: str | None) -> str:
 
 
 def content_hash(text: str) -> str:
-    return hashlib.sha256(f"{CHUNKER_VERSION}\x00{normalize(text)}".encode()).hexdigest()
+    return hashlib.sha256(f"{HASH_SCHEME}\x00{normalize(text)}".encode()).hexdigest()
 
 
 def approx_tokens(text: str) -> int:
@@ -76,88 +79,16 @@ def strip_front_matter(text: str) -> str:
 # ------------------------------------------------------------------ markdown
 
 
-@dataclass
-class _Section:
-    path: list[str]
-    lines: list[str] = field(default_factory=list)
-
-
-def _sections(text: str) -> list[_Section]:
-    """Split by ATX headings (not inside fences), keeping each section's heading path."""
-    sections = [_Section([])]
-    stack: list[tuple[int, str]] = []
-    fence: str | None = None
-    for line in text.split("\n"):
-        m = FENCE.match(line)
-        if m:
-            marker = m.group(1)[0] * 3
-            fence = None if fence and marker == fence else (fence or marker)
-        h = None if fence else HEADING.match(line)
-        if h:
-            level, title = len(h.group(1)), h.group(2).strip()
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, title))
-            sections.append(_Section([t for _, t in stack]))
-        else:
-            sections[-1].lines.append(line)
-    return sections
-
-
-def _units(lines: list[str]) -> list[str]:
-    """Paragraph-level units; a fenced code block or a table is one unit, never split."""
-    units: list[str] = []
-    buf: list[str] = []
-    i = 0
-
-    def flush() -> None:
-        if buf and any(s.strip() for s in buf):
-            units.append("\n".join(buf).strip("\n"))
-        buf.clear()
-
-    while i < len(lines):
-        line = lines[i]
-        m = FENCE.match(line)
-        if m:
-            flush()
-            marker = m.group(1)
-            block = [line]
-            i += 1
-            while i < len(lines):
-                block.append(lines[i])
-                if lines[i].strip().startswith(marker[0] * len(marker)) and len(block) > 1:
-                    break
-                i += 1
-            units.append("\n".join(block))
-            i += 1
-            continue
-        if _TABLE.match(line):
-            flush()
-            block = []
-            while i < len(lines) and _TABLE.match(lines[i]):
-                block.append(lines[i])
-                i += 1
-            units.append("\n".join(block))
-            continue
-        if not line.strip():
-            flush()
-        else:
-            buf.append(line)
-        i += 1
-    flush()
-    return units
-
-
 Sized = tuple[str, int]  # a piece of text and its token count
 
 
-def split_long(unit: str, budget: int, count: TokenCounter) -> list[Sized]:
-    """Split an oversized prose unit by sentences, then by words. Every piece comes with
-    its token count, so nothing is tokenized twice; a sentence too long on its own is cut
-    into runs of words sized by its average tokens per word (one tokenizer call, not one
-    per word)."""
+def split_long(unit: str, budget: int, count: TokenCounter, atomic: bool = False) -> list[Sized]:
+    """Split an oversized prose unit by sentences, then by words (an atomic unit: code, a
+    table, an HTML block, is kept whole). Every piece comes with its token count, so
+    nothing is tokenized twice; a sentence too long on its own is cut into runs of words
+    sized by its average tokens per word (one tokenizer call, not one per word)."""
     size = count(unit)
-    if size <= budget or unit.lstrip().startswith(("```", "~~~", "|")):
+    if size <= budget or atomic:
         return [(unit, size)]
     pieces: list[Sized] = []
     for sentence in _SENTENCE.split(unit):
@@ -217,7 +148,7 @@ def chunk_markdown(
     body = normalize(strip_front_matter(text))
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
-    for section in _sections(body):
+    for section in markdown.sections(body):
         path = list(section.path)
         if title and path and path[0].strip().lower() == title.strip().lower():
             path = path[1:]
@@ -225,7 +156,7 @@ def chunk_markdown(
         heading_path = " > ".join(c for c in crumbs if c) or None
         head_tokens = count(heading_path) if heading_path else 0
         budget = max(16, max_tokens - head_tokens)
-        units = [p for u in _units(section.lines) for p in split_long(u, budget, count)]
+        units = [p for u in section.units for p in split_long(u.text, budget, count, u.atomic)]
         if not units:
             continue
         base = key_prefix + ("/".join(_slug(p) for p in section.path) or "_root")

@@ -247,6 +247,11 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
             f"last sync:    {_last_sync(d)}",
             f"workers:      {sum(1 for w in d['workers'] if w['alive'])} alive",
         ]
+        cv = d["chunker_version"]
+        if cv["stored"] != cv["code"] and d["blocks"]:
+            lines.insert(5, f"chunker:      version {cv['code']}; stored blocks were made by "
+                            f"{'an earlier one' if cv['stored'] is None else 'version ' + cv['stored']}: "
+                            "run `memsync rechunk`")
         for w in d["workers"]:
             state = "alive" if w["alive"] else ("stopped" if w["stopped_at"] else "dead")
             lines.append(f"  {w['id']} ({w['mode']}, host {w['host']}, pid {w['pid']}): {state}, "
@@ -322,6 +327,27 @@ def reembed_cmd(ctx: click.Context, model: str, as_json: bool) -> None:
             result = ops.reembed(conn, app.runtime.embedder, app.runtime.indexes, bar.update)
     emit(result, as_json, lambda r: f"{r['embedded']} chunks embedded with {r['model']}; points: {r['points']}; "
                                     f"{r['model']} is now the active model")
+
+
+@main.command("rechunk")
+@click.option("--source", "sources", multiple=True, help="Only this source table, e.g. agent.artifacts (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def rechunk_cmd(ctx: click.Context, sources: tuple[str, ...], as_json: bool) -> None:
+    """Queue every row of the synced sources for a resync, so a new chunker version reaches
+    stored blocks. The worker (`memsync run`) rewrites the blocks whose text changed and
+    embeds only those; unchanged text keeps its stored embedding."""
+    from memsync import ops
+    from memsync.sources import SOURCES
+
+    unknown = [s for s in sources if s not in SOURCES]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}: not a synced source; sources: {', '.join(sorted(SOURCES))}",
+                                 param_hint="--source")
+    with _app(ctx) as app, app.connection() as conn:
+        queued = ops.rechunk(conn, list(sources) or sorted(SOURCES))
+    emit(queued, as_json, lambda q: "\n".join(f"{t}: {n} rows queued" for t, n in q.items())
+         + "\nrun `memsync run` (or --once) to apply")
 
 
 @main.command("verify")

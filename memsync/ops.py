@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 
 from memsync import chunk
+from memsync.chunk import CHUNKER_VERSION
 from memsync.db import DictConn, audit, capture, workers
 from memsync.db import blocks as q
 from memsync.embed import Embedder, encode_each
 from memsync.index import Point, PointLoader, VectorIndex, point_id
+from memsync.sources import SOURCES
 
 Progress = Callable[[int], object]
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ def status(conn: DictConn, model: str, indexes: Sequence[VectorIndex]) -> dict[s
         "model": model,
         "last_successful_sync": audit.get_state(conn, "last_successful_sync"),
         "last_sync_session": last,
+        "chunker_version": {"code": CHUNKER_VERSION, "stored": chunker_version(conn)},
     }
 
 
@@ -116,6 +119,25 @@ def _embed_missing(conn: DictConn, embedder: Embedder, batch: int, progress: Pro
         if progress:
             progress(len(rows))
     return computed
+
+
+def rechunk(conn: DictConn, tables: Sequence[str]) -> dict[str, int]:
+    """Queue every row of these source tables for a resync, so a chunker change reaches
+    stored data: the worker rewrites the blocks whose text changed and embeds only those
+    (embeddings are keyed by the text's hash). Returns rows queued per table."""
+    queued = {}
+    with conn.transaction():
+        for table in tables:
+            queued[table] = capture.enqueue_all(conn, table)
+        if set(tables) >= set(SOURCES):
+            audit.set_state(conn, "chunker_version", {"version": CHUNKER_VERSION})
+    return queued
+
+
+def chunker_version(conn: DictConn) -> str | None:
+    """The chunker version the stored blocks were last fully rechunked with (None: never)."""
+    state = audit.get_state(conn, "chunker_version")
+    return str(state["version"]) if isinstance(state, dict) and state.get("version") else None
 
 
 def active_model(conn: DictConn) -> str | None:

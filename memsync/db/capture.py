@@ -197,6 +197,15 @@ def enqueue(conn: DictConn, table: str, source_id: int | None, op: str = "resync
     conn.execute("SELECT memsync.enqueue(%s, %s, %s)", (table, source_id, op))
 
 
+def enqueue_all(conn: DictConn, table: str) -> int:
+    """Queue every row of a source table for a resync (one statement; the NOTIFYs of one
+    transaction collapse into one)."""
+    row = conn.execute(
+        sql.SQL("SELECT count(memsync.enqueue(%s, id, 'resync')) AS n FROM {}").format(_table(table)), (table,)
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
 def backlog(conn: DictConn) -> dict[str, Any]:
     row = conn.execute(
         """SELECT count(*) FILTER (WHERE dead_at IS NULL) AS pending,

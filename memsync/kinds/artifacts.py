@@ -7,10 +7,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from memsync.chunk import FENCE, HEADING, Chunk, TokenCounter, approx_tokens, chunk_markdown, normalize, strip_front_matter
+from memsync import markdown
+from memsync.chunk import Chunk, TokenCounter, approx_tokens, chunk_markdown, normalize, strip_front_matter
 from memsync.kinds.base import ChunkParams, Kind, Source
 
-_STEP = re.compile(r"^(\d{1,3})[.)]\s+(.*)$")
 _STEP_HEADING = re.compile(r"^step\s+(\d{1,3})\b[:.\-\s]*(.*)$", re.IGNORECASE)
 
 
@@ -22,33 +22,33 @@ def chunk_sop(
     overlap: int = 32,
     count: TokenCounter = approx_tokens,
 ) -> list[Chunk]:
-    """One sop_step block per step: a top-level numbered list item or a 'Step N' heading.
-    The step number is the ordinal; it stays out of the embedded text so that inserting a
-    step does not re-embed the ones after it. Text before the first step is a doc_section."""
+    """One sop_step block per step: a top-level ordered list item or a 'Step N' heading
+    (ATX or setext). The step number is the ordinal; it stays out of the embedded text so
+    that inserting a step does not re-embed the ones after it. What follows a step up to
+    the next belongs to it; text before the first step is a doc_section."""
     body = normalize(strip_front_matter(text))
     steps: list[tuple[int, list[str]]] = []
     preamble: list[str] = []
-    fence = False
-    for line in body.split("\n"):
-        if FENCE.match(line):
-            fence = not fence
-        h = None if fence else HEADING.match(line)
-        step_head = _STEP_HEADING.match(h.group(2)) if h else None
-        item = None if fence else _STEP.match(line)
-        if step_head:
-            steps.append((int(step_head.group(1)), [step_head.group(2)] if step_head.group(2) else []))
-        elif item:
-            steps.append((int(item.group(1)), [item.group(2)]))
-        elif h and steps and not step_head:
-            steps[-1][1].append(line)
-        elif steps:
-            steps[-1][1].append(line[3:] if line.startswith("   ") else line)
-        else:
-            preamble.append(line)
+    for section in markdown.sections(body):
+        head = _STEP_HEADING.match(section.path[-1]) if section.path else None
+        if head:
+            steps.append((int(head.group(1)), [head.group(2)] if head.group(2) else []))
+        elif section.path and steps:  # another heading inside a step: part of it
+            steps[-1][1].append("#" * section.level + " " + section.path[-1])
+        elif section.path:
+            preamble.append("#" * section.level + " " + section.path[-1])
+        for unit in section.units:
+            numbered = [i for i in unit.items if i.number is not None]
+            if numbered and not head:
+                steps.extend((i.number or 0, [i.text]) for i in numbered)
+            elif steps:
+                steps[-1][1].append(unit.text)
+            else:
+                preamble.append(unit.text)
     if not steps:
         return chunk_markdown(text, title=title, max_tokens=max_tokens, overlap=overlap, count=count)
     chunks = chunk_markdown(
-        "\n".join(preamble), title=title, max_tokens=max_tokens, overlap=overlap, count=count,
+        "\n\n".join(preamble), title=title, max_tokens=max_tokens, overlap=overlap, count=count,
         key_prefix="preamble/",
     )
     used: dict[int, int] = {}

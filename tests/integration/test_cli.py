@@ -143,3 +143,35 @@ def test_events_and_sessions_sections_in_a_bundle(conn: DictConn, dsn: str, sett
         ("decisions", "agent.events", note), ("recent_sessions", "agent.sessions", session)]
     md = bundle.to_markdown()
     assert "Move invoicing to Fridays" in md and "Planned the week" in md and "Bob" not in md
+
+
+def test_rechunk_brings_stored_blocks_to_the_chunker_and_embeds_only_changed_text(
+        conn: DictConn, env: dict[str, str]) -> None:
+    from memsync.chunk import content_hash
+
+    doc = "# Guide\n\nIntro.\n\nInstall\n-------\n\nRun pip install.\n\n## Use\n\nStart the daemon.\n"
+    conn.execute("INSERT INTO agent.artifacts (artifact_type, title, body_md) VALUES ('doc', 'Guide', %s)", (doc,))
+    assert cli(env, "run", "--once").exit_code == 0
+    want = {r["chunk_key"]: r["content_hash"] for r in conn.execute("SELECT chunk_key, content_hash FROM agent.blocks")}
+    assert set(want) == {"guide#0", "guide/install#0", "guide/use#0"}  # setext 'Install' is a heading
+    embeddings = one(conn, "SELECT count(*) FROM memsync.embeddings")
+    # blocks as an older chunker left them: one with other text, one the chunker no longer makes
+    conn.execute("SET memsync.origin = 'sync'")
+    conn.execute("UPDATE agent.blocks SET body_md = 'Intro. Install ------- Run pip install.', content_hash = %s"
+                 " WHERE chunk_key = 'guide#0'", (content_hash("Guide\n\nIntro. Install ------- Run pip install."),))
+    conn.execute("INSERT INTO agent.blocks (block_type, body_md, source_table, source_id, artifact_id, chunk_key,"
+                 " content_hash) SELECT 'doc_section', 'old', 'agent.artifacts', id, id, 'guide/old#0', 'x'"
+                 " FROM agent.artifacts")
+    conn.execute("RESET memsync.origin")
+    assert "run `memsync rechunk`" in cli(env, "status").output
+
+    out = cli(env, "rechunk", "--source", "agent.artifacts", "--json")
+    assert out.exit_code == 0 and json.loads(out.output) == {"agent.artifacts": 1}
+    assert cli(env, "rechunk", "--source", "erp.secrets").exit_code == 2
+    done = json.loads(cli(env, "run", "--once", "--json").output)
+    assert done["acked"] == 1 and done["embedded"] == 0  # the restored texts' vectors were kept
+    got = {r["chunk_key"]: r["content_hash"] for r in conn.execute("SELECT chunk_key, content_hash FROM agent.blocks")}
+    assert got == want and one(conn, "SELECT count(*) FROM memsync.embeddings") == embeddings
+    assert cli(env, "verify").exit_code == 0
+    assert json.loads(cli(env, "rechunk", "--json").output)["agent.facts"] == 0
+    assert "rechunk" not in cli(env, "status").output
