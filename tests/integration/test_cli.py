@@ -175,3 +175,22 @@ def test_rechunk_brings_stored_blocks_to_the_chunker_and_embeds_only_changed_tex
     assert cli(env, "verify").exit_code == 0
     assert json.loads(cli(env, "rechunk", "--json").output)["agent.facts"] == 0
     assert "rechunk" not in cli(env, "status").output
+
+
+def test_mmr_and_recency_produce_orders_only_they_can(conn: DictConn, dsn: str, settings: Settings) -> None:
+    from memsync.app import Memsync
+
+    texts = {"a": "invoice export timeout at night, rerun it", "b": "invoice export timeout at night, rerun it again",
+             "c": "invoice export failed because the vat id was missing"}
+    ids = {k: one(conn, "INSERT INTO agent.blocks (block_type, title, body_md) VALUES ('note', 'Note', %s)"
+                        " RETURNING id", v) for k, v in texts.items()}
+    conn.execute("UPDATE agent.blocks SET created_at = now() - interval '60 days' WHERE id = %s", (ids["a"],))
+    Worker(settings, dsn, HashingEmbedder(), [PgvectorIndex(dsn)]).run_once()
+    query = "invoice export timeout at night rerun"
+    with Memsync(Settings.from_env({"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384"})) as app:
+        plain = [h.block_id for h in app.search(query, k=2)]
+        diverse = [h.block_id for h in app.search(query, k=2, mmr_lambda=0.3)]
+        recent = [h.block_id for h in app.search(query, k=2, recency_half_life_days=1.0)]
+    assert plain == [ids["a"], ids["b"]]  # the two near-duplicates lead
+    assert diverse == [ids["a"], ids["c"]]  # MMR trades the duplicate for the different one
+    assert recent[0] == ids["b"]  # the 60-day-old block sinks below its fresh twin

@@ -169,7 +169,7 @@ def test_daily_planning_for_a_person(world: dict[str, Any]) -> None:
     assert "## Open tasks" in md and "## Sources" in md and f"erp.tasks#{world['task_open_a']}" in md
     d = b.to_dict()
     assert d["tokens"] == sum(i["tokens"] for i in d["items"]) <= d["budget_tokens"]
-    json.dumps(d, default=str)
+    assert json.loads(json.dumps(d))["recipe"] == "daily_planning"  # plain JSON, nothing to coerce
 
 
 def test_budget_drops_lowest_priority_first_and_reports_it(world: dict[str, Any]) -> None:
@@ -265,7 +265,9 @@ def test_errors_are_clear_and_typed(world: dict[str, Any]) -> None:
                 r.retrieve("broken", ("person", world["person_a"]))
             assert message in str(exc.value)
         conn.execute("DELETE FROM agent.context_recipes WHERE name = 'broken'")
-    assert conn.closed
+        # a rejected recipe logged nothing: no retrieval session was started
+        assert conn.execute("SELECT count(*) AS n FROM agent.sessions WHERE session_type = 'retrieval'"
+                            " AND started_at > now() - interval '1 minute'").fetchone() == {"n": 0}
 
 
 def test_retrievals_are_logged(world: dict[str, Any]) -> None:
