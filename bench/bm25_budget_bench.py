@@ -22,15 +22,15 @@ from typing import Any
 from ingest_bench import corpus
 
 from docs_ingest.ingest import Ingestor
-from memsync import embedded, migrate
-from memsync.db import connect
-from memsync.db.search import BM25_CANDIDATES, BM25_PER_HIT, bm25
 from memsync.embed import HashingEmbedder
-from memsync.filters import Filters
-from memsync.fusion import ndcg
 from memsync.index.pgvector import PgvectorIndex
+from memsync.read.fusion import ndcg
 from memsync.runtime import Runtime
 from memsync.settings import Settings
+from memsync.storage import embedded, migrate
+from memsync.storage.db import connect
+from memsync.storage.db.search import BM25_CANDIDATES, BM25_PER_HIT, bm25
+from memsync.storage.filters import Filters
 
 EXACT = 10**9
 K = 40  # candidates per signal for a top-10 search

@@ -24,13 +24,13 @@ import time
 from pathlib import Path
 
 from docs_ingest.ingest import Ingestor
-from memsync import embedded, migrate
-from memsync.chunk import block_text
-from memsync.db import connect
 from memsync.embed import SentenceTransformerEmbedder
 from memsync.index.pgvector import PgvectorIndex
 from memsync.runtime import Runtime
 from memsync.settings import Settings
+from memsync.storage import embedded, migrate
+from memsync.storage.db import connect
+from memsync.text.chunk import block_text
 
 PACKAGE = "@mastra/mcp-docs-server@0.13.31"
 DATA = Path(__file__).resolve().parent / "data"

@@ -27,17 +27,17 @@ from typing import Any
 import numpy as np
 
 from docs_ingest.ingest import Ingestor
-from memsync import embedded, migrate
-from memsync.context import Retriever
-from memsync.db import connect
-from memsync.db import context as ctxq
-from memsync.db.vectors import ensure_hnsw
 from memsync.embed import SentenceTransformerEmbedder
-from memsync.fusion import ndcg
-from memsync.hybrid import SearchOptions, search
 from memsync.index.pgvector import PgvectorIndex
+from memsync.read.context import Retriever
+from memsync.read.fusion import ndcg
+from memsync.read.hybrid import SearchOptions, search
 from memsync.runtime import Runtime
 from memsync.settings import Settings
+from memsync.storage import embedded, migrate
+from memsync.storage.db import connect
+from memsync.storage.db import context as ctxq
+from memsync.storage.db.vectors import ensure_hnsw
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBSET = ROOT / "tests" / "data" / "mastra_docs"
@@ -89,7 +89,7 @@ def scale(rt: Runtime, sizes: list[int], queries: list[str], vocab: list[str]) -
         retriever = Retriever(rt, conn, log=False)
         for n in sizes:
             t0 = time.perf_counter()
-            conn.execute("DROP INDEX IF EXISTS memsync.{}".format(__import__("memsync.db.vectors", fromlist=["x"])
+            conn.execute("DROP INDEX IF EXISTS memsync.{}".format(__import__("memsync.storage.db.vectors", fromlist=["x"])
                          .hnsw_index_name(model)))
             load_synthetic(rt.dsn, model, n - loaded, loaded, vocab, rng)
             ensure_hnsw(conn, model, 384)

@@ -22,14 +22,14 @@ from pathlib import Path
 
 from psycopg.types.json import Jsonb
 
-from memsync import embedded, migrate
-from memsync.chunk import block_text
-from memsync.db import connect
 from memsync.embed import SentenceTransformerEmbedder
 from memsync.index.pgvector import PgvectorIndex
 from memsync.runtime import Runtime
 from memsync.settings import Settings
-from memsync.worker import make_pool, run_pool
+from memsync.storage import embedded, migrate
+from memsync.storage.db import connect
+from memsync.text.chunk import block_text
+from memsync.write.worker import make_pool, run_pool
 
 TOPICS = ["invoicing", "client onboarding", "database migration", "hiring", "weekly planning",
           "deep work", "sales pipeline", "incident review", "roadmap", "customer support"]

@@ -27,15 +27,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from memsync import embedded, migrate
-from memsync.chunk import block_text
-from memsync.db import DictConn, connect
 from memsync.embed import SentenceTransformerEmbedder
+from memsync.storage import embedded, migrate
+from memsync.storage.db import DictConn, connect
+from memsync.text.chunk import block_text
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sync_bench import reflection
 
-CLI = [sys.executable, "-m", "memsync.cli", "run"]
+CLI = [sys.executable, "-m", "memsync.faces.cli", "run"]
 
 
 def scalar(conn: DictConn, q: str, *args: object) -> int:

@@ -15,13 +15,13 @@ import pathspec
 
 from docs_ingest.parse import SubjectRef, parse
 from docs_ingest.scan import Entry, Repo, filters, identify, in_scope, scan
-from memsync import subjects
-from memsync.db import DictConn, connect
-from memsync.db import docs as q
-from memsync.db.subjects import subject_types
 from memsync.errors import MemsyncError, SourceError
+from memsync.read import subjects
 from memsync.runtime import Runtime
-from memsync.worker import Worker
+from memsync.storage.db import DictConn, connect
+from memsync.storage.db import docs as q
+from memsync.storage.db.subjects import subject_types
+from memsync.write.worker import Worker
 
 log = logging.getLogger(__name__)
 BINARY_SNIFF = 8192

@@ -18,7 +18,7 @@ def __getattr__(name: str) -> Any:
 
         return Memsync
     if name in __all__:
-        from memsync import api
+        from memsync.faces import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'memsync' has no attribute {name!r}")

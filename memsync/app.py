@@ -18,18 +18,19 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from memsync import ops, runtime
-from memsync.context import ContextBundle, RetrievalLog, Retriever
-from memsync.db import DictConn, connect
+from memsync import runtime
 from memsync.embed import Embedder
 from memsync.errors import DatabaseError
-from memsync.filters import Filters
-from memsync.hybrid import Hit, Mode, SearchOptions
-from memsync.hybrid import search as hybrid_search
 from memsync.index import VectorIndex
+from memsync.read.context import ContextBundle, RetrievalLog, Retriever
+from memsync.read.hybrid import Hit, Mode, SearchOptions
+from memsync.read.hybrid import search as hybrid_search
+from memsync.read.subjects import SubjectRef
 from memsync.runtime import Runtime
 from memsync.settings import Settings, redact_dsn
-from memsync.subjects import SubjectRef
+from memsync.storage.db import DictConn, connect
+from memsync.storage.filters import Filters
+from memsync.write import ops
 
 POOL_TIMEOUT = 10.0  # seconds a call waits for a connection before it fails
 

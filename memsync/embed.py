@@ -15,9 +15,9 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from memsync.chunk import approx_tokens
 from memsync.errors import EmbeddingError
 from memsync.settings import DEFAULT_MODEL, Settings
+from memsync.text.chunk import approx_tokens
 
 log = logging.getLogger(__name__)
 Vectors = npt.NDArray[np.float32]

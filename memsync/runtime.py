@@ -33,7 +33,7 @@ def resolve_dsn(settings: Settings) -> str:
     attached to, here)."""
     if settings.dsn:
         return settings.dsn
-    from memsync import embedded
+    from memsync.storage import embedded
 
     return embedded.server_uri(settings.home)
 
@@ -42,8 +42,8 @@ def _with_active_model(settings: Settings, dsn: str) -> Settings:
     """`memsync reembed` records the model it switched to; an unset MEMSYNC_MODEL follows it."""
     import psycopg
 
-    from memsync.db import connect
-    from memsync.ops import active_model
+    from memsync.storage.db import connect
+    from memsync.write.ops import active_model
 
     try:
         with connect(dsn, autocommit=True) as conn:

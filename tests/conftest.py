@@ -21,10 +21,10 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from memsync import migrate
-from memsync.db import DictConn, connect
 from memsync.embed import HashingEmbedder, SentenceTransformerEmbedder
 from memsync.settings import Settings
+from memsync.storage import migrate
+from memsync.storage.db import DictConn, connect
 
 _counter = itertools.count()
 
@@ -54,7 +54,7 @@ def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if container is not None:
         yield from container
         return
-    from memsync import embedded
+    from memsync.storage import embedded
 
     home = tmp_path_factory.mktemp("pg")
     try:

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from memsync.filters import Filters
 from memsync.settings import Settings
+from memsync.storage.filters import Filters
 
 # Point ids are uuid5(block global_id): a redo overwrites, it never duplicates.
 POINT_NAMESPACE = uuid.UUID("6f1d3c52-8a4e-5b7a-9c1e-2d4f6a8b0c13")

@@ -9,12 +9,12 @@ from typing import Any, TypeVar
 import numpy as np
 import psycopg
 
-from memsync.db import DictConn, connect
-from memsync.db import vectors as q
-from memsync.db.search import dense
 from memsync.errors import DatabaseError, IndexUnavailable, RowError, connection_failed
-from memsync.filters import Filters
 from memsync.index import PointLoader
+from memsync.storage.db import DictConn, connect
+from memsync.storage.db import vectors as q
+from memsync.storage.db.search import dense
+from memsync.storage.filters import Filters
 
 T = TypeVar("T")
 

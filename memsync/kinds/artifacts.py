@@ -7,9 +7,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from memsync import markdown
-from memsync.chunk import Chunk, TokenCounter, approx_tokens, chunk_markdown, normalize, strip_front_matter
 from memsync.kinds.base import ChunkParams, Kind, Source
+from memsync.text import markdown
+from memsync.text.chunk import Chunk, TokenCounter, approx_tokens, chunk_markdown, normalize, strip_front_matter
 
 _STEP_HEADING = re.compile(r"^step\s+(\d{1,3})\b[:.\-\s]*(.*)$", re.IGNORECASE)
 

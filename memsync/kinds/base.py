@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from memsync.chunk import Chunk, TokenCounter
+from memsync.text.chunk import Chunk, TokenCounter
 
 Scope = Literal["subject", "tree"]
 Pairs = tuple[tuple[str, int | None], ...]  # (subject_type, subject_id); a NULL id: the whole type
@@ -77,7 +77,7 @@ class Gather:
     """What a section needs to gather its rows: the connection, the scope's subject pairs,
     the time window, how many rows to fetch, and how to count tokens."""
 
-    conn: Any  # memsync.db.DictConn (typed loosely: the kinds sit below the db helpers' users)
+    conn: Any  # memsync.storage.db.DictConn (typed loosely: the kinds sit below the db helpers' users)
     section: str
     pairs: Pairs
     as_of: datetime | None

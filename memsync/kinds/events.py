@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from memsync.db import context as q
 from memsync.kinds.base import Gather, Item, Kind, SectionBase
+from memsync.storage.db import context as q
 
 
 def render(row: Mapping[str, Any]) -> str:

@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from memsync.chunk import Chunk, normalize
-from memsync.db import context as q
 from memsync.kinds.base import ChunkParams, Gather, Item, Kind, SectionBase, Source
+from memsync.storage.db import context as q
+from memsync.text.chunk import Chunk, normalize
 
 Status = Literal["pending", "running", "completed", "failed", "cancelled"]
 NOTE_KEYS = ("summary", "outcome", "notes", "lessons")  # free text a run's metadata may carry

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from memsync.db import context as q
 from memsync.kinds.base import Gather, Item, Kind, Relation, SectionBase
+from memsync.storage.db import context as q
 
 
 def _when(v: Any) -> str:

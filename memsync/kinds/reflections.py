@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from memsync.chunk import Chunk, TokenCounter, approx_tokens, as_markdown_list, chunk_markdown, pack, split_long
-from memsync.db import context as q
 from memsync.kinds.base import ChunkParams, Gather, Item, Kind, SectionBase, Source
+from memsync.storage.db import context as q
+from memsync.text.chunk import Chunk, TokenCounter, approx_tokens, as_markdown_list, chunk_markdown, pack, split_long
 
 SECTIONS = ("goals", "accomplishments", "blockers", "decisions", "next_actions")
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from memsync.app import Memsync
-from memsync.db import DictConn, connect
 from memsync.embed import HashingEmbedder
 from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
-from memsync.worker import Worker
+from memsync.storage.db import DictConn, connect
+from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +89,7 @@ def test_two_apps_on_two_databases(dsn: str, other_dsn: str, settings: Settings)
 def test_a_server_restart_under_the_app_fails_no_call(tmp_path: Path) -> None:
     from pgserver._commands import pg_ctl
 
-    from memsync import embedded, migrate
+    from memsync.storage import embedded, migrate
 
     home = tmp_path / "pg"
     dsn = embedded.server_uri(home)

@@ -13,16 +13,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from memsync.chunk import Chunk
-from memsync.db import DictConn, capture, connect
 from memsync.embed import HashingEmbedder
 from memsync.errors import EmbeddingError
 from memsync.index import VectorIndex
 from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
-from memsync.sources import SOURCES, ChunkParams
-from memsync.sync import Pipeline
-from memsync.worker import Worker
+from memsync.storage.db import DictConn, capture, connect
+from memsync.text.chunk import Chunk
+from memsync.write.sources import SOURCES, ChunkParams
+from memsync.write.sync import Pipeline
+from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def test_run_once_on_an_oversized_fact_exits_cleanly(conn: DictConn, dsn: str) -
     conn.execute(f"INSERT INTO agent.facts (fact_type, content) SELECT 'result', {HUGE}")
     conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'a good one')")
     env = {**os.environ, "MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384"}
-    out = subprocess.run([sys.executable, "-m", "memsync.cli", "run", "--once", "--json"], env=env,
+    out = subprocess.run([sys.executable, "-m", "memsync.faces.cli", "run", "--once", "--json"], env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
@@ -191,7 +191,7 @@ class Picky256(PickyEmbedder):
 
 def test_reembed_passes_over_a_text_the_new_model_rejects(conn: DictConn, dsn: str, settings: Settings,
                                                           fake_embedder: HashingEmbedder) -> None:
-    from memsync import ops
+    from memsync.write import ops
 
     for text in ("alpha", "REJECT me", "beta"):
         conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', %s)", (text,))

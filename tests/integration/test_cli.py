@@ -13,17 +13,17 @@ from click.testing import CliRunner
 from psycopg.types.json import Jsonb
 from qdrant_client import QdrantClient
 
-from memsync import subjects
-from memsync.cli import main
-from memsync.context import Retriever
-from memsync.db import DictConn
-from memsync.db import context as ctxq
 from memsync.embed import HashingEmbedder
+from memsync.faces.cli import main
 from memsync.index.pgvector import PgvectorIndex
 from memsync.index.qdrant import QdrantIndex
+from memsync.read import subjects
+from memsync.read.context import Retriever
 from memsync.runtime import Runtime
 from memsync.settings import Settings
-from memsync.worker import Worker
+from memsync.storage.db import DictConn
+from memsync.storage.db import context as ctxq
+from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -147,7 +147,7 @@ def test_events_and_sessions_sections_in_a_bundle(conn: DictConn, dsn: str, sett
 
 def test_rechunk_brings_stored_blocks_to_the_chunker_and_embeds_only_changed_text(
         conn: DictConn, env: dict[str, str]) -> None:
-    from memsync.chunk import content_hash
+    from memsync.text.chunk import content_hash
 
     doc = "# Guide\n\nIntro.\n\nInstall\n-------\n\nRun pip install.\n\n## Use\n\nStart the daemon.\n"
     conn.execute("INSERT INTO agent.artifacts (artifact_type, title, body_md) VALUES ('doc', 'Guide', %s)", (doc,))

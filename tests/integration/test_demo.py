@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 def test_demo_end_to_end_on_the_embedded_default(tmp_path: Path) -> None:
     # a bare PATH, but with sbin: as root, pgserver creates its system user with useradd
     env = {"MEMSYNC_HOME": str(tmp_path / "home"), "MEMSYNC_MODEL": "hashing-384", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    cli = [sys.executable, "-m", "memsync.cli", "-q"]
+    cli = [sys.executable, "-m", "memsync.faces.cli", "-q"]
     try:
         first = subprocess.run([*cli, "demo"], env=env, capture_output=True, text=True, timeout=300)
         assert first.returncode == 0, first.stderr

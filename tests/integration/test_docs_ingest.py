@@ -15,11 +15,11 @@ from click.testing import CliRunner
 
 from docs_ingest.ingest import Ingestor, Summary
 from docs_ingest.watch import watch
-from memsync.db import DictConn
 from memsync.embed import HashingEmbedder
 from memsync.index.pgvector import PgvectorIndex
 from memsync.runtime import Runtime
 from memsync.settings import Settings
+from memsync.storage.db import DictConn
 
 pytestmark = pytest.mark.integration
 
@@ -185,7 +185,7 @@ def test_git_checkout_identity(conn: DictConn, rt: Runtime, tmp_path: Path) -> N
 
 
 def test_include_exclude_and_cli(dsn: str, tmp_path: Path) -> None:
-    from memsync.cli import main
+    from memsync.faces.cli import main
 
     root = tmp_path / "r"
     write(root, "docs/a.md", "# A\n\ntext\n")
@@ -245,7 +245,7 @@ def test_watch_mode_picks_up_changes(conn: DictConn, rt: Runtime, tmp_path: Path
 def test_ingest_syncs_only_its_own_files(conn: DictConn, rt: Runtime, dsn: str, tmp_path: Path) -> None:
     """Another source's pending or failing items are not the ingest's: it neither processes
     them nor reports them as ingest failures."""
-    from memsync.db import capture
+    from memsync.storage.db import capture
 
     capture.enqueue(conn, "agent.nonexistent", 1)  # would fail (unknown source) if the ingest touched it
     conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'not the ingest''s business')")
@@ -255,7 +255,7 @@ def test_ingest_syncs_only_its_own_files(conn: DictConn, rt: Runtime, dsn: str, 
     pending = {r["source_table"]: r["attempts"] for r in conn.execute(
         "SELECT source_table, attempts FROM memsync.outbox").fetchall()}
     assert pending == {"agent.nonexistent": 0, "agent.facts": 0}
-    result = CliRunner().invoke(__import__("memsync.cli", fromlist=["main"]).main,
+    result = CliRunner().invoke(__import__("memsync.faces.cli", fromlist=["main"]).main,
                                 ["ingest", str(tmp_path / "docs")], env={"MEMSYNC_DSN": dsn,
                                                                          "MEMSYNC_MODEL": "hashing-384"})
     assert result.exit_code == 0, result.output

@@ -8,16 +8,16 @@ from typing import Any
 import pytest
 from psycopg.types.json import Jsonb
 
-from memsync.context import Retriever
-from memsync.db import DictConn, connect
-from memsync.db import context as ctxq
 from memsync.embed import HashingEmbedder
-from memsync.hybrid import SearchOptions, search
 from memsync.index.pgvector import PgvectorIndex
-from memsync.recipes import parse_spec
+from memsync.read.context import Retriever
+from memsync.read.hybrid import SearchOptions, search
+from memsync.read.recipes import parse_spec
 from memsync.runtime import Runtime
 from memsync.settings import Settings
-from memsync.worker import Worker
+from memsync.storage.db import DictConn, connect
+from memsync.storage.db import context as ctxq
+from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +72,7 @@ def test_execution_runs_sync_search_and_gather(conn: DictConn, dsn: str, setting
 
 
 def test_an_unknown_section_kind_is_a_clear_recipe_error() -> None:
-    from memsync.recipes import RecipeError
+    from memsync.read.recipes import RecipeError
 
     with pytest.raises(RecipeError, match=r"sections\.0.*'runs'"):
         parse_spec({"sections": [{"kind": "nonsense", "name": "x"}]})

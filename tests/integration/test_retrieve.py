@@ -15,19 +15,19 @@ from click.testing import CliRunner
 from psycopg.types.json import Jsonb
 from qdrant_client import QdrantClient
 
-from memsync.context import Retriever
-from memsync.db import connect
-from memsync.db import context as ctxq
 from memsync.embed import SentenceTransformerEmbedder
-from memsync.filters import Filters
-from memsync.hybrid import SearchOptions, search
 from memsync.index.pgvector import PgvectorIndex
 from memsync.index.qdrant import QdrantIndex
-from memsync.recipes import RecipeError
+from memsync.read.context import Retriever
+from memsync.read.hybrid import SearchOptions, search
+from memsync.read.recipes import RecipeError
+from memsync.read.subjects import SubjectError
 from memsync.runtime import Runtime
 from memsync.settings import Settings
-from memsync.subjects import SubjectError
-from memsync.worker import Worker
+from memsync.storage.db import connect
+from memsync.storage.db import context as ctxq
+from memsync.storage.filters import Filters
+from memsync.write.worker import Worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 
@@ -298,9 +298,9 @@ def test_pgvector_and_qdrant_agree(world: dict[str, Any]) -> None:
 
 def test_api_and_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import memsync
-    from memsync import api
-    from memsync.cli import main
-    from memsync.filters import FilterError
+    from memsync.faces import api
+    from memsync.faces.cli import main
+    from memsync.storage.filters import FilterError
 
     app = memsync.Memsync(Settings.from_env({"MEMSYNC_DSN": world["dsn"]}), embedder=world["embedder"],
                           indexes=[world["pg"]])

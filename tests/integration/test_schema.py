@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from memsync import embedded, migrate
-from memsync.db import DictConn, connect
 from memsync.errors import MigrationError
+from memsync.storage import embedded, migrate
+from memsync.storage.db import DictConn, connect
 
 pytestmark = pytest.mark.integration
 
@@ -172,7 +172,7 @@ def test_variance_is_derived(conn: DictConn) -> None:
 
 def test_cli_migrate_and_status_on_the_embedded_default(tmp_path: Path) -> None:
     env = {"MEMSYNC_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
-    cli = [sys.executable, "-m", "memsync.cli"]
+    cli = [sys.executable, "-m", "memsync.faces.cli"]
     try:
         out = subprocess.run([*cli, "db", "migrate"], env=env, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr

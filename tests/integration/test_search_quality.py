@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from docs_ingest.ingest import Ingestor
-from memsync.db import connect
 from memsync.embed import SentenceTransformerEmbedder
-from memsync.fusion import ndcg
-from memsync.hybrid import SearchOptions, search
 from memsync.index.pgvector import PgvectorIndex
+from memsync.read.fusion import ndcg
+from memsync.read.hybrid import SearchOptions, search
 from memsync.runtime import Runtime
 from memsync.settings import Settings
+from memsync.storage.db import connect
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "mastra_docs"

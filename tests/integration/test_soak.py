@@ -19,17 +19,17 @@ from typing import Any
 import pytest
 from qdrant_client import QdrantClient
 
-from memsync.db import DictConn, connect
 from memsync.embed import HashingEmbedder
 from memsync.index import VectorIndex
 from memsync.index.pgvector import PgvectorIndex
 from memsync.index.qdrant import QdrantIndex
 from memsync.settings import Settings
-from memsync.worker import Worker
+from memsync.storage.db import DictConn, connect
+from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
-CLI = [sys.executable, "-m", "memsync.cli"]
+CLI = [sys.executable, "-m", "memsync.faces.cli"]
 ROUNDS = 20  # 500 new rows a round
 
 
@@ -77,7 +77,7 @@ def write_round(conn: DictConn, r: int) -> None:
 def test_soak_two_processes_kill_restart_and_a_postgres_restart(tmp_path: Path) -> None:
     from pgserver._commands import pg_ctl
 
-    from memsync import embedded, migrate
+    from memsync.storage import embedded, migrate
 
     home = tmp_path / "pg"
     dsn = embedded.server_uri(home)
@@ -169,7 +169,7 @@ def test_a_qdrant_outage_mid_burst_loses_nothing_and_dead_letters_nothing(conn: 
         stop.set()
         thread.join(timeout=60)
     assert worker.totals.dead == 0 and worker.totals.failed == 0 and worker.totals.deferred > 0
-    from memsync import ops
+    from memsync.write import ops
 
     for idx in indexes:
         report = ops.verify(conn, "hashing-384", idx)

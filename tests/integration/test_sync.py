@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from psycopg.types.json import Jsonb
 
-from memsync.db import DictConn
 from memsync.embed import HashingEmbedder
 from memsync.index import VectorIndex
 from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
-from memsync.worker import Worker
+from memsync.storage.db import DictConn
+from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -174,7 +174,7 @@ def test_change_during_processing_is_not_lost(conn: DictConn, dsn: str, settings
                                               fake_embedder: HashingEmbedder) -> None:
     """A change that lands after the claim bumps the version: the ack releases the item
     instead of deleting it, and the next pass indexes the new text."""
-    from memsync.db import capture
+    from memsync.storage.db import capture
 
     fid = conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'v1') RETURNING id"
                        ).fetchone()["id"]  # type: ignore[index]
@@ -214,8 +214,8 @@ def test_sync_session_is_recorded_without_secrets(conn: DictConn, dsn: str, fake
 def test_vector_key_is_the_point_id_every_index_stores(conn: DictConn, dsn: str, settings: Settings,
                                                        fake_embedder: HashingEmbedder, both: list[VectorIndex],
                                                        qdrant_index: Any) -> None:
-    from memsync import ops
     from memsync.index import point_id
+    from memsync.write import ops
 
     conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'a fact')")
     conn.execute("INSERT INTO agent.artifacts (artifact_type, title, body_md) VALUES ('doc', 'Guide', %s)", (DOC,))

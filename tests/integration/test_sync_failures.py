@@ -12,14 +12,14 @@ import pytest
 from click.testing import CliRunner
 from qdrant_client import QdrantClient
 
-from memsync import ops
-from memsync.db import DictConn, capture, connect
 from memsync.embed import HashingEmbedder
 from memsync.index import VectorIndex
 from memsync.index.pgvector import PgvectorIndex
 from memsync.index.qdrant import QdrantIndex
 from memsync.settings import Settings
-from memsync.worker import Worker
+from memsync.storage.db import DictConn, capture, connect
+from memsync.write import ops
+from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ def wait_for(pred: Any, timeout: float = 60.0, step: float = 0.05) -> None:
 def test_postgres_restart_while_daemon_runs(tmp_path: Path) -> None:
     from pgserver._commands import pg_ctl
 
-    from memsync import embedded, migrate
+    from memsync.storage import embedded, migrate
 
     home = tmp_path / "pg"
     dsn = embedded.server_uri(home)
@@ -102,7 +102,7 @@ def test_retry_requeues_dead_letters(conn: DictConn, dsn: str, settings: Setting
     assert Worker(s, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once().dead == 1
     # a dead item is not picked up again until someone asks
     assert Worker(s, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once().items == 0
-    result = CliRunner().invoke(__import__("memsync.cli", fromlist=["main"]).main, ["retry"],
+    result = CliRunner().invoke(__import__("memsync.faces.cli", fromlist=["main"]).main, ["retry"],
                                 env={"MEMSYNC_DSN": dsn})
     assert result.exit_code == 0 and "requeued 1" in result.output
     row = conn.execute("SELECT attempts, dead_at FROM memsync.outbox").fetchone()
@@ -234,7 +234,7 @@ def test_a_daemon_follows_the_model_reembed_switches_to(conn: DictConn, dsn: str
 def test_the_library_api_follows_the_model_reembed_switches_to(conn: DictConn, dsn: str, settings: Settings,
                                                                fake_embedder: HashingEmbedder) -> None:
     from memsync.app import Memsync
-    from memsync.db import audit
+    from memsync.storage.db import audit
 
     conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'the invoice run is on Fridays')")
     Worker(settings, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
@@ -249,7 +249,7 @@ def test_the_library_api_follows_the_model_reembed_switches_to(conn: DictConn, d
 
 def test_a_pool_hands_a_workers_failure_to_its_caller(settings: Settings, fake_embedder: HashingEmbedder) -> None:
     from memsync.errors import DatabaseError
-    from memsync.worker import run_pool
+    from memsync.write.worker import run_pool
 
     dead = "host=/nonexistent-memsync dbname=x connect_timeout=1"
     pool = [Worker(settings, dead, fake_embedder, []) for _ in range(2)]

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from psycopg.types.json import Jsonb
 
-from memsync.db import DictConn
 from memsync.embed import SentenceTransformerEmbedder
 from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
-from memsync.worker import Worker
+from memsync.storage.db import DictConn
+from memsync.write.worker import Worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 

@@ -16,17 +16,17 @@ from typing import Any
 import pytest
 from qdrant_client import QdrantClient
 
-from memsync.db import DictConn, capture, connect
-from memsync.db import workers as registry
 from memsync.embed import HashingEmbedder
 from memsync.index.pgvector import PgvectorIndex
 from memsync.index.qdrant import QdrantIndex
 from memsync.settings import Settings
-from memsync.worker import Worker
+from memsync.storage.db import DictConn, capture, connect
+from memsync.storage.db import workers as registry
+from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
-CLI = [sys.executable, "-m", "memsync.cli"]
+CLI = [sys.executable, "-m", "memsync.faces.cli"]
 
 
 def count(conn: DictConn, q: str) -> int:

@@ -1,4 +1,4 @@
-from memsync.chunk import approx_tokens, block_text, chunk_markdown, content_hash, normalize
+from memsync.text.chunk import approx_tokens, block_text, chunk_markdown, content_hash, normalize
 
 DOC = """---
 title: ignored front matter

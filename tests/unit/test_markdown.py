@@ -1,9 +1,9 @@
 """Markdown structure through the CommonMark parser: each construct the line rules got
 wrong or disagreed on."""
 
-from memsync.chunk import chunk_markdown
 from memsync.kinds.artifacts import chunk_sop
-from memsync.markdown import sections
+from memsync.text.chunk import chunk_markdown
+from memsync.text.markdown import sections
 
 
 def test_setext_headings_open_sections() -> None:

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from memsync.errors import MigrationError
-from memsync.migrate import Migration, discover, migrations_dir, plan
+from memsync.storage.migrate import Migration, discover, migrations_dir, plan
 
 
 def _m(name: str, checksum: str = "c") -> Migration:

@@ -37,7 +37,7 @@ def test_help_lists_every_setting() -> None:
 
 
 def test_embedded_server_memory_follows_the_machine_within_bounds() -> None:
-    from memsync.embedded import memory_settings
+    from memsync.storage.embedded import memory_settings
 
     gib = 2**30
     assert memory_settings(24 * gib) == {"shared_buffers": "2048MB", "maintenance_work_mem": "1024MB",

@@ -1,0 +1,84 @@
+"""Subjects: what a retrieval is about. A reference is a (type, id) pair, a "type:id"
+string, or a global_id ("project:<uuid>"). Types come from agent.subject_types."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from memsync.errors import MemsyncError
+from memsync.storage.db import DictConn
+from memsync.storage.db import subjects as q
+
+SubjectRef = tuple[str, int] | tuple[str, None] | str
+NAME_FIELDS = ("name", "full_name", "title", "objective")
+
+
+class SubjectError(MemsyncError):
+    """The subject reference is malformed or names no row."""
+
+
+@dataclass(frozen=True)
+class Subject:
+    type: str
+    id: int | None
+    row: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.type}:{self.id}" if self.id is not None else self.type
+
+    @property
+    def name(self) -> str:
+        for f in NAME_FIELDS:
+            if self.row.get(f):
+                return str(self.row[f])
+        return self.key
+
+    @property
+    def global_id(self) -> str | None:
+        gid = self.row.get("global_id")
+        return str(gid) if gid else None
+
+
+def parse_ref(ref: SubjectRef) -> tuple[str, int | None, str | None]:
+    """-> (type, id, global_id); pure."""
+    if isinstance(ref, tuple):
+        if len(ref) != 2 or not isinstance(ref[0], str):
+            raise SubjectError(f"subject {ref!r} must be a (type, id) pair")
+        if ref[1] is not None and not isinstance(ref[1], int):
+            raise SubjectError(f"subject id {ref[1]!r} must be an integer")
+        return ref[0], ref[1], None
+    text = str(ref).strip()
+    kind, sep, rest = text.partition(":")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", kind):
+        raise SubjectError(f"subject {text!r} must look like 'project:42' or a global_id")
+    if not sep:
+        return kind, None, None  # e.g. 'personal'
+    if re.fullmatch(r"\d+", rest):
+        return kind, int(rest), None
+    return kind, None, text
+
+
+def resolve(conn: DictConn, ref: SubjectRef) -> Subject:
+    kind, sid, gid = parse_ref(ref)
+    kinds = q.subject_types(conn)
+    if kind not in kinds:
+        raise SubjectError(f"unknown subject type {kind!r}; known: {', '.join(sorted(kinds))}")
+    if kinds[kind] is None:  # 'personal': no ERP row behind it
+        return Subject(kind, None, {})
+    if sid is None and gid is None:
+        raise SubjectError(f"subject {kind!r} needs an id: '{kind}:42' or a global_id")
+    row = q.load(conn, kind, id=sid, global_id=gid)
+    if row is None:
+        raise SubjectError(f"no {kind} with {'id ' + str(sid) if sid is not None else 'global_id ' + str(gid)}")
+    return Subject(kind, int(row["id"]), dict(row))
+
+
+def scope(conn: DictConn, subject: Subject, mode: str) -> tuple[tuple[str, int | None], ...]:
+    """The subject alone, or the subject and its tree."""
+    pairs: list[tuple[str, int | None]] = [(subject.type, subject.id)]
+    if mode == "tree" and subject.id is not None:
+        pairs.extend(q.tree(conn, subject.type, subject.id))
+    return tuple(dict.fromkeys(pairs))

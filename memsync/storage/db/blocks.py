@@ -1,0 +1,258 @@
+"""SQL for blocks, stored embeddings and the sources they come from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from memsync.storage.db import DictConn
+from memsync.storage.db.capture import _table
+from memsync.text.chunk import Chunk
+
+# Fields every index point carries (payload) besides the vector.
+POINT_COLUMNS = """b.id AS block_id, b.global_id, b.block_type, b.source_table, b.source_id,
+                   b.artifact_id, b.subject_type, b.subject_id, b.content_hash, b.title,
+                   b.heading_path, b.body_md, extract(epoch FROM b.created_at)::float8 AS created_at_ts"""
+
+
+def mark_sync_origin(conn: DictConn) -> None:
+    """For this session: writes on this connection are the worker's own results, so the
+    capture triggers ignore them."""
+    conn.execute("SELECT set_config('memsync.origin', 'sync', false)")
+
+
+@dataclass(frozen=True)
+class BlockRow:
+    source_id: int
+    chunk: Chunk
+    subject_type: str | None
+    subject_id: int | None
+    artifact_id: int | None
+    token_count: int
+    global_id: str  # used only when the block is new
+    vector_key: str  # the point id of that global_id
+
+
+def load_source_rows(conn: DictConn, table: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    rows = conn.execute(
+        sql.SQL("SELECT * FROM {} WHERE id = ANY(%s)").format(_table(table)), (list(ids),)
+    ).fetchall()
+    return {r["id"]: r for r in rows}
+
+
+def blocks_of_sources(conn: DictConn, table: str, ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """source_id -> {chunk_key: block id} for the derived blocks of these rows."""
+    rows = conn.execute(
+        "SELECT id, source_id, chunk_key FROM agent.blocks"
+        " WHERE source_table = %s AND source_id = ANY(%s) AND chunk_key IS NOT NULL",
+        (table, list(ids)),
+    ).fetchall()
+    out: dict[int, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(r["source_id"], {})[r["chunk_key"]] = r["id"]
+    return out
+
+
+def write_chunks(conn: DictConn, table: str, rows: Sequence[BlockRow]) -> int:
+    """Insert new chunks and update changed ones (by source and chunk_key); unchanged rows
+    are not touched. Returns the number of rows written."""
+    if not rows:
+        return 0
+    written = conn.execute(
+        """INSERT INTO agent.blocks AS b
+                (block_type, title, body_md, heading_path, source_table, source_id, artifact_id,
+                 subject_type, subject_id, chunk_key, ordinal, content_hash, token_count, metadata,
+                 global_id, vector_key)
+           SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                                %s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::text[],
+                                %s::int[], %s::text[], %s::int[], %s::jsonb[], %s::text[], %s::text[])
+           ON CONFLICT (source_table, source_id, chunk_key) WHERE chunk_key IS NOT NULL DO UPDATE
+              SET block_type = EXCLUDED.block_type, title = EXCLUDED.title,
+                  body_md = EXCLUDED.body_md, heading_path = EXCLUDED.heading_path,
+                  artifact_id = EXCLUDED.artifact_id, subject_type = EXCLUDED.subject_type,
+                  subject_id = EXCLUDED.subject_id, ordinal = EXCLUDED.ordinal,
+                  content_hash = EXCLUDED.content_hash, token_count = EXCLUDED.token_count,
+                  metadata = EXCLUDED.metadata
+            WHERE (b.block_type, b.title, b.body_md, b.heading_path, b.artifact_id, b.subject_type,
+                   b.subject_id, b.ordinal, b.content_hash, b.metadata)
+                  IS DISTINCT FROM
+                  (EXCLUDED.block_type, EXCLUDED.title, EXCLUDED.body_md, EXCLUDED.heading_path,
+                   EXCLUDED.artifact_id, EXCLUDED.subject_type, EXCLUDED.subject_id,
+                   EXCLUDED.ordinal, EXCLUDED.content_hash, EXCLUDED.metadata)
+        RETURNING b.id""",
+        (
+            [r.chunk.block_type for r in rows], [r.chunk.title for r in rows],
+            [r.chunk.body_md for r in rows], [r.chunk.heading_path for r in rows],
+            [table] * len(rows), [r.source_id for r in rows], [r.artifact_id for r in rows],
+            [r.subject_type for r in rows], [r.subject_id for r in rows],
+            [r.chunk.chunk_key for r in rows], [r.chunk.ordinal for r in rows],
+            [r.chunk.content_hash for r in rows], [r.token_count for r in rows],
+            [Jsonb(dict(r.chunk.metadata)) for r in rows],
+            [r.global_id for r in rows], [r.vector_key for r in rows],
+        ),
+    ).fetchall()
+    return len(written)
+
+
+def delete_blocks(conn: DictConn, block_ids: Sequence[int]) -> int:
+    if not block_ids:
+        return 0
+    return conn.execute("DELETE FROM agent.blocks WHERE id = ANY(%s)", (list(block_ids),)).rowcount
+
+
+def orphaned_blocks_of_table(conn: DictConn, table: str) -> list[int]:
+    """Blocks whose source row no longer exists (after a TRUNCATE)."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT b.id FROM agent.blocks b WHERE b.source_table = %s AND b.chunk_key IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM {} s WHERE s.id = b.source_id)"
+        ).format(_table(table)),
+        (table,),
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
+def block_texts(conn: DictConn, block_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """What chunk.block_text() needs, for these blocks."""
+    return conn.execute(
+        "SELECT id, chunk_key, title, heading_path, body_md, content_hash FROM agent.blocks WHERE id = ANY(%s)",
+        (list(block_ids),),
+    ).fetchall()
+
+
+def unkeyed_blocks(conn: DictConn, block_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """(id, global_id) of these blocks whose vector_key is unset."""
+    return conn.execute("SELECT id, global_id FROM agent.blocks WHERE id = ANY(%s) AND vector_key IS NULL",
+                        (list(block_ids),)).fetchall()
+
+
+def vector_keys(conn: DictConn) -> list[dict[str, Any]]:
+    """(id, global_id, vector_key) of every block the worker has processed."""
+    return conn.execute(
+        "SELECT id, global_id, vector_key FROM agent.blocks WHERE content_hash IS NOT NULL").fetchall()
+
+
+def set_vector_keys(conn: DictConn, keys: dict[int, str]) -> int:
+    if not keys:
+        return 0
+    return conn.execute(
+        """UPDATE agent.blocks b SET vector_key = x.k FROM unnest(%s::bigint[], %s::text[]) AS x(id, k)
+            WHERE b.id = x.id AND b.vector_key IS DISTINCT FROM x.k""",
+        (list(keys), list(keys.values())),
+    ).rowcount
+
+
+def set_block_hash(conn: DictConn, block_id: int, content_hash: str, tokens: int) -> None:
+    conn.execute(
+        "UPDATE agent.blocks SET content_hash = %s, token_count = %s WHERE id = %s"
+        " AND content_hash IS DISTINCT FROM %s",
+        (content_hash, tokens, block_id, content_hash),
+    )
+
+
+def points(conn: DictConn, block_ids: Sequence[int], model: str) -> list[dict[str, Any]]:
+    """Payload + stored vector for each block (blocks without an embedding are skipped)."""
+    return conn.execute(
+        f"""SELECT {POINT_COLUMNS}, e.embedding
+              FROM agent.blocks b
+              JOIN memsync.embeddings e ON e.model = %s AND e.content_hash = b.content_hash
+             WHERE b.id = ANY(%s)""",
+        (model, list(block_ids)),
+    ).fetchall()
+
+
+def all_block_hashes(conn: DictConn) -> dict[int, str | None]:
+    rows = conn.execute("SELECT id, content_hash FROM agent.blocks").fetchall()
+    return {r["id"]: r["content_hash"] for r in rows}
+
+
+def iter_block_ids(conn: DictConn, model: str, batch: int = 1000) -> Iterable[list[int]]:
+    """Ids of embedded blocks in batches (for reindex)."""
+    last = 0
+    while True:
+        rows = conn.execute(
+            """SELECT b.id FROM agent.blocks b
+                WHERE b.id > %s AND EXISTS (SELECT 1 FROM memsync.embeddings e
+                                              WHERE e.model = %s AND e.content_hash = b.content_hash)
+                ORDER BY b.id LIMIT %s""",
+            (last, model, batch),
+        ).fetchall()
+        if not rows:
+            return
+        ids = [r["id"] for r in rows]
+        yield ids
+        last = ids[-1]
+
+
+def blocks_with_hashes(conn: DictConn, hashes: Sequence[str]) -> list[int]:
+    rows = conn.execute("SELECT id FROM agent.blocks WHERE content_hash = ANY(%s) ORDER BY id", (list(hashes),))
+    return [r["id"] for r in rows]
+
+
+def count_blocks(conn: DictConn) -> int:
+    row = conn.execute("SELECT count(*) AS n FROM agent.blocks").fetchone()
+    return int(row["n"]) if row else 0
+
+
+# ------------------------------------------------------------------ embeddings
+
+
+def missing_hashes(conn: DictConn, model: str, hashes: Iterable[str]) -> set[str]:
+    wanted = sorted(set(hashes))
+    if not wanted:
+        return set()
+    rows = conn.execute(
+        "SELECT h FROM unnest(%s::text[]) AS h WHERE NOT EXISTS"
+        " (SELECT 1 FROM memsync.embeddings e WHERE e.model = %s AND e.content_hash = h)",
+        (wanted, model),
+    ).fetchall()
+    return {r["h"] for r in rows}
+
+
+def store_embeddings(conn: DictConn, model: str, hashes: Sequence[str], vectors: np.ndarray) -> None:
+    if not len(hashes):
+        return
+    dim = int(vectors.shape[1])
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO memsync.embeddings (model, content_hash, dim, embedding)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(model, h, dim, v) for h, v in zip(hashes, vectors, strict=True)],
+        )
+
+
+def texts_missing_embeddings(conn: DictConn, model: str, limit: int, after: str = "") -> list[dict[str, Any]]:
+    """One block per content hash that has no embedding for `model` yet, hashes after `after`."""
+    return conn.execute(
+        """SELECT DISTINCT ON (b.content_hash) b.id, b.chunk_key, b.title, b.heading_path, b.body_md, b.content_hash
+             FROM agent.blocks b
+            WHERE b.content_hash > %s AND NOT EXISTS
+                  (SELECT 1 FROM memsync.embeddings e WHERE e.model = %s AND e.content_hash = b.content_hash)
+            ORDER BY b.content_hash LIMIT %s""",
+        (after, model, limit),
+    ).fetchall()
+
+
+def count_missing_embeddings(conn: DictConn, model: str) -> int:
+    row = conn.execute(
+        """SELECT count(DISTINCT b.content_hash) AS n FROM agent.blocks b
+            WHERE b.content_hash IS NOT NULL AND NOT EXISTS
+                  (SELECT 1 FROM memsync.embeddings e WHERE e.model = %s AND e.content_hash = b.content_hash)""",
+        (model,),
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def embedding_dim(conn: DictConn, model: str) -> int | None:
+    row = conn.execute("SELECT dim FROM memsync.embeddings WHERE model = %s LIMIT 1", (model,)).fetchone()
+    return None if row is None else int(row["dim"])
+
+
+def count_embeddings(conn: DictConn, model: str) -> int:
+    row = conn.execute("SELECT count(*) AS n FROM memsync.embeddings WHERE model = %s", (model,)).fetchone()
+    return int(row["n"]) if row else 0

@@ -1,0 +1,159 @@
+"""SQL for search: block filters, BM25 over the stored tsvector, dense kNN in pgvector,
+and hit materialization. Caller text only ever travels as a bound parameter."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from psycopg import sql
+
+from memsync.storage.db import DictConn
+from memsync.storage.filters import Filters, subject_key
+
+BM25_K1 = 1.2
+BM25_B = 0.75
+# Expected candidates (summed document frequency of the selecting lexemes); the trade-off
+# against the exact top 10 is measured by bench/bm25_budget_bench.py (figures in the README).
+BM25_CANDIDATES = 400
+BM25_PER_HIT = 10
+
+
+def where(f: Filters, alias: str = "b") -> tuple[sql.Composable, dict[str, Any]]:
+    """A WHERE fragment over agent.blocks and its parameters (named, prefixed f_)."""
+    a = sql.Identifier(alias)
+    parts: list[sql.Composable] = [sql.SQL("true")]
+    params: dict[str, Any] = {}
+    if f.block_types:
+        parts.append(sql.SQL("{}.block_type = ANY(%(f_block_types)s)").format(a))
+        params["f_block_types"] = list(f.block_types)
+    if f.source_tables:
+        parts.append(sql.SQL("{}.source_table = ANY(%(f_source_tables)s)").format(a))
+        params["f_source_tables"] = list(f.source_tables)
+    if f.artifact_ids:
+        parts.append(sql.SQL("{}.artifact_id = ANY(%(f_artifact_ids)s)").format(a))
+        params["f_artifact_ids"] = list(f.artifact_ids)
+    if f.subjects or f.scoped:
+        parts.append(sql.SQL("{}.subject_key = ANY(%(f_subject_keys)s)").format(a))
+        params["f_subject_keys"] = [subject_key(t, i) for t, i in f.subjects]
+    if f.created_after:
+        parts.append(sql.SQL("{}.created_at >= %(f_after)s").format(a))
+        params["f_after"] = f.created_after
+    if f.created_before:
+        parts.append(sql.SQL("{}.created_at <= %(f_before)s").format(a))
+        params["f_before"] = f.created_before
+    return sql.SQL(" AND ").join(parts), params
+
+
+def selective(f: Filters) -> bool:
+    """Filters that narrow the blocks to a small set (a subject scope, artifacts): apply them
+    first and rank inside. Other filters are checked on the ranked candidates."""
+    return bool(f.subjects or f.scoped or f.artifact_ids)
+
+
+def bm25(conn: DictConn, query: str, k: int, f: Filters, budget: int | None = None) -> list[tuple[int, float]]:
+    """Okapi BM25 from the term statistics kept in memsync.term_stats / corpus_stats.
+
+    Candidates are blocks matching any of the query's rarest lexemes, taken rarest first
+    until their expected matches (document frequency, scaled to the scope's share of the
+    corpus when a subject scope applies) add up to the candidate budget (BM25_CANDIDATES, or
+    BM25_PER_HIT per requested hit): a keyword-only hit can win, and a term found in most blocks does
+    not drag the whole corpus into scoring. Every query lexeme still counts in the score of
+    each candidate; when the budget covers every lexeme this is exact BM25."""
+    cond, params = where(f)
+    scoped = selective(f)
+    stmt = sql.SQL(
+        """WITH q AS (SELECT DISTINCT u.lexeme AS term FROM unnest(to_tsvector('english', %(q)s)) u),
+                s AS (SELECT n_docs, greatest(total_len::float8 / greatest(n_docs, 1), 1.0) AS avgdl
+                        FROM memsync.corpus_stats),
+                qt AS (SELECT q.term, t.df, ln(1 + (s.n_docs - t.df + 0.5) / (t.df + 0.5)) AS idf
+                         FROM q JOIN memsync.term_stats t ON t.term = q.term AND t.df > 0 CROSS JOIN s),
+                -- materialized: the planner cannot estimate a tsquery built at run time and would
+                -- otherwise scan the GIN index over the whole corpus before applying the scope
+                scope AS MATERIALIZED (SELECT b.id, b.tsv, b.tsv_len FROM agent.blocks b WHERE {scope_cond}),
+                -- expected matches inside a scope: the global df scaled by the scope's share
+                share AS (SELECT CASE WHEN %(scoped)s THEN (SELECT count(*) FROM scope)::float8 / greatest(s.n_docs, 1)
+                                      ELSE 1.0 END AS f FROM s),
+                sel AS (SELECT term FROM (SELECT term, df, sum(df) OVER (ORDER BY df, term) AS cum FROM qt) r, share
+                         WHERE (r.cum - r.df) * share.f < %(budget)s),
+                tq AS (SELECT (SELECT string_agg(quote_literal(term), ' | ')::tsquery FROM sel) AS query,
+                              (SELECT array_agg(term) FROM qt) AS terms),
+                -- only the query's lexemes, cut out in C, are unnested (tsv is all weight D, so
+                -- setweight 'A' on the query's lexemes then ts_filter '{{a}}' keeps exactly those)
+                cand AS (SELECT b.id, ts_filter(setweight(b.tsv, 'A', tq.terms), '{{a}}') AS hit,
+                                b.tsv_len AS len
+                           FROM {cand_from} WHERE b.tsv @@ tq.query AND {cand_cond})
+           SELECT c.id AS block_id,
+                  sum(qt.idf * (x.tf * (%(k1)s + 1)) / (x.tf + %(k1)s * (1 - %(b)s + %(b)s * c.len / s.avgdl))) AS score
+             FROM cand c CROSS JOIN s
+             CROSS JOIN LATERAL (SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS tf
+                                   FROM unnest(c.hit) u) x
+             JOIN qt ON qt.term = x.lexeme
+            GROUP BY c.id
+            ORDER BY score DESC, c.id
+            LIMIT %(k)s"""
+    ).format(
+        scope_cond=cond if scoped else sql.SQL("false"),
+        # in a scope, walk its blocks (already filtered); else let the GIN index find them
+        cand_from=sql.SQL("scope b CROSS JOIN tq" if scoped else "agent.blocks b CROSS JOIN tq"),
+        cand_cond=sql.SQL("true") if scoped else cond,
+    )
+    rows = conn.execute(stmt, {**params, "q": query, "k": k, "k1": BM25_K1, "b": BM25_B,
+                               "budget": budget or max(BM25_CANDIDATES, BM25_PER_HIT * k),
+                               "scoped": scoped}).fetchall()
+    return [(int(r["block_id"]), float(r["score"])) for r in rows]
+
+
+def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f: Filters) -> list[tuple[int, float]]:
+    """Cosine kNN in the pgvector projection. Selective filters: an exact scan of the
+    filtered blocks. Otherwise the model's HNSW index, filters checked on its candidates;
+    if that leaves fewer than k (HNSW post-filtering can), the exact scan answers instead."""
+    dim = sql.Literal(len(vector))
+    cond, params = where(f)
+    params.update({"v": vector, "m": model, "k": k})
+    exact = sql.SQL(
+        """WITH f AS MATERIALIZED (SELECT b.id FROM agent.blocks b WHERE {cond})
+           SELECT p.block_id, 1 - (p.embedding::vector({d}) <=> %(v)s::vector({d})) AS score
+             FROM memsync.pgvector_index p JOIN f ON f.id = p.block_id
+            WHERE p.model = %(m)s
+            ORDER BY p.embedding::vector({d}) <=> %(v)s::vector({d}) LIMIT %(k)s"""
+    ).format(d=dim, cond=cond)
+    if selective(f):
+        rows = conn.execute(exact, params).fetchall()
+        return [(int(r["block_id"]), float(r["score"])) for r in rows]
+    approx = sql.SQL(
+        """SELECT p.block_id, 1 - (p.embedding::vector({d}) <=> %(v)s::vector({d})) AS score
+             FROM memsync.pgvector_index p JOIN agent.blocks b ON b.id = p.block_id
+            WHERE p.model = %(m)s AND {cond}
+            ORDER BY p.embedding::vector({d}) <=> %(v)s::vector({d}) LIMIT %(k)s"""
+    ).format(d=dim, cond=cond)
+    with conn.transaction():
+        conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(1000, max(40, 2 * k)))))
+        rows = conn.execute(approx, params).fetchall()
+    if len(rows) < k and not f.is_empty():
+        rows = conn.execute(exact, params).fetchall()
+    return [(int(r["block_id"]), float(r["score"])) for r in rows]
+
+
+def hit_rows(conn: DictConn, block_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    rows = conn.execute(
+        """SELECT b.id AS block_id, b.global_id, b.block_type, b.title, b.heading_path, b.body_md,
+                  b.source_table, b.source_id, b.artifact_id, b.subject_type, b.subject_id,
+                  b.content_hash, b.token_count, b.created_at, b.updated_at, a.external_id AS artifact_external_id
+             FROM agent.blocks b LEFT JOIN agent.artifacts a ON a.id = b.artifact_id
+            WHERE b.id = ANY(%s)""",
+        (list(block_ids),),
+    ).fetchall()
+    return {r["block_id"]: r for r in rows}
+
+
+def stored_vectors(conn: DictConn, model: str, block_ids: Sequence[int]) -> dict[int, Any]:
+    rows = conn.execute(
+        """SELECT b.id, e.embedding FROM agent.blocks b
+             JOIN memsync.embeddings e ON e.model = %s AND e.content_hash = b.content_hash
+            WHERE b.id = ANY(%s)""",
+        (model, list(block_ids)),
+    ).fetchall()
+    return {r["id"]: r["embedding"] for r in rows}

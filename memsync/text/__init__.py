@@ -1,0 +1,1 @@
+"""Text: markdown structure, generic chunking and content hashing. Pure."""
