@@ -1,0 +1,5 @@
+"""`python -m memsync.faces.cli`."""
+
+from memsync.faces.cli import main
+
+main()

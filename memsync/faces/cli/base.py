@@ -1,0 +1,91 @@
+"""The command group, shared helpers and error handling of the `memsync` command line.
+Logging is configured here and nowhere else."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+import psycopg
+
+from memsync.errors import MemsyncError
+from memsync.settings import Settings
+
+if TYPE_CHECKING:
+    from memsync.app import Memsync
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("memsync")
+
+EPILOG = "\b\nSettings (environment variables):\n" + Settings.help_text()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    click.echo(json.dumps(data, default=_json_default, indent=2) if as_json else text(data))
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj["settings"]
+    return settings
+
+
+def _app(ctx: click.Context, **overrides: Any) -> Memsync:
+    """The application object every command works through (close it: `with _app(ctx) as app`)."""
+    from memsync.app import Memsync
+
+    settings = _settings(ctx)
+    return Memsync(settings.model_copy(update=overrides) if overrides else settings)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MemsyncError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except psycopg.Error as exc:  # not one of ours: still one line, never a traceback
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            click.echo(f"error: database: {first}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """memsync: keep a semantic index of agent memory in Postgres in sync, and serve it.
+
+    With no MEMSYNC_DSN an embedded PostgreSQL 16 + pgvector runs under MEMSYNC_HOME.
+    """
+    settings = Settings.from_env() if ctx.obj is None else ctx.obj["settings"]
+    level = logging.ERROR if quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    if not quiet and verbose == 0:
+        level = getattr(logging, settings.log_level.upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "sentence_transformers", "pgserver", "transformers"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    ctx.obj = {"settings": settings}
+
+
+# ------------------------------------------------------------------ db
+
+

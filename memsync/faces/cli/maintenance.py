@@ -1,0 +1,101 @@
+"""`memsync reindex`, `reembed`, `rechunk` and `verify`: work on the projections."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from memsync.errors import MemsyncError
+from memsync.faces.cli.base import _app, emit, main
+from memsync.index.registry import INDEXES
+
+if TYPE_CHECKING:
+    pass
+
+@main.command("reindex")
+@click.option("--index", "which", type=click.Choice(sorted(INDEXES)), default=None,
+              help="Only this index (default: every enabled index).")
+@click.pass_context
+def reindex_cmd(ctx: click.Context, which: str | None) -> None:
+    """Rebuild index projections from the embeddings stored in Postgres (no model calls)."""
+    from tqdm import tqdm
+
+    from memsync.storage.db import blocks
+    from memsync.write import ops
+
+    with _app(ctx, **({"indexes": (which,)} if which else {})) as app, app.connection() as conn:
+        rt = app.runtime
+        total = blocks.count_blocks(conn)
+        dim = blocks.embedding_dim(conn, rt.embedder.model_id)
+        if dim is None:
+            raise MemsyncError(f"no stored embeddings for model {rt.embedder.model_id}; run `memsync run --once`")
+        for idx in rt.indexes:
+            with tqdm(total=total, desc=f"reindex {idx.name}", unit="block", disable=None) as bar:
+                n = ops.reindex(conn, rt.embedder.model_id, dim, idx, bar.update)
+            click.echo(f"{idx.name}: {n} points written")
+
+
+@main.command("reembed")
+@click.option("--model", required=True, help="sentence-transformers model name or path to switch to.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def reembed_cmd(ctx: click.Context, model: str, as_json: bool) -> None:
+    """Embed every block with another model beside the current one, build its index
+    projections, then make it the active model (used when MEMSYNC_MODEL is unset).
+    Resumable; the old model's vectors stay until you delete them. A running daemon with no
+    MEMSYNC_MODEL switches to it by itself and first embeds what changed meanwhile."""
+    from tqdm import tqdm
+
+    from memsync.storage.db import blocks
+    from memsync.write import ops
+
+    with _app(ctx, model=model) as app, app.connection() as conn:
+        todo = blocks.count_missing_embeddings(conn, model)
+        with tqdm(total=todo, desc=f"embed {model}", unit="chunk", disable=True if as_json else None) as bar:
+            result = ops.reembed(conn, app.runtime.embedder, app.runtime.indexes, bar.update)
+    emit(result, as_json, lambda r: f"{r['embedded']} chunks embedded with {r['model']}; points: {r['points']}; "
+                                    f"{r['model']} is now the active model")
+
+
+@main.command("rechunk")
+@click.option("--source", "sources", multiple=True, help="Only this source table, e.g. agent.artifacts (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def rechunk_cmd(ctx: click.Context, sources: tuple[str, ...], as_json: bool) -> None:
+    """Queue every row of the synced sources for a resync, so a new chunker version reaches
+    stored blocks. The worker (`memsync run`) rewrites the blocks whose text changed and
+    embeds only those; unchanged text keeps its stored embedding."""
+    from memsync.write import ops
+    from memsync.write.sources import SOURCES
+
+    unknown = [s for s in sources if s not in SOURCES]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}: not a synced source; sources: {', '.join(sorted(SOURCES))}",
+                                 param_hint="--source")
+    with _app(ctx) as app, app.connection() as conn:
+        queued = ops.rechunk(conn, list(sources) or sorted(SOURCES))
+    emit(queued, as_json, lambda q: "\n".join(f"{t}: {n} rows queued" for t, n in q.items())
+         + "\nrun `memsync run` (or --once) to apply")
+
+
+@main.command("verify")
+@click.option("--repair", is_flag=True, help="Fix what is found.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def verify_cmd(ctx: click.Context, repair: bool, as_json: bool) -> None:
+    """Compare blocks with each index: missing, orphaned, stale points."""
+    from memsync.write import ops
+
+    with _app(ctx) as app, app.connection() as conn:
+        rt = app.runtime
+        reports = [ops.verify(conn, rt.embedder.model_id, idx, repair) for idx in rt.indexes]
+    emit(reports, as_json, lambda rs: "\n".join(
+        f"{r['index']}: {r['blocks']} blocks, {r['points']} points, missing {r['missing']}, "
+        f"orphaned {r['orphaned']}, stale {r['stale']}, unembedded {r['unembedded']}, "
+        f"wrong vector_key {r['wrong_vector_key']}"
+        + (" (repaired)" if r["repaired"] else "") for r in rs))
+    if not repair and any(r["missing"] or r["orphaned"] or r["stale"] or r["wrong_vector_key"] for r in reports):
+        ctx.exit(3)
+
+
