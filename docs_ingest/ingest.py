@@ -62,6 +62,7 @@ class Ingestor:
     exclude: Sequence[str] = ()
     progress: Callable[[int], object] | None = None
     on_total: Callable[[int], object] | None = None
+    follow_external_links: bool = False  # read symlinks that lead outside the folder
 
     def __post_init__(self) -> None:
         self.repo: Repo = identify(self.root)
@@ -77,7 +78,12 @@ class Ingestor:
         with connect(self.runtime.dsn, autocommit=True) as conn:
             kinds = subject_types(conn)
             known = q.existing(conn, self.repo.identity)
-            entries = list(scan(self.repo.root, self._inc, self._exc, scan_errors))
+            outside: list[tuple[str, str]] = []
+            entries = list(scan(self.repo.root, self._inc, self._exc, scan_errors, outside,
+                                follow_external=self.follow_external_links))
+            for path, why in outside:
+                summary.skipped += 1
+                summary.warnings.append({"path": path, "warning": why})
             summary.files = len(entries)
             if self.on_total:
                 self.on_total(len(entries))

@@ -49,7 +49,33 @@ def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
         raise SourceError(f"{where}: invalid YAML front matter: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise SourceError(f"{where}: front matter must be a mapping, got {type(data).__name__}")
+    _bounded(data, where)
     return {str(k): v for k, v in data.items()}, text[m.end():]
+
+
+FRONT_MATTER_MAX_NODES = 10_000
+FRONT_MATTER_MAX_CHARS = 64 * 1024
+
+
+def _bounded(data: Any, where: str) -> None:
+    """YAML aliases let a few hundred bytes stand for megabytes (each alias is the same
+    object again); walk what the front matter expands to, within a budget, before anything
+    serializes it."""
+    nodes, chars = 0, 0
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        nodes += 1
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+        else:
+            chars += len(str(value))
+        if nodes > FRONT_MATTER_MAX_NODES or chars > FRONT_MATTER_MAX_CHARS:
+            raise SourceError(f"{where}: front matter expands to more than {FRONT_MATTER_MAX_NODES} values or "
+                              f"{FRONT_MATTER_MAX_CHARS // 1024} KB of text (YAML aliases?); refused")
 
 
 def _first_paragraph(body: str) -> str | None:

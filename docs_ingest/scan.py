@@ -1,5 +1,7 @@
 """Walk a folder or git checkout: markdown files only, .gitignore and hidden folders
-respected, symlinked folders followed once (a loop cannot hang the walk)."""
+respected, symlinked folders followed once (a loop cannot hang the walk). A symlink that
+leads outside the folder is not followed unless asked: ingest never reads what it was not
+pointed at."""
 
 from __future__ import annotations
 
@@ -58,9 +60,19 @@ def in_scope(rel_path: str, include: Spec, exclude: Spec) -> bool:
             and not exclude.match_file(rel_path))
 
 
-def scan(root: Path, include: Spec, exclude: Spec,
-         errors: list[tuple[str, str]]) -> Iterator[Entry]:
-    """Yield markdown files in scope. Unreadable folders are reported in `errors`."""
+def _outside(path: Path, root: Path) -> Path | None:
+    """Where a symlink leads when that is outside `root` (None: inside, or unresolvable)."""
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return None if target == root or root in target.parents else target
+
+
+def scan(root: Path, include: Spec, exclude: Spec, errors: list[tuple[str, str]],
+         skipped: list[tuple[str, str]] | None = None, *, follow_external: bool = False) -> Iterator[Entry]:
+    """Yield markdown files in scope. Unreadable folders are reported in `errors`; symlinks
+    to places outside the root in `skipped` (unless follow_external)."""
     root = root.resolve()
     seen: set[tuple[int, int]] = set()
     ignores: list[tuple[str, Spec]] = []  # (folder rel path, its .gitignore)
@@ -107,6 +119,13 @@ def scan(root: Path, include: Spec, exclude: Spec,
                 continue
             if ignored(child_rel, is_dir):
                 continue
+            if not follow_external and child.is_symlink() and (is_dir or in_scope(child_rel, include, exclude)):
+                target = _outside(Path(child.path), root)
+                if target is not None:
+                    if skipped is not None:
+                        skipped.append((child_rel, f"symlink to {target}, outside the folder: not followed "
+                                                   "(--follow-external-links to read it)"))
+                    continue
             if is_dir:
                 yield from walk(Path(child.path), child_rel)
             elif in_scope(child_rel, include, exclude):

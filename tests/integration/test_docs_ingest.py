@@ -259,3 +259,42 @@ def test_ingest_syncs_only_its_own_files(conn: DictConn, rt: Runtime, dsn: str, 
                                 ["ingest", str(tmp_path / "docs")], env={"MEMSYNC_DSN": dsn,
                                                                          "MEMSYNC_MODEL": "hashing-384"})
     assert result.exit_code == 0, result.output
+
+
+def test_symlinks_out_of_the_folder_are_not_followed(conn: DictConn, rt: Runtime, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    write(outside, "secret.md", "# Secret\n\nThe launch codes.\n")
+    write(outside, "dir/private.md", "# Private\n\nSalaries.\n")
+    root = tmp_path / "docs"
+    write(root, "a.md", "# A\n\nPublic.\n")
+    write(root, "sub/inner.md", "# Inner\n\nAlso public.\n")
+    (root / "leak.md").symlink_to(outside / "secret.md")
+    (root / "linked").symlink_to(outside / "dir", target_is_directory=True)
+    (root / "alias.md").symlink_to(root / "sub" / "inner.md")  # inside: followed
+    s = Ingestor(rt, root).run()
+    paths = {r["path"] for r in conn.execute("SELECT metadata->>'path' AS path FROM agent.artifacts").fetchall()}
+    texts = " ".join(r["body_md"] for r in conn.execute("SELECT body_md FROM agent.blocks").fetchall())
+    assert "launch codes" not in texts and "Salaries" not in texts
+    assert s.skipped == 2 and {w["path"] for w in s.warnings} == {"leak.md", "linked"}
+    assert all("outside the folder" in w["warning"] for w in s.warnings)
+    assert s.failed == 0 and s.added == 3, paths
+
+    s2 = Ingestor(rt, root, follow_external_links=True).run()
+    assert s2.added == 2 and s2.skipped == 0
+    texts = " ".join(r["body_md"] for r in conn.execute("SELECT body_md FROM agent.blocks").fetchall())
+    assert "launch codes" in texts and "Salaries" in texts
+
+
+def test_front_matter_that_expands_through_aliases_is_refused(conn: DictConn, rt: Runtime, tmp_path: Path) -> None:
+    bomb = "\n".join(["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+                     + [f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)},"
+                        f" *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)},"
+                        f" *{chr(97 + i)}, *{chr(97 + i)}]" for i in range(6)])
+    write(tmp_path / "d", "bomb.md", f"---\n{bomb}\n---\n# Bomb\n\nBody.\n")
+    write(tmp_path / "d", "ok.md", "---\nbase: &b {x: 1}\ncopy: *b\n---\n# Fine\n\nAliases in moderation are fine.\n")
+    s = Ingestor(rt, tmp_path / "d").run()
+    assert s.failed == 1 and s.added == 1
+    (err,) = s.errors
+    assert err["path"] == "bomb.md" and "front matter expands to more than" in err["error"]
+    assert conn.execute("SELECT count(*) AS n FROM agent.artifacts WHERE metadata->>'path' = 'bomb.md'"
+                        ).fetchone() == {"n": 0}

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
 @click.option("--watch", is_flag=True, help="Keep running: rescan after file changes (debounced).")
 @click.option("--include", multiple=True, help="Only paths matching this gitignore-style glob (repeatable).")
 @click.option("--exclude", multiple=True, help="Skip paths matching this glob (repeatable).")
+@click.option("--follow-external-links", is_flag=True,
+              help="Also read files and folders that symlinks inside PATH lead to outside it (off: skipped, reported).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (one object per pass).")
 @click.pass_context
 def ingest_cmd(ctx: click.Context, path: Path, watch: bool, include: tuple[str, ...], exclude: tuple[str, ...],
-               as_json: bool) -> None:
+               follow_external_links: bool, as_json: bool) -> None:
     """Ingest a folder or git checkout of markdown (.md, .mdx, .markdown) into agent.artifacts
     and agent.blocks, incrementally: unchanged files are skipped on their stat, edited files
     re-embed only their changed chunks, deleted files lose their blocks and vectors.
@@ -61,7 +63,7 @@ def ingest_cmd(ctx: click.Context, path: Path, watch: bool, include: tuple[str, 
             click.echo(f"  warning {w['path']}: {w['warning']}", err=True)
 
     ingestor = Ingestor(rt, path, include, exclude, progress=lambda n: bar.update(n) if bar else None,
-                        on_total=start_bar)
+                        on_total=start_bar, follow_external_links=follow_external_links)
     try:
         if watch:
             from docs_ingest.watch import watch as run_watch
