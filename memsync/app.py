@@ -23,7 +23,7 @@ from memsync.embed import Embedder
 from memsync.errors import DatabaseError
 from memsync.index import VectorIndex
 from memsync.read.context import ContextBundle, RetrievalLog, Retriever
-from memsync.read.hybrid import Hit, Mode, SearchOptions
+from memsync.read.hybrid import Hit, Mode, SearchError, SearchOptions
 from memsync.read.hybrid import search as hybrid_search
 from memsync.read.subjects import SubjectRef
 from memsync.runtime import Runtime
@@ -120,11 +120,14 @@ class Memsync:
                filters: Filters | dict[str, Any] | None = None, **options: Any) -> list[Hit]:
         """Hybrid (default), dense or lexical search over blocks; see SearchOptions for options."""
         f = filters if isinstance(filters, Filters) else Filters.parse(filters)
+        unknown = set(options) - {"rrf_k", "weights", "candidates", "mmr_lambda", "recency_half_life_days"}
+        if unknown:
+            raise SearchError(f"unknown search option(s): {', '.join(sorted(unknown))}")
         with self.connection() as conn:
             return hybrid_search(self._runtime_for(conn), conn, query, SearchOptions(k=k, mode=mode, **options), f)
 
     def retrieve(self, recipe: str | int, subject: SubjectRef, *, query: str | None = None,
-                 budget_tokens: int | None = None, as_of: datetime | None = None) -> ContextBundle:
+                 budget_tokens: int | None = None, as_of: datetime | str | None = None) -> ContextBundle:
         """Run a context recipe for a subject ((type, id), 'type:id' or a global_id)."""
         with self.connection() as conn:
             retriever = Retriever(self._runtime_for(conn), conn, log=self.settings.log_retrievals, session=self._log)

@@ -7,8 +7,17 @@ from __future__ import annotations
 class MemsyncError(Exception):
     """Root of every error memsync raises deliberately."""
 
+    exit_code = 1  # what the CLI exits with
 
-class ConfigError(MemsyncError):
+
+class InvalidInput(MemsyncError):
+    """The caller's input is wrong (a setting, a filter, a recipe, a subject): nothing was
+    written; the message names the field."""
+
+    exit_code = 2
+
+
+class ConfigError(InvalidInput):
     """A setting is missing or invalid."""
 
 

@@ -45,6 +45,6 @@ def search(query: str, *, k: int = 10, mode: Mode = "hybrid", filters: Filters |
 
 
 def retrieve(recipe: str | int, subject: SubjectRef, *, query: str | None = None, budget_tokens: int | None = None,
-             as_of: datetime | None = None) -> ContextBundle:
+             as_of: datetime | str | None = None) -> ContextBundle:
     """Run a context recipe for a subject ((type, id), 'type:id' or a global_id)."""
     return default().retrieve(recipe, subject, query=query, budget_tokens=budget_tokens, as_of=as_of)

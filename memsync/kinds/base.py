@@ -104,7 +104,7 @@ class SectionBase(BaseModel):
     max_items: int = Field(10, ge=1, le=200)
     max_tokens: int | None = Field(None, ge=1)
     scope: Scope | None = None  # default: the recipe's scope
-    since_days: float | None = Field(None, gt=0)
+    since_days: float | None = Field(None, gt=0, le=36525)  # at most a century
 
     @model_validator(mode="after")
     def _min_le_max(self) -> SectionBase:

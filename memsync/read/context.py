@@ -105,15 +105,21 @@ class Retriever:
         return row, parse_spec(row["retrieval_spec"], f"recipe {row['name']} v{row['version']}")
 
     def retrieve(self, recipe: str | int, subject: SubjectRef, *, query: str | None = None,
-                 budget_tokens: int | None = None, as_of: datetime | None = None) -> ContextBundle:
+                 budget_tokens: int | None = None, as_of: datetime | str | None = None) -> ContextBundle:
         started = time.perf_counter()
+        as_of = parse_when(as_of, "as_of")
+        if budget_tokens is not None and (isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int)
+                                          or budget_tokens < 1):
+            raise RecipeError(f"budget_tokens must be a positive whole number of tokens, got {budget_tokens!r}")
+        if query is not None and (not isinstance(query, str) or "\x00" in query):
+            raise RecipeError("query must be text without NUL characters")
         try:
             row, spec = self.load_recipe(recipe)
             subj = subjects.resolve(self.conn, subject)
             if spec.subject_types and subj.type not in spec.subject_types:
                 raise RecipeError(f"recipe {row['name']} is for {', '.join(spec.subject_types)} subjects, "
                                   f"not {subj.type}")
-            limit = budget_tokens or spec.budget_tokens
+            limit = spec.budget_tokens if budget_tokens is None else budget_tokens
             groups, candidates = self._gather(spec, subj, query, as_of)
             dropped = budget.fit(groups, limit)
         except psycopg.OperationalError as exc:
@@ -152,7 +158,7 @@ class Retriever:
             if mode not in scopes:
                 scopes[mode] = subjects.scope(self.conn, subj, mode)
             pairs = scopes[mode]
-            since = now - timedelta(days=sec.since_days) if sec.since_days else None
+            since = _days_before(now, sec.since_days) if sec.since_days else None
             # fetch more than max_items: dedup and budgets may drop some
             g = Gather(self.conn, sec.name, pairs, as_of, since, sec.max_items * 2, self.rt.embedder.count_tokens,
                        semantic)
@@ -225,3 +231,27 @@ def _fresh(item: Item, seen: set[tuple[str, int | None]]) -> bool:
     seen |= keys
     return True
 
+
+
+def _days_before(when: datetime, days: float) -> datetime:
+    """`when` minus `days`, clamped at the earliest time a datetime holds (an as_of in the
+    first centuries minus a window would overflow)."""
+    try:
+        return when - timedelta(days=days)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+
+
+def parse_when(value: datetime | str | None, field: str) -> datetime | None:
+    """A point in time from a datetime or an ISO 8601 string (any offset, or Z); a naive one
+    is taken as UTC. The result is timezone-aware."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise RecipeError(f"{field}: {value!r} is not an ISO 8601 date or time") from None
+    if not isinstance(value, datetime):
+        raise RecipeError(f"{field} must be a datetime or an ISO 8601 string, got {type(value).__name__}")
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)

@@ -3,6 +3,7 @@ the blocks came from."""
 
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from memsync.errors import MemsyncError
+from memsync.errors import InvalidInput
 from memsync.index import VectorIndex, as_array
 from memsync.read import fusion
 from memsync.runtime import Runtime
@@ -32,6 +33,40 @@ class SearchOptions:
     candidates: int | None = None  # per signal; default max(4k, 40)
     mmr_lambda: float | None = None
     recency_half_life_days: float | None = None
+
+
+class SearchError(InvalidInput):
+    """A search query or option is not usable; the message names it."""
+
+
+def _number(name: str, value: object, *, low: float, high: float | None = None, whole: bool = False) -> None:
+    ok = isinstance(value, int if whole else (int, float)) and not isinstance(value, bool)
+    if ok and isinstance(value, float):
+        ok = math.isfinite(value)
+    if not ok or value < low or (high is not None and value > high):  # type: ignore[operator]
+        kind = "a whole number" if whole else "a number"
+        bound = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
+        raise SearchError(f"{name} must be {kind} {bound}, got {value!r}")
+
+
+def check(query: object, opts: SearchOptions) -> None:
+    """Every option a caller can pass, checked before anything reaches SQL or the model."""
+    if not isinstance(query, str) or "\x00" in query:
+        raise SearchError("query must be text without NUL characters")
+    if opts.mode not in MODES:
+        raise SearchError(f"unknown search mode {opts.mode!r}; use one of {', '.join(MODES)}")
+    _number("k", opts.k, low=1, high=1000, whole=True)
+    _number("rrf_k", opts.rrf_k, low=1, whole=True)
+    if opts.candidates is not None:
+        _number("candidates", opts.candidates, low=1, high=100_000, whole=True)
+    if not isinstance(opts.weights, dict) or set(opts.weights) - {"dense", "lexical"}:
+        raise SearchError(f"weights are for 'dense' and 'lexical' only, got {opts.weights!r}")
+    for name, w in opts.weights.items():
+        _number(f"weights.{name}", w, low=0)
+    if opts.mmr_lambda is not None:
+        _number("mmr_lambda", opts.mmr_lambda, low=0, high=1)
+    if opts.recency_half_life_days is not None:
+        _number("recency_half_life_days", opts.recency_half_life_days, low=1e-6)
 
 
 @dataclass
@@ -86,10 +121,7 @@ class Timing:
 def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None = None,
            filters: Filters | None = None, timing: Timing | None = None) -> list[Hit]:
     opts = opts or SearchOptions()
-    if opts.mode not in MODES:
-        raise MemsyncError(f"unknown search mode {opts.mode!r}; use one of {', '.join(MODES)}")
-    if opts.k < 1:
-        raise MemsyncError("k must be at least 1")
+    check(query, opts)
     f = filters or Filters()
     t = timing or Timing()
     started = time.perf_counter()

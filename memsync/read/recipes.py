@@ -6,18 +6,20 @@ reach SQL as text."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from memsync.errors import MemsyncError
+from memsync.errors import InvalidInput
 from memsync.kinds.base import Gather, Item, Scope, SectionBase
 from memsync.kinds.registry import KINDS
 from memsync.read.hybrid import Mode
+from memsync.storage.filters import check_block_types, check_source_tables
 
 
-class RecipeError(MemsyncError):
+class RecipeError(InvalidInput):
     """A recipe is unknown or its spec is malformed."""
 
 
@@ -36,6 +38,9 @@ class SemanticSection(SectionBase):
     weights: dict[str, float] = Field(default_factory=lambda: {"dense": 1.0, "lexical": 1.0})
     mmr_lambda: float | None = Field(None, ge=0, le=1)
     recency_half_life_days: float | None = Field(None, gt=0)
+
+    _block_types = field_validator("block_types")(lambda cls, v: check_block_types(v))
+    _tables = field_validator("source_tables")(lambda cls, v: check_source_tables(v))
 
     @field_validator("weights")
     @classmethod
@@ -97,3 +102,39 @@ def parse_spec(data: Any, where: str = "recipe") -> RecipeSpec:
 
 def render_query(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\s+", " ", PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), template)).strip()
+
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+class RecipeFile(BaseModel):
+    """A recipe as a file or a caller gives it: a name, an optional description, a spec."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str | None
+    spec: RecipeSpec
+    raw_spec: dict[str, Any]
+
+
+def recipe_file(data: Any, where: str) -> RecipeFile:
+    """Validate a recipe document: the name (letters, digits, _ . -; at most 100), the
+    description (text or absent), the spec; errors name the field."""
+    if not isinstance(data, dict) or "name" not in data or "spec" not in data:
+        raise RecipeError(f"{where}: a recipe needs 'name', 'spec' and optionally 'description'")
+    unknown = sorted(set(map(str, data)) - {"name", "description", "spec"})
+    if unknown:
+        raise RecipeError(f"{where}: unknown field(s) {', '.join(unknown)}; a recipe has name, description, spec")
+    name, description = data["name"], data.get("description")
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise RecipeError(f"{where}: name {name!r} must be 1-100 letters, digits, '_', '.' or '-', "
+                          "starting with a letter or digit")
+    if description is not None and (not isinstance(description, str) or "\x00" in description):
+        raise RecipeError(f"{where}: description must be text (without NUL characters)")
+    if not isinstance(data["spec"], dict):
+        raise RecipeError(f"{where}: spec must be a mapping of recipe fields")
+    if "\\u0000" in json.dumps(data["spec"], default=str):
+        raise RecipeError(f"{where}: spec holds a NUL character, which Postgres cannot store")
+    return RecipeFile(name=name, description=description, spec=parse_spec(data["spec"], where),
+                      raw_spec=data["spec"])

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from memsync.errors import MemsyncError
+from memsync.errors import InvalidInput
 from memsync.storage.db import DictConn
 from memsync.storage.db import subjects as q
 
@@ -15,7 +15,7 @@ SubjectRef = tuple[str, int] | tuple[str, None] | str
 NAME_FIELDS = ("name", "full_name", "title", "objective")
 
 
-class SubjectError(MemsyncError):
+class SubjectError(InvalidInput):
     """The subject reference is malformed or names no row."""
 
 
@@ -47,7 +47,7 @@ def parse_ref(ref: SubjectRef) -> tuple[str, int | None, str | None]:
     if isinstance(ref, tuple):
         if len(ref) != 2 or not isinstance(ref[0], str):
             raise SubjectError(f"subject {ref!r} must be a (type, id) pair")
-        if ref[1] is not None and not isinstance(ref[1], int):
+        if ref[1] is not None and (not isinstance(ref[1], int) or isinstance(ref[1], bool)):
             raise SubjectError(f"subject id {ref[1]!r} must be an integer")
         return ref[0], ref[1], None
     text = str(ref).strip()

@@ -3,15 +3,38 @@ backend cannot apply raises instead of being ignored (unknown fields are rejecte
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from memsync.errors import MemsyncError
+from memsync.errors import InvalidInput
 
 
-class FilterError(MemsyncError):
+class FilterError(InvalidInput):
     """A filter names something that does not exist or cannot be applied."""
+
+
+# The block type vocabulary (agent.blocks' CHECK constraint, migrations 0001 and 0010): a
+# filter naming anything else would silently match nothing.
+BLOCK_TYPES = ("sop_step", "task", "goal", "doc_section", "prompt_snippet", "reflection_section", "fact", "note",
+               "other", "run_summary")
+
+
+def check_block_types(v: Sequence[str]) -> Any:
+    unknown = [t for t in v if t not in BLOCK_TYPES]
+    if unknown:
+        raise ValueError(f"unknown block type(s) {', '.join(map(repr, unknown))}; known: {', '.join(BLOCK_TYPES)}")
+    return v
+
+
+def check_source_tables(v: Sequence[str]) -> Any:
+    for t in v:
+        if not re.fullmatch(r"(erp|agent)\.[a-z_]+", t):
+            raise ValueError(f"source table {t!r} is not schema.table in erp or agent")
+    return v
 
 
 def subject_key(subject_type: str, subject_id: int | None) -> str:
@@ -32,15 +55,8 @@ class Filters(BaseModel):
     # True when `subjects` was given and may be empty (a scope with nothing in it matches nothing)
     scoped: bool = False
 
-    @field_validator("source_tables")
-    @classmethod
-    def _tables(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        import re
-
-        for t in v:
-            if not re.fullmatch(r"(erp|agent)\.[a-z_]+", t):
-                raise ValueError(f"source table {t!r} is not schema.table in erp or agent")
-        return v
+    _block_types = field_validator("block_types")(lambda cls, v: check_block_types(v))
+    _tables = field_validator("source_tables")(lambda cls, v: check_source_tables(v))
 
     def is_empty(self) -> bool:
         return not (self.block_types or self.source_tables or self.artifact_ids or self.subjects or self.scoped

@@ -333,13 +333,13 @@ def test_api_and_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nspec:\n  sections:\n    - {name: x, kind: records, relation: erp.secrets}\n")
     res = runner.invoke(main, ["recipes", "validate", str(bad)], env=env)
-    assert res.exit_code == 1 and "relation 'erp.secrets' is not allowed" in res.output
+    assert res.exit_code == 2 and "relation 'erp.secrets' is not allowed" in res.output
     res = runner.invoke(main, ["retrieve", "--recipe", "cli_recipe", "--subject", f"person:{world['person_a']}",
                                "--json"], env=env)
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["recipe"] == "cli_recipe"
     res = runner.invoke(main, ["retrieve", "--recipe", "cli_recipe", "--subject", "person:999999"], env=env)
-    assert res.exit_code == 1 and "error: no person with id 999999" in res.output
+    assert res.exit_code == 2 and "error: no person with id 999999" in res.output
 
 
 def test_search_diversity_and_recency_options(world: dict[str, Any]) -> None:

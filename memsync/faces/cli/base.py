@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import psycopg
+from pydantic import ValidationError
 
 from memsync.errors import MemsyncError
 from memsync.settings import Settings
@@ -60,8 +61,17 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except MemsyncError as exc:
             click.echo(f"error: {exc}", err=True)
-            ctx.exit(1)
+            ctx.exit(exc.exit_code)
+        except ValidationError as exc:  # input checked by a model: name the field
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}"
+                                 for e in exc.errors()[:5])
+            click.echo(f"error: invalid input: {problems}", err=True)
+            ctx.exit(2)
         except psycopg.Error as exc:  # not one of ours: still one line, never a traceback
+            if exc.sqlstate in ("42P01", "3F000"):  # undefined table / schema
+                click.echo("error: the database is not migrated (or not memsync's); run `memsync db migrate`",
+                           err=True)
+                ctx.exit(1)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             click.echo(f"error: database: {first}", err=True)
             ctx.exit(1)

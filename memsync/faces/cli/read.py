@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -31,7 +30,8 @@ def search_cmd(ctx: click.Context, query: str, mode: str, k: int, block_types: t
     with _app(ctx) as app:
         with app.connection() as conn:
             pairs = tuple((s.type, s.id) for s in (subjects.resolve(conn, r) for r in subject_refs))
-        f = Filters(block_types=block_types, source_tables=source_tables, subjects=pairs, scoped=bool(pairs))
+        f = Filters.parse({"block_types": block_types, "source_tables": source_tables, "subjects": pairs,
+                           "scoped": bool(pairs)})
         hits = app.search(query, k=k, mode=mode, filters=f)  # type: ignore[arg-type]  # click.Choice checked it
     emit([h.to_dict() for h in hits], as_json, lambda hs: "\n".join(
         f"{h['score']:.4f}  dense #{h['dense_rank'] or '-'} lexical #{h['lexical_rank'] or '-'}  "
@@ -43,18 +43,18 @@ def search_cmd(ctx: click.Context, query: str, mode: str, k: int, block_types: t
 @click.option("--recipe", required=True, help="Recipe name (latest version) or id.")
 @click.option("--subject", required=True, help="project:42, a global_id, or 'personal'.")
 @click.option("--query", default=None, help="Free text the recipe's semantic sections may use.")
-@click.option("--budget", "budget_tokens", type=int, default=None, help="Token budget (default: the recipe's).")
-@click.option("--as-of", "as_of", type=click.DateTime(), default=None, help="Facts/goals valid at this time.")
+@click.option("--budget", "budget_tokens", type=click.IntRange(min=1), default=None,
+              help="Token budget (default: the recipe's).")
+@click.option("--as-of", "as_of", default=None,
+              help="Facts/goals valid at this time: ISO 8601 (2026-11-29, 2026-11-29T09:00+02:00); naive = UTC.")
 @click.option("--json", "as_json", is_flag=True, help="The bundle as JSON instead of markdown.")
 @click.pass_context
 def retrieve_cmd(ctx: click.Context, recipe: str, subject: str, query: str | None, budget_tokens: int | None,
-                 as_of: datetime | None, as_json: bool) -> None:
+                 as_of: str | None, as_json: bool) -> None:
     """Build a cited, budgeted context bundle from a context recipe for a subject."""
-    from datetime import timezone
 
-    when = as_of.replace(tzinfo=timezone.utc) if as_of and as_of.tzinfo is None else as_of
     with _app(ctx) as app:
-        bundle = app.retrieve(recipe, subject, query=query, budget_tokens=budget_tokens, as_of=when)
+        bundle = app.retrieve(recipe, subject, query=query, budget_tokens=budget_tokens, as_of=as_of)
     click.echo(json.dumps(bundle.to_dict(), default=_json_default, indent=2) if as_json else bundle.to_markdown())
 
 

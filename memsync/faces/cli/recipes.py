@@ -4,31 +4,30 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 
-from memsync.errors import MemsyncError
 from memsync.faces.cli.base import _settings, emit, main
+from memsync.read.recipes import RecipeFile
 
-if TYPE_CHECKING:
-    pass
 
 @main.group()
 def recipes() -> None:
     """Context recipes: list, show, validate FILE, put FILE."""
 
 
-def _read_recipe_file(path: Path) -> dict[str, Any]:
+def _read_recipe_file(path: Path) -> RecipeFile:
     import yaml
+
+    from memsync.read.recipes import RecipeError, recipe_file
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except (OSError, yaml.YAMLError) as exc:
-        raise MemsyncError(f"{path}: cannot read recipe: {exc}") from None
-    if not isinstance(data, dict) or "name" not in data or "spec" not in data:
-        raise MemsyncError(f"{path}: a recipe file needs 'name', 'spec' and optionally 'description'")
-    return data
+        raise RecipeError(f"{path}: cannot read recipe: {str(exc).splitlines()[0]}") from None
+    return recipe_file(data, str(path))
 
 
 @recipes.command("list")
@@ -67,10 +66,8 @@ def recipes_show(ctx: click.Context, name: str) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def recipes_validate(file: Path) -> None:
     """Check a recipe file (YAML or JSON with name, description, spec) without storing it."""
-    from memsync.read.recipes import parse_spec
 
-    data = _read_recipe_file(file)
-    spec = parse_spec(data["spec"], f"{file}")
+    spec = _read_recipe_file(file).spec
     click.echo(f"{file}: ok ({len(spec.sections)} sections, budget {spec.budget_tokens} tokens)")
 
 
@@ -79,15 +76,13 @@ def recipes_validate(file: Path) -> None:
 @click.pass_context
 def recipes_put(ctx: click.Context, file: Path) -> None:
     """Validate and store a recipe; a changed spec becomes a new version."""
-    from memsync.read.recipes import parse_spec
     from memsync.runtime import resolve_dsn
     from memsync.storage.db import connect
     from memsync.storage.db import context as q
 
     data = _read_recipe_file(file)
-    parse_spec(data["spec"], f"{file}")
     with connect(resolve_dsn(_settings(ctx)), autocommit=True) as conn:
-        row = q.put_recipe(conn, str(data["name"]), data.get("description"), data["spec"])
+        row = q.put_recipe(conn, data.name, data.description, data.raw_spec)
     click.echo(f"{row['name']} v{row['version']}")
 
 
