@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from memsync.errors import EmbeddingError
 from memsync.settings import DEFAULT_MODEL, Settings
-from memsync.text.chunk import approx_tokens
+from memsync.text.chunk import approx_tokens, long_word_surcharge
 
 log = logging.getLogger(__name__)
 Vectors = npt.NDArray[np.float32]
@@ -140,7 +140,7 @@ class SentenceTransformerEmbedder:
             self._tokenizer = Tokenizer.from_file(str(path))
             self._tokenizer.no_truncation()
             self._tokenizer.no_padding()
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids) + long_word_surcharge(text)
 
 
 class HashingEmbedder:

@@ -9,7 +9,16 @@ from typing import Any
 
 from memsync.kinds.base import ChunkParams, Kind, Source
 from memsync.text import markdown
-from memsync.text.chunk import Chunk, TokenCounter, approx_tokens, chunk_markdown, normalize, strip_front_matter
+from memsync.text.chunk import (
+    Chunk,
+    TokenCounter,
+    approx_tokens,
+    bounded,
+    chunk_markdown,
+    normalize,
+    piece_key,
+    strip_front_matter,
+)
 
 _STEP_HEADING = re.compile(r"^step\s+(\d{1,3})\b[:.\-\s]*(.*)$", re.IGNORECASE)
 
@@ -52,23 +61,18 @@ def chunk_sop(
         key_prefix="preamble/",
     )
     used: dict[int, int] = {}
+    title_tokens = count(title) if title else 0
     for position, (number, lines) in enumerate(steps, start=1):
         step_body = normalize("\n".join(lines))
         if not step_body:
             continue
         dup = used.get(number, 0)
         used[number] = dup + 1
-        chunks.append(
-            Chunk(
-                chunk_key=f"step-{number}" + (f"~{dup}" if dup else ""),
-                block_type="sop_step",
-                body_md=step_body,
-                heading_path=title,
-                title=f"Step {number}",
-                ordinal=position,
-                metadata={"step": number},
-            )
-        )
+        key = f"step-{number}" + (f"~{dup}" if dup else "")
+        for i, (piece, tokens) in enumerate(bounded(step_body, title, max_tokens, overlap, count)):
+            chunks.append(Chunk(chunk_key=piece_key(key, i), block_type="sop_step", body_md=piece, heading_path=title,
+                                title=f"Step {number}", ordinal=position, metadata={"step": number},
+                                tokens=title_tokens + tokens))
     return chunks
 
 

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from memsync.kinds.base import ChunkParams, Gather, Item, Kind, SectionBase, Source
 from memsync.storage.db import context as q
-from memsync.text.chunk import Chunk, normalize
+from memsync.text.chunk import Chunk, approx_tokens, bounded, normalize, piece_key
 
 FactType = Literal["preference", "constraint", "pattern", "anti_pattern", "heuristic", "result"]
 
@@ -30,7 +30,10 @@ def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
     content = normalize(str(row.get("content") or ""))
     if not content:
         return []
-    return [Chunk("fact", "fact", content, label(row), _label(row))]
+    p = p or ChunkParams(256, 32, approx_tokens)
+    head = label(row)
+    return [Chunk(piece_key("fact", i), "fact", text, head, _label(row), i, tokens=p.count(head) + n)
+            for i, (text, n) in enumerate(bounded(content, head, p.max_tokens, p.overlap, p.count))]
 
 
 def render(row: Mapping[str, Any]) -> str:

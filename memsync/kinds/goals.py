@@ -9,7 +9,7 @@ from pydantic import Field
 
 from memsync.kinds.base import ChunkParams, Gather, Item, Kind, SectionBase, Source
 from memsync.storage.db import context as q
-from memsync.text.chunk import Chunk, as_markdown_list, normalize
+from memsync.text.chunk import Chunk, approx_tokens, as_markdown_list, bounded, normalize, piece_key
 
 Status = Literal["proposed", "active", "achieved", "abandoned", "paused"]
 Horizon = Literal["daily", "weekly", "monthly", "quarterly", "yearly", "long_term"]
@@ -24,7 +24,11 @@ def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
     title = str(row.get("title") or "").strip()
     if not (title or body):
         return []
-    return [Chunk("goal", "goal", body or title, f"Goal: {title}" if title else None, title or None)]
+    p = p or ChunkParams(256, 32, approx_tokens)
+    head = f"Goal: {title}" if title else None
+    return [Chunk(piece_key("goal", i), "goal", text, head, title or None, i,
+                  tokens=(p.count(head) if head else 0) + n)
+            for i, (text, n) in enumerate(bounded(body or title, head, p.max_tokens, p.overlap, p.count))]
 
 
 def render(row: Mapping[str, Any]) -> str:

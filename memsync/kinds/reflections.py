@@ -10,7 +10,16 @@ from pydantic import Field
 
 from memsync.kinds.base import ChunkParams, Gather, Item, Kind, SectionBase, Source
 from memsync.storage.db import context as q
-from memsync.text.chunk import Chunk, TokenCounter, approx_tokens, as_markdown_list, chunk_markdown, pack, split_long
+from memsync.text.chunk import (
+    Chunk,
+    TokenCounter,
+    approx_tokens,
+    as_markdown_list,
+    chunk_markdown,
+    pack,
+    split_long,
+    strip_blobs,
+)
 
 SECTIONS = ("goals", "accomplishments", "blockers", "decisions", "next_actions")
 
@@ -26,7 +35,7 @@ def chunk_reflection(row: Mapping[str, Any], *, max_tokens: int = 256, overlap: 
     label = _label(row)
     chunks: list[Chunk] = []
     for name in SECTIONS:
-        body = as_markdown_list(row.get(name))
+        body = strip_blobs(as_markdown_list(row.get(name)))
         if not body:
             continue
         heading = f"{label} > {name.replace('_', ' ').capitalize()}"

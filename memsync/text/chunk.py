@@ -64,8 +64,35 @@ def content_hash(text: str) -> str:
 
 
 def approx_tokens(text: str) -> int:
-    """Fallback counter (~WordPiece density) for tests and when no tokenizer is loaded."""
-    return len(re.findall(r"\w+|[^\w\s]", text))
+    """Fallback counter (~WordPiece density) for tests and when no tokenizer is loaded; a
+    long unbroken string costs what it weighs (see long_word_surcharge)."""
+    return len(re.findall(r"\w+|[^\w\s]", text)) + long_word_surcharge(text)
+
+
+# WordPiece tokenizers (MiniLM's included) map any word over 100 characters to one [UNK]
+# token, so a tokenizer count is no size bound for data URIs, hashes or minified code. Such a
+# word is charged what an LLM would see: about one token per 4 characters.
+LONG_WORD = re.compile(r"\S{101,}")
+CHARS_PER_TOKEN = 4
+
+
+def long_word_surcharge(text: str) -> int:
+    return sum(-(-len(w) // CHARS_PER_TOKEN) - 1 for w in LONG_WORD.findall(text))
+
+
+# A data URI (an inline image, a font) is kept out of chunks: a placeholder names it.
+_DATA_URI = re.compile(r"data:([\w.+-]+/[\w.+-]+)?(;[\w=.+-]+)*;base64,[A-Za-z0-9+/=]{100,}")
+# Any other unbroken string this long is cut: no text of a document needs one.
+MAX_WORD_CHARS = 1000
+_HUGE_WORD = re.compile(r"\S{" + str(MAX_WORD_CHARS + 1) + ",}")
+
+
+def strip_blobs(text: str) -> str:
+    """Replace inline data URIs with a placeholder that names them, and cut unbroken strings
+    over MAX_WORD_CHARS to their start plus a note of what was left out."""
+    text = _DATA_URI.sub(lambda m: f"data:{m.group(1) or 'application/octet-stream'};base64,"
+                                   f"[{len(m.group(0)):,} characters omitted]", text)
+    return _HUGE_WORD.sub(lambda m: f"{m.group(0)[:64]}…[{len(m.group(0)) - 64:,} characters omitted]", text)
 
 
 def strip_front_matter(text: str) -> str:
@@ -88,8 +115,10 @@ def split_long(unit: str, budget: int, count: TokenCounter, atomic: bool = False
     nothing is tokenized twice; a sentence too long on its own is cut into runs of words
     sized by its average tokens per word (one tokenizer call, not one per word)."""
     size = count(unit)
-    if size <= budget or atomic:
+    if size <= budget:
         return [(unit, size)]
+    if atomic:
+        return _split_block(unit, budget, count)
     pieces: list[Sized] = []
     for sentence in _SENTENCE.split(unit):
         n = count(sentence)
@@ -99,8 +128,61 @@ def split_long(unit: str, budget: int, count: TokenCounter, atomic: bool = False
         words = sentence.split(" ")
         per = max(1, int(len(words) * budget / n))
         for start in range(0, len(words), per):
-            run = words[start:start + per]
-            pieces.append((" ".join(run), max(1, round(n * len(run) / len(words)))))
+            pieces.extend(_fit(" ".join(words[start:start + per]), budget, count))
+    return pieces
+
+
+def _fit(text: str, budget: int, count: TokenCounter) -> list[Sized]:
+    """`text` counted, and halved (by words, or by characters for one long word) until
+    every piece fits: the estimate by average word size can miss when word sizes vary."""
+    n = count(text)
+    if n <= budget:
+        return [(text, n)]
+    words = text.split(" ")
+    if len(words) > 1:
+        mid = len(words) // 2
+        return _fit(" ".join(words[:mid]), budget, count) + _fit(" ".join(words[mid:]), budget, count)
+    step = max(1, len(text) * budget // (n + 1))
+    return [p for i in range(0, len(text), step) for p in _fit(text[i:i + step], budget, count)]
+
+
+_FENCE_OPEN = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+
+
+def _split_block(unit: str, budget: int, count: TokenCounter) -> list[Sized]:
+    """Code, a table or an HTML block over the budget: cut between lines (a fenced block's
+    pieces are each fenced again), a line too long on its own as prose. No block may exceed
+    the chunk size, whatever it holds."""
+    lines = unit.split("\n")
+    opener = closer = ""
+    fence = _FENCE_OPEN.match(lines[0])
+    if fence and len(lines) > 2 and lines[-1].strip().startswith(fence.group(1)):
+        opener, closer, lines = lines[0], lines[-1], lines[1:-1]
+    wrap = count(f"{opener}\n{closer}") if opener else 0
+    inner = max(8, budget - wrap)
+    pieces: list[Sized] = []
+    cur: list[str] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal cur, size
+        if cur:
+            body = "\n".join(cur)
+            pieces.append((f"{opener}\n{body}\n{closer}" if opener else body, size + wrap))
+        cur, size = [], 0
+
+    for line in lines:
+        n = count(line)
+        if n > inner:
+            flush()
+            pieces.extend((f"{opener}\n{p}\n{closer}" if opener else p, c + wrap)
+                          for p, c in split_long(line, inner, count))
+            continue
+        if cur and size + n > inner:
+            flush()
+        cur.append(line)
+        size += n
+    flush()
     return pieces
 
 
@@ -130,6 +212,21 @@ def pack(units: list[Sized], budget: int, overlap: int, sep: str) -> list[Sized]
     return chunks
 
 
+def bounded(text: str, heading: str | None, max_tokens: int = 256, overlap: int = 32,
+            count: TokenCounter = approx_tokens) -> list[Sized]:
+    """One text (a fact, a goal, a step) as pieces that each fit the chunk size with their
+    heading: usually one piece; blobs are replaced first (strip_blobs)."""
+    text = normalize(strip_blobs(text))
+    budget = max(16, max_tokens - (count(heading) if heading else 0))
+    units = [p for para in text.split("\n\n") for p in split_long(para, budget, count)]
+    return pack(units, budget, overlap, "\n\n")
+
+
+def piece_key(base: str, i: int) -> str:
+    """'fact', 'fact#1', ...: the first piece keeps the key a one-piece row always had."""
+    return base if i == 0 else f"{base}#{i}"
+
+
 def _slug(text: str) -> str:
     s = re.sub(r"[^\w]+", "-", text.lower()).strip("-")
     return s[:60] or "section"
@@ -145,7 +242,7 @@ def chunk_markdown(
     block_type: str = "doc_section",
     key_prefix: str = "",
 ) -> list[Chunk]:
-    body = normalize(strip_front_matter(text))
+    body = normalize(strip_blobs(strip_front_matter(text)))
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
     for section in markdown.sections(body):
@@ -192,14 +289,25 @@ def as_markdown_list(value: Any) -> str:
     if isinstance(value, Iterable):
         lines = []
         for item in value:
-            if isinstance(item, Mapping):
-                text = item.get("text") or item.get("title") or json.dumps(item, sort_keys=True)
-            else:
-                text = str(item)
-            if str(text).strip():
-                lines.append(f"- {str(text).strip()}")
+            text = _plain(item.get("text") or item.get("title") or item) if isinstance(item, Mapping) else _plain(item)
+            if text.strip():
+                lines.append(f"- {text.strip()}")
         return "\n".join(lines)
-    return str(value)
+    return _plain(value)
+
+
+def _plain(value: Any) -> str:
+    """A JSON value as text a person writes: strings as they are, numbers as numbers,
+    true/false, nothing for null, anything nested as compact JSON (not Python's repr)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, sort_keys=True, separators=(", ", ": "), default=str)
 
 
 def block_text(row: Mapping[str, Any]) -> str:

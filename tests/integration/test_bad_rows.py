@@ -49,23 +49,26 @@ def insert_mixed(conn: DictConn) -> None:
     conn.execute(f"INSERT INTO agent.artifacts (artifact_type, title, body_md)"
                  f" SELECT 'doc', 'Huge', E'# Huge\\n\\n```\\n' || {HUGE} || E'\\n```'")
     conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'good fact two')")
+    # a block written directly is not chunked: it stays 2 MB, its lexical vector is bounded
+    conn.execute(f"INSERT INTO agent.blocks (block_type, title, body_md) SELECT 'note', 'Huge note', {HUGE}")
 
 
 def test_oversized_rows_of_every_kind_sync_with_the_good_ones(conn: DictConn, dsn: str, settings: Settings,
                                                               fake_embedder: HashingEmbedder) -> None:
     insert_mixed(conn)
     stats = Worker(settings, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
-    assert stats.items == 9 and stats.acked == 9 and stats.failed == 0, stats.errors
+    assert stats.items == 10 and stats.acked == 10 and stats.failed == 0, stats.errors
     assert n(conn, "SELECT count(*) AS n FROM memsync.outbox") == 0
     for table in ("agent.facts", "agent.goals", "agent.reflections", "agent.artifacts"):
         assert n(conn, "SELECT count(DISTINCT source_id) AS n FROM agent.blocks WHERE source_table = %s", table) \
             == n(conn, f"SELECT count(*) AS n FROM {table}"), table
     assert n(conn, "SELECT count(*) AS n FROM agent.blocks b WHERE NOT EXISTS"
                    " (SELECT 1 FROM memsync.pgvector_index p WHERE p.block_id = b.id)") == 0
-    # the oversized blocks are kept whole, and lexical search finds them by their beginning
-    assert n(conn, "SELECT count(*) AS n FROM agent.blocks WHERE length(body_md) > 1000000") == 4
-    assert n(conn, "SELECT count(*) AS n FROM agent.blocks WHERE tsv @@ to_tsquery('english', %s)"
-                   " AND length(body_md) > 1000000", FIRST_WORD) == 4
+    # derived blocks are cut to the chunk size; the direct one is kept whole, and lexical
+    # search finds every oversized row by its beginning
+    assert n(conn, "SELECT count(*) AS n FROM agent.blocks WHERE length(body_md) > 20000") == 1
+    assert n(conn, "SELECT count(DISTINCT coalesce(source_table, 'direct')) AS n FROM agent.blocks"
+                   " WHERE tsv @@ to_tsquery('english', %s)", FIRST_WORD) == 5
     stats_row = conn.execute("SELECT n_docs FROM memsync.corpus_stats").fetchone()
     assert stats_row is not None and stats_row["n_docs"] == n(conn, "SELECT count(*) AS n FROM agent.blocks")
 
@@ -80,7 +83,8 @@ def test_run_once_on_an_oversized_fact_exits_cleanly(conn: DictConn, dsn: str) -
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
     assert '"drained": true' in out.stdout
-    assert n(conn, "SELECT count(*) AS n FROM memsync.pgvector_index") == 2
+    assert n(conn, "SELECT count(*) AS n FROM memsync.pgvector_index") \
+        == n(conn, "SELECT count(*) AS n FROM agent.blocks") > 2  # the huge fact became many bounded blocks
 
 
 def test_a_chunker_that_raises_fails_only_its_row(conn: DictConn, dsn: str, settings: Settings,

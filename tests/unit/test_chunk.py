@@ -33,7 +33,7 @@ def test_heading_paths_and_front_matter() -> None:
 
 
 def test_code_blocks_and_tables_stay_whole() -> None:
-    setup = chunk_markdown(DOC, title="Handbook", max_tokens=24, overlap=0)
+    setup = chunk_markdown(DOC, title="Handbook", max_tokens=40, overlap=0)
     bodies = [c.body_md for c in setup if c.heading_path == "Handbook > Setup"]
     assert any(b.startswith("```bash") and b.rstrip().endswith("```") for b in bodies)
     assert any(b.startswith("| flag") and "| -v" in b for b in bodies)

@@ -2,7 +2,7 @@
 wrong or disagreed on."""
 
 from memsync.kinds.artifacts import chunk_sop
-from memsync.text.chunk import chunk_markdown
+from memsync.text.chunk import approx_tokens, chunk_markdown
 from memsync.text.markdown import sections
 
 
@@ -24,12 +24,12 @@ def test_headings_in_quotes_and_html_are_not_sections() -> None:
     assert ["Real"] in paths and ["quoted heading"] not in paths
 
 
-def test_tables_html_and_mdx_blocks_stay_whole() -> None:
-    table = "| a | b |\n|---|---|\n" + "".join(f"| row {i} | value {i} |\n" for i in range(40))
+def test_tables_html_and_mdx_blocks_stay_whole_within_the_budget() -> None:
+    table = "| a | b |\n|---|---|\n" + "".join(f"| row {i} | value {i} |\n" for i in range(4))
     mdx = "<Tabs>\n  <Tab label=\"npm\">npm install thing and more words here</Tab>\n</Tabs>"
     doc = f"# T\n\n{table}\n{mdx}\n\nAfter.\n"
-    bodies = [c.body_md for c in chunk_markdown(doc, max_tokens=32, overlap=0)]
-    assert table.strip() in bodies  # over the budget, but never cut
+    bodies = [c.body_md for c in chunk_markdown(doc, max_tokens=48, overlap=0)]
+    assert table.strip() in bodies
     assert any(mdx in b for b in bodies)
     (section,) = [s for s in sections(doc) if s.path == ["T"]]
     assert [u.atomic for u in section.units] == [True, True, False]
@@ -46,3 +46,27 @@ def test_sop_steps_from_the_parser() -> None:
     assert [c.body_md for c in chunks if c.block_type == "doc_section"] == ["Read first."]
     setext = chunk_sop("Step 1: Prepare\n---------------\n\nCoffee.\n\nStep 2: Work\n------------\n\nCode.\n")
     assert [c.body_md for c in setext] == ["Prepare\nCoffee.", "Work\nCode."]
+
+
+def test_blocks_over_the_budget_are_cut_between_lines_and_fences_rewrapped() -> None:
+    code = "```python\n" + "\n".join(f"value_{i} = compute({i}, factor={i * 3})" for i in range(60)) + "\n```"
+    table = "| a | b |\n|---|---|\n" + "".join(f"| row {i} | value {i} |\n" for i in range(60))
+    chunks = chunk_markdown(f"# T\n\n{code}\n\n{table}", max_tokens=64, overlap=0)
+    assert all(approx_tokens(c.text) <= 64 for c in chunks)
+    fenced = [c.body_md for c in chunks if "compute" in c.body_md]
+    assert len(fenced) > 1 and all(b.startswith("```python\n") and b.endswith("\n```") for b in fenced)
+    rows = [line for c in chunks for line in c.body_md.split("\n") if line.startswith("| row")]
+    assert len(rows) == 60  # every row kept, none cut in half
+
+
+def test_data_uris_and_blobs_are_kept_out_of_chunks() -> None:
+    image = "data:image/png;base64," + "iVBORw0KGgo" * 100_000
+    doc = f"# Logo\n\n![logo]({image})\n\nThe logo above. Token: {'x' * 5000}\n"
+    (chunk,) = chunk_markdown(doc)
+    assert "data:image/png;base64,[1,100,022 characters omitted]" in chunk.body_md
+    assert "characters omitted]" in chunk.body_md.split("Token: ")[1]
+    assert len(chunk.body_md) < 400
+
+
+def test_long_unbroken_strings_cost_what_they_weigh() -> None:
+    assert approx_tokens("a " + "x" * 400) == 1 + 100
