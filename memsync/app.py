@@ -29,6 +29,7 @@ from memsync.read.subjects import SubjectRef
 from memsync.runtime import Runtime
 from memsync.settings import Settings, redact_dsn
 from memsync.storage.db import DictConn, connect
+from memsync.storage.db.subjects import subject_types
 from memsync.storage.filters import Filters
 from memsync.write import ops
 
@@ -124,6 +125,12 @@ class Memsync:
         if unknown:
             raise SearchError(f"unknown search option(s): {', '.join(sorted(unknown))}")
         with self.connection() as conn:
+            if f.subjects:  # a subject type outside the vocabulary would silently match nothing
+                known = subject_types(conn)
+                strange = sorted({t for t, _ in f.subjects if t not in known})
+                if strange:
+                    raise SearchError(f"unknown subject type(s) in filters: {', '.join(strange)}; "
+                                      f"known: {', '.join(sorted(known))}")
             return hybrid_search(self._runtime_for(conn), conn, query, SearchOptions(k=k, mode=mode, **options), f)
 
     def retrieve(self, recipe: str | int, subject: SubjectRef, *, query: str | None = None,

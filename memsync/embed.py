@@ -100,7 +100,7 @@ class SentenceTransformerEmbedder:
 
                     torch.set_num_threads(self._threads)
                 self.active_precision = "bf16" if use_bf16 else "fp32"
-                log.info("loaded model %s (%s)", self.model_id, self.active_precision)
+                log.debug("loaded model %s (%s)", self.model_id, self.active_precision)
                 self._model = model
         return self._model
 

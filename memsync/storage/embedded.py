@@ -88,7 +88,9 @@ def is_running(home: Path) -> bool:
 
 def stop(home: Path) -> bool:
     """Stop the embedded server; False when it was not running."""
-    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
     pgdata = pgdata_dir(home)
     if not is_running(home):

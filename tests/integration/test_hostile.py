@@ -108,6 +108,7 @@ def test_library_hostile_inputs(conn: DictConn, seeded: dict[str, Any]) -> None:
         ("unknown search option", lambda app: app.search("x", colour="red")),
         ("invalid filter", lambda app: app.search("x", filters={"colour": "red"})),
         ("unknown block type", lambda app: app.search("x", filters={"block_types": ["bogus"]})),
+        ("unknown subject type", lambda app: app.search("x", filters={"subjects": [["galaxy", 1]]})),
         ("must be an integer", lambda app: app.retrieve("daily_planning", ("person", True))),
         ("as_of", lambda app: app.retrieve("daily_planning", subject, as_of="not a date")),
         ("as_of must be", lambda app: app.retrieve("daily_planning", subject, as_of=20260101)),

@@ -82,7 +82,14 @@ def recipes_put(ctx: click.Context, file: Path) -> None:
 
     data = _read_recipe_file(file)
     with connect(resolve_dsn(_settings(ctx)), autocommit=True) as conn:
+        before = q.recipe(conn, name=data.name)
         row = q.put_recipe(conn, data.name, data.description, data.raw_spec)
-    click.echo(f"{row['name']} v{row['version']}")
+    if before is not None and before["version"] != row["version"]:
+        click.echo(f"{row['name']} v{row['version']} (replaces v{before['version']} for new retrievals; "
+                   f"v{before['version']} stays readable as recipe id {before['id']})")
+    elif before is not None:
+        click.echo(f"{row['name']} v{row['version']} (unchanged)")
+    else:
+        click.echo(f"{row['name']} v{row['version']}")
 
 
