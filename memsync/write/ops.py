@@ -134,6 +134,13 @@ def rechunk(conn: DictConn, tables: Sequence[str]) -> dict[str, int]:
     return queued
 
 
+def gc_embeddings(conn: DictConn, grace_hours: float = 24.0, dry_run: bool = False) -> dict[str, Any]:
+    """Remove stored embeddings no block uses any more (deleted or edited text), keeping
+    those younger than the grace period, which a rename or a re-add may still need."""
+    n = q.unused_embeddings(conn, grace_hours * 3600, delete=not dry_run)
+    return {"unused": n, "deleted": 0 if dry_run else n, "grace_hours": grace_hours, "dry_run": dry_run}
+
+
 def chunker_version(conn: DictConn) -> str | None:
     """The chunker version the stored blocks were last fully rechunked with (None: never)."""
     state = audit.get_state(conn, "chunker_version")

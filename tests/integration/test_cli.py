@@ -194,3 +194,44 @@ def test_mmr_and_recency_produce_orders_only_they_can(conn: DictConn, dsn: str, 
     assert plain == [ids["a"], ids["b"]]  # the two near-duplicates lead
     assert diverse == [ids["a"], ids["c"]]  # MMR trades the duplicate for the different one
     assert recent[0] == ids["b"]  # the 60-day-old block sinks below its fresh twin
+
+
+def test_deleting_a_large_artifact_queues_one_item_and_drops_every_point(
+        conn: DictConn, dsn: str, settings: Settings, fake_embedder: HashingEmbedder, qdrant_index: Any) -> None:
+    doc = "\n\n".join(f"## Part {i}\n\nParagraph {i} of a long handbook." for i in range(200))
+    aid = one(conn, "INSERT INTO agent.artifacts (artifact_type, title, body_md) VALUES ('doc', 'Handbook', %s)"
+                    " RETURNING id", doc)
+    indexes = [PgvectorIndex(dsn), qdrant_index]
+    Worker(settings, dsn, fake_embedder, indexes).run_once()
+    assert one(conn, "SELECT count(*) FROM agent.blocks") == 200 and qdrant_index.count("hashing-384") == 200
+    conn.execute("DELETE FROM agent.artifacts WHERE id = %s", (aid,))  # its blocks cascade
+    assert one(conn, "SELECT count(*) FROM memsync.outbox") == 1  # the artifact's item, not one per block
+    Worker(settings, dsn, fake_embedder, indexes).run_once()
+    assert qdrant_index.count("hashing-384") == 0 and one(conn, "SELECT count(*) FROM memsync.outbox") == 0
+
+    # a derived block deleted on its own (its source still there) is rebuilt, its old point dropped
+    aid = one(conn, "INSERT INTO agent.artifacts (artifact_type, title, body_md) VALUES ('doc', 'Small', %s)"
+                    " RETURNING id", "# Small\n\nOne.\n\n## Two\n\nTwo.")
+    Worker(settings, dsn, fake_embedder, indexes).run_once()
+    victim = one(conn, "SELECT min(id) FROM agent.blocks WHERE artifact_id = %s", aid)
+    conn.execute("DELETE FROM agent.blocks WHERE id = %s", (victim,))
+    Worker(settings, dsn, fake_embedder, indexes).run_once()
+    want = {r["id"]: r["content_hash"] for r in conn.execute("SELECT id, content_hash FROM agent.blocks")}
+    assert len(want) == 2 and victim not in want
+    assert qdrant_index.hashes("hashing-384") == want
+
+
+def test_gc_removes_embeddings_no_block_uses(conn: DictConn, env: dict[str, str]) -> None:
+    conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'kept'), ('result', 'dropped')")
+    assert cli(env, "run", "--once").exit_code == 0
+    conn.execute("DELETE FROM agent.facts WHERE content = 'dropped'")
+    assert cli(env, "run", "--once").exit_code == 0
+    assert one(conn, "SELECT count(*) FROM memsync.embeddings") == 2
+    fresh = json.loads(cli(env, "gc", "--json").output)
+    assert fresh["unused"] == 0  # inside the 24 h grace period: a re-add would still find it
+    conn.execute("UPDATE memsync.embeddings SET created_at = now() - interval '2 days'")
+    assert json.loads(cli(env, "gc", "--dry-run", "--json").output)["unused"] == 1
+    assert one(conn, "SELECT count(*) FROM memsync.embeddings") == 2
+    assert json.loads(cli(env, "gc", "--json").output)["deleted"] == 1
+    assert one(conn, "SELECT count(*) FROM memsync.embeddings") == 1
+    assert cli(env, "verify").exit_code == 0

@@ -99,3 +99,19 @@ def verify_cmd(ctx: click.Context, repair: bool, as_json: bool) -> None:
         ctx.exit(3)
 
 
+
+
+@main.command("gc")
+@click.option("--grace-hours", type=click.FloatRange(min=0), default=24.0, show_default=True,
+              help="Keep unused embeddings younger than this (a rename or re-add within it needs no model call).")
+@click.option("--dry-run", is_flag=True, help="Count, delete nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def gc_cmd(ctx: click.Context, grace_hours: float, dry_run: bool, as_json: bool) -> None:
+    """Delete stored embeddings that no block uses any more (text deleted or edited away)."""
+    from memsync.write import ops
+
+    with _app(ctx) as app, app.connection() as conn:
+        result = ops.gc_embeddings(conn, grace_hours, dry_run)
+    emit(result, as_json, lambda r: f"{r['unused']} unused embeddings older than {r['grace_hours']:g} h"
+                                    + (" (dry run: none deleted)" if r["dry_run"] else f"; {r['deleted']} deleted"))

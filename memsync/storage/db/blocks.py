@@ -256,3 +256,15 @@ def embedding_dim(conn: DictConn, model: str) -> int | None:
 def count_embeddings(conn: DictConn, model: str) -> int:
     row = conn.execute("SELECT count(*) AS n FROM memsync.embeddings WHERE model = %s", (model,)).fetchone()
     return int(row["n"]) if row else 0
+
+
+def unused_embeddings(conn: DictConn, grace_seconds: float, delete: bool) -> int:
+    """Embeddings no block uses (by any model) and older than the grace period: a rename
+    (delete, then add) or a pending re-embed within it still finds its vector. Counted, or
+    deleted when `delete`."""
+    where = """NOT EXISTS (SELECT 1 FROM agent.blocks b WHERE b.content_hash = e.content_hash)
+               AND e.created_at < now() - make_interval(secs => %s)"""
+    if delete:
+        return conn.execute(f"DELETE FROM memsync.embeddings e WHERE {where}", (grace_seconds,)).rowcount
+    row = conn.execute(f"SELECT count(*) AS n FROM memsync.embeddings e WHERE {where}", (grace_seconds,)).fetchone()
+    return int(row["n"]) if row else 0
