@@ -109,12 +109,13 @@ def strip_front_matter(text: str) -> str:
 Sized = tuple[str, int]  # a piece of text and its token count
 
 
-def split_long(unit: str, budget: int, count: TokenCounter, atomic: bool = False) -> list[Sized]:
+def split_long(unit: str, budget: int, count: TokenCounter, atomic: bool = False,
+               size: int | None = None) -> list[Sized]:
     """Split an oversized prose unit by sentences, then by words (an atomic unit: code, a
     table, an HTML block, is kept whole). Every piece comes with its token count, so
     nothing is tokenized twice; a sentence too long on its own is cut into runs of words
     sized by its average tokens per word (one tokenizer call, not one per word)."""
-    size = count(unit)
+    size = count(unit) if size is None else size
     if size <= budget:
         return [(unit, size)]
     if atomic:
@@ -152,7 +153,9 @@ _FENCE_OPEN = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 def _split_block(unit: str, budget: int, count: TokenCounter) -> list[Sized]:
     """Code, a table or an HTML block over the budget: cut between lines (a fenced block's
     pieces are each fenced again), a line too long on its own as prose. No block may exceed
-    the chunk size, whatever it holds."""
+    the chunk size, whatever it holds. Lines are grouped by their share of the block's count
+    and each group is then counted once (and halved if the estimate missed): a tokenizer call
+    per group, not per line."""
     lines = unit.split("\n")
     opener = closer = ""
     fence = _FENCE_OPEN.match(lines[0])
@@ -160,30 +163,32 @@ def _split_block(unit: str, budget: int, count: TokenCounter) -> list[Sized]:
         opener, closer, lines = lines[0], lines[-1], lines[1:-1]
     wrap = count(f"{opener}\n{closer}") if opener else 0
     inner = max(8, budget - wrap)
-    pieces: list[Sized] = []
-    cur: list[str] = []
-    size = 0
-
-    def flush() -> None:
-        nonlocal cur, size
-        if cur:
-            body = "\n".join(cur)
-            pieces.append((f"{opener}\n{body}\n{closer}" if opener else body, size + wrap))
-        cur, size = [], 0
-
+    per_char = count("\n".join(lines)) / max(1, sum(len(line) + 1 for line in lines))
+    groups: list[list[str]] = [[]]
+    estimate = 0.0
     for line in lines:
-        n = count(line)
-        if n > inner:
-            flush()
-            pieces.extend((f"{opener}\n{p}\n{closer}" if opener else p, c + wrap)
-                          for p, c in split_long(line, inner, count))
-            continue
-        if cur and size + n > inner:
-            flush()
-        cur.append(line)
-        size += n
-    flush()
+        n = (len(line) + 1) * per_char
+        if groups[-1] and estimate + n > 0.9 * inner:
+            groups.append([])
+            estimate = 0.0
+        groups[-1].append(line)
+        estimate += n
+    pieces: list[Sized] = []
+    for group in groups:
+        for text, n in _fit_lines(group, inner, count):
+            pieces.append((f"{opener}\n{text}\n{closer}" if opener else text, n + wrap))
     return pieces
+
+
+def _fit_lines(lines: list[str], budget: int, count: TokenCounter) -> list[Sized]:
+    text = "\n".join(lines)
+    n = count(text)
+    if n <= budget:
+        return [(text, n)]
+    if len(lines) == 1:
+        return split_long(text, budget, count)
+    mid = len(lines) // 2
+    return _fit_lines(lines[:mid], budget, count) + _fit_lines(lines[mid:], budget, count)
 
 
 def pack(units: list[Sized], budget: int, overlap: int, sep: str) -> list[Sized]:
@@ -210,6 +215,18 @@ def pack(units: list[Sized], budget: int, overlap: int, sep: str) -> list[Sized]
     if cur:
         chunks.append((sep.join(units[j][0] for j in cur), total))
     return chunks
+
+
+def _unit_pieces(unit: markdown.Unit, budget: int, count: TokenCounter) -> list[Sized]:
+    """A block-level unit as counted pieces within the budget. A list too long for one chunk
+    is split at its items first, so an edit to one item does not move the cut points of the
+    others (a sentence split over the whole list would, re-embedding every piece after it)."""
+    size = count(unit.text)
+    if size <= budget:
+        return [(unit.text, size)]
+    if unit.items and len(unit.items) > 1:
+        return [p for item in unit.items for p in split_long(item.raw, budget, count)]
+    return split_long(unit.text, budget, count, unit.atomic, size)
 
 
 def bounded(text: str, heading: str | None, max_tokens: int = 256, overlap: int = 32,
@@ -253,7 +270,7 @@ def chunk_markdown(
         heading_path = " > ".join(c for c in crumbs if c) or None
         head_tokens = count(heading_path) if heading_path else 0
         budget = max(16, max_tokens - head_tokens)
-        units = [p for u in section.units for p in split_long(u.text, budget, count, u.atomic)]
+        units = [p for u in section.units for p in _unit_pieces(u, budget, count)]
         if not units:
             continue
         base = key_prefix + ("/".join(_slug(p) for p in section.path) or "_root")

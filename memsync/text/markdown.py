@@ -18,8 +18,9 @@ ATOMIC = frozenset({"fence", "code_block", "table_open", "html_block"})  # never
 class Item:
     """A top-level list item: its text without the marker, and its number if ordered."""
 
-    text: str
+    text: str  # without the marker
     number: int | None
+    raw: str = ""  # as written, marker included
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,10 @@ class Section:
 def _parser() -> Any:
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark").enable("table")
+    md = MarkdownIt("commonmark").enable("table")
+    # only the block structure is needed: inline parsing (links, emphasis) was most of the time
+    md.core.ruler.disable(["inline", "text_join"])
+    return md
 
 
 def _cut(lines: list[str], start: int, end: int) -> str:
@@ -85,7 +89,7 @@ def sections(text: str) -> list[Section]:
                 item = tokens[j]
                 if item.type == "list_item_open" and item.level == 1 and item.map is not None:
                     number = int(item.info) if ordered and item.info.isdigit() else None
-                    items.append(Item(_item_text(lines, *item.map), number))
+                    items.append(Item(_item_text(lines, *item.map), number, _cut(lines, *item.map)))
                 j += 1
             out[-1].units.append(Unit(_cut(lines, start, end), items=tuple(items)))
             i = j

@@ -208,7 +208,9 @@ class Pipeline:
             return works
         vectors: dict[str, np.ndarray] = {}
         bad: dict[str, str] = {}
-        hashes = list(texts)
+        # longest first, then sliced: each slice holds texts of similar length, so the model pads
+        # as little as it would sorting the whole batch itself (unsorted slices padded far more)
+        hashes = sorted(texts, key=lambda h: len(texts[h]), reverse=True)
         for start in range(0, len(hashes), ENCODE_SLICE):  # progress between slices renews leases
             good, failed = encode_each(self.embedder, {h: texts[h] for h in hashes[start:start + ENCODE_SLICE]})
             vectors.update(good)

@@ -70,3 +70,12 @@ def test_data_uris_and_blobs_are_kept_out_of_chunks() -> None:
 
 def test_long_unbroken_strings_cost_what_they_weigh() -> None:
     assert approx_tokens("a " + "x" * 400) == 1 + 100
+
+
+def test_editing_one_item_of_a_long_list_moves_no_other_cut() -> None:
+    items = [f"- item {i}: " + " ".join(f"word{i}_{j}" for j in range(30)) for i in range(40)]
+    before = chunk_markdown("# L\n\n" + "\n".join(items), max_tokens=128, overlap=0)
+    items[20] = items[20].replace("word20_3 ", "word20_3 edited ")
+    after = chunk_markdown("# L\n\n" + "\n".join(items), max_tokens=128, overlap=0)
+    changed = {c.content_hash for c in after} - {c.content_hash for c in before}
+    assert len(before) > 5 and len(changed) == 1
