@@ -12,7 +12,7 @@ From async code, call it in a worker thread: `await asyncio.to_thread(app.search
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
@@ -25,10 +25,12 @@ from memsync.index import VectorIndex
 from memsync.read.context import ContextBundle, RetrievalLog, Retriever
 from memsync.read.hybrid import Hit, Mode, SearchError, SearchOptions
 from memsync.read.hybrid import search as hybrid_search
+from memsync.read.recipes import RecipeError, RecipeFile
 from memsync.read.subjects import SubjectRef
 from memsync.runtime import Runtime
 from memsync.settings import Settings, redact_dsn
-from memsync.storage.db import DictConn, connect
+from memsync.storage.db import DictConn, capture, connect
+from memsync.storage.db import context as ctxq
 from memsync.storage.db.subjects import subject_types
 from memsync.storage.filters import Filters
 from memsync.write import ops
@@ -144,3 +146,32 @@ class Memsync:
         with self.connection() as conn:
             rt = self._runtime_for(conn)
             return ops.status(conn, rt.embedder.model_id, rt.indexes)
+
+    # ------------------------------------------------------------ recipes and the queue
+
+    def recipes(self) -> list[dict[str, Any]]:
+        """Every recipe, latest version of each."""
+        with self.connection() as conn:
+            return ctxq.recipes(conn)
+
+    def recipe(self, name: str) -> dict[str, Any]:
+        """A recipe's latest version by name; RecipeError when there is none."""
+        with self.connection() as conn:
+            row = ctxq.recipe(conn, name=name)
+        if row is None:
+            raise RecipeError(f"unknown recipe {name!r}")
+        return row
+
+    def put_recipe(self, recipe: RecipeFile) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Store a validated recipe; a changed spec becomes a new version (the old one stays
+        readable by id). Returns the stored row and the version it replaced, if any."""
+        with self.connection() as conn, conn.transaction():
+            before = ctxq.recipe(conn, name=recipe.name)
+            row = ctxq.put_recipe(conn, recipe.name, recipe.description, recipe.raw_spec)
+        return row, before
+
+    def retry(self, ids: Sequence[int] | None = None) -> int:
+        """Requeue dead-lettered outbox items (all, or these ids); returns how many."""
+        with self.connection() as conn:
+            return capture.retry_dead(conn, list(ids) if ids else None)
+

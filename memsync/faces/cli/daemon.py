@@ -142,11 +142,8 @@ def _last_sync(d: dict[str, Any]) -> str:
 @click.pass_context
 def retry_cmd(ctx: click.Context, ids: tuple[int, ...]) -> None:
     """Requeue dead-lettered items (all of them, or the outbox ids given)."""
-    from memsync.runtime import resolve_dsn
-    from memsync.storage.db import capture, connect
-
-    with connect(resolve_dsn(_settings(ctx)), autocommit=True) as conn:
-        n = capture.retry_dead(conn, list(ids) or None)
+    with _app(ctx) as app:
+        n = app.retry(ids)
     click.echo(f"requeued {n} item(s)")
 
 

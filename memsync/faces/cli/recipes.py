@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from memsync.faces.cli.base import _settings, emit, main
+from memsync.faces.cli.base import _app, emit, main
 from memsync.read.recipes import RecipeFile
 
 
@@ -35,12 +35,8 @@ def _read_recipe_file(path: Path) -> RecipeFile:
 @click.pass_context
 def recipes_list(ctx: click.Context, as_json: bool) -> None:
     """Recipes (latest version of each)."""
-    from memsync.runtime import resolve_dsn
-    from memsync.storage.db import connect
-    from memsync.storage.db import context as q
-
-    with connect(resolve_dsn(_settings(ctx)), autocommit=True) as conn:
-        rows = q.recipes(conn)
+    with _app(ctx) as app:
+        rows = app.recipes()
     emit(rows, as_json, lambda rs: "\n".join(f"{r['name']:<22} v{r['version']}  {r['description'] or ''}" for r in rs))
 
 
@@ -49,15 +45,8 @@ def recipes_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def recipes_show(ctx: click.Context, name: str) -> None:
     """Print a recipe (latest version) as JSON."""
-    from memsync.read.recipes import RecipeError
-    from memsync.runtime import resolve_dsn
-    from memsync.storage.db import connect
-    from memsync.storage.db import context as q
-
-    with connect(resolve_dsn(_settings(ctx)), autocommit=True) as conn:
-        row = q.recipe(conn, name=name)
-    if row is None:
-        raise RecipeError(f"unknown recipe {name!r}")
+    with _app(ctx) as app:
+        row = app.recipe(name)
     click.echo(json.dumps({"name": row["name"], "version": row["version"], "description": row["description"],
                            "spec": row["retrieval_spec"]}, indent=2))
 
@@ -76,14 +65,9 @@ def recipes_validate(file: Path) -> None:
 @click.pass_context
 def recipes_put(ctx: click.Context, file: Path) -> None:
     """Validate and store a recipe; a changed spec becomes a new version."""
-    from memsync.runtime import resolve_dsn
-    from memsync.storage.db import connect
-    from memsync.storage.db import context as q
-
     data = _read_recipe_file(file)
-    with connect(resolve_dsn(_settings(ctx)), autocommit=True) as conn:
-        before = q.recipe(conn, name=data.name)
-        row = q.put_recipe(conn, data.name, data.description, data.raw_spec)
+    with _app(ctx) as app:
+        row, before = app.put_recipe(data)
     if before is not None and before["version"] != row["version"]:
         click.echo(f"{row['name']} v{row['version']} (replaces v{before['version']} for new retrievals; "
                    f"v{before['version']} stays readable as recipe id {before['id']})")
