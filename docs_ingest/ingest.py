@@ -164,8 +164,8 @@ class Ingestor:
             return
         rt = self.runtime
         # a running daemon may have claimed some of them: wait (bounded) for it to finish them
-        stats = Worker(rt.settings, rt.dsn, rt.embedder, rt.indexes).run_once(
-            wait_seconds=60.0, only=[("agent.artifacts", i) for i in self._touched])
+        stats = Worker(rt.settings, rt.dsn, rt.embedder, rt.indexes,
+                       only=[("agent.artifacts", i) for i in self._touched]).run_once(wait_seconds=60.0)
         summary.blocks_written = stats.blocks_written
         summary.blocks_removed = stats.blocks_removed
         summary.embeddings_computed = stats.embedded

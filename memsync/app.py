@@ -42,7 +42,7 @@ class Memsync:
     def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None,
                  indexes: list[VectorIndex] | None = None):
         self.settings = settings if settings is not None else Settings.from_env()
-        self._given = (embedder, indexes)
+        self._indexes = indexes  # given indexes are kept across a model switch
         # with no MEMSYNC_MODEL (and no embedder given), follow the model `memsync reembed` made active
         self._follow = embedder is None and runtime.follows_active_model(self.settings)
         self._rt = runtime.build(self.settings, embedder=embedder, indexes=indexes)
@@ -113,7 +113,7 @@ class Memsync:
                 if model != self._rt.embedder.model_id:
                     old = self._rt
                     self._rt = runtime.build(self.settings.model_copy(update={"model": model}),
-                                             indexes=self._given[1])
+                                             indexes=self._indexes)
                     old.close()
         return self._rt
 

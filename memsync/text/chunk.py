@@ -133,16 +133,19 @@ def split_long(unit: str, budget: int, count: TokenCounter, atomic: bool = False
     return pieces
 
 
-def _fit(text: str, budget: int, count: TokenCounter) -> list[Sized]:
-    """`text` counted, and halved (by words, or by characters for one long word) until
-    every piece fits: the estimate by average word size can miss when word sizes vary."""
+def _fit(text: str, budget: int, count: TokenCounter, sep: str = " ") -> list[Sized]:
+    """`text` counted, and halved at `sep` (words, or lines) until every piece fits: an
+    estimate by average size can miss when sizes vary. A single line left over is split as
+    prose; a single word, by characters."""
     n = count(text)
     if n <= budget:
         return [(text, n)]
-    words = text.split(" ")
-    if len(words) > 1:
-        mid = len(words) // 2
-        return _fit(" ".join(words[:mid]), budget, count) + _fit(" ".join(words[mid:]), budget, count)
+    parts = text.split(sep)
+    if len(parts) > 1:
+        mid = len(parts) // 2
+        return _fit(sep.join(parts[:mid]), budget, count, sep) + _fit(sep.join(parts[mid:]), budget, count, sep)
+    if sep != " ":
+        return split_long(text, budget, count, size=n)
     step = max(1, len(text) * budget // (n + 1))
     return [p for i in range(0, len(text), step) for p in _fit(text[i:i + step], budget, count)]
 
@@ -175,20 +178,9 @@ def _split_block(unit: str, budget: int, count: TokenCounter) -> list[Sized]:
         estimate += n
     pieces: list[Sized] = []
     for group in groups:
-        for text, n in _fit_lines(group, inner, count):
+        for text, n in _fit("\n".join(group), inner, count, "\n"):
             pieces.append((f"{opener}\n{text}\n{closer}" if opener else text, n + wrap))
     return pieces
-
-
-def _fit_lines(lines: list[str], budget: int, count: TokenCounter) -> list[Sized]:
-    text = "\n".join(lines)
-    n = count(text)
-    if n <= budget:
-        return [(text, n)]
-    if len(lines) == 1:
-        return split_long(text, budget, count)
-    mid = len(lines) // 2
-    return _fit_lines(lines[:mid], budget, count) + _fit_lines(lines[mid:], budget, count)
 
 
 def pack(units: list[Sized], budget: int, overlap: int, sep: str) -> list[Sized]:

@@ -263,29 +263,34 @@ class Pipeline:
         is down: the batch is deferred without counting an attempt (the failure is the
         index's). When every index answers, each item is written again alone and only the
         ones still refused fail. Returns the works to acknowledge."""
+        failure = self._try_index(works, stats)
+        if failure is None:
+            return works
+        if self._down_indexes():
+            self.defer([w.item for w in works], failure, stats)
+            return []
+        log.warning("index write of %d items failed (%s); writing each alone", len(works), failure)
+        kept = []
+        for w in works:
+            failure = self._try_index([w], stats)
+            if failure is None:
+                kept.append(w)
+            elif self._down_indexes():
+                self.defer([w.item], failure, stats)
+            else:
+                self._fail_row([w.item], failure, stats, self.back)
+        return kept
+
+    def _try_index(self, works: list[Work], stats: BatchStats) -> Exception | None:
+        """index(); the failure it raised unless that was a lost connection or a conflict
+        (those propagate: the worker redoes the batch)."""
         try:
             stats.points += self.index(works)
-            return works
+            return None
         except (IndexUnavailable, RowError, psycopg.Error) as exc:
             if redo(exc):
                 raise
-            if self._down_indexes():
-                self.defer([w.item for w in works], exc, stats)
-                return []
-            log.warning("index write of %d items failed (%s); writing each alone", len(works), exc)
-        kept = []
-        for w in works:
-            try:
-                stats.points += self.index([w])
-                kept.append(w)
-            except (IndexUnavailable, RowError, psycopg.Error) as exc:
-                if redo(exc):
-                    raise
-                if self._down_indexes():
-                    self.defer([w.item], exc, stats)
-                else:
-                    self._fail_row([w.item], exc, stats, self.back)
-        return kept
+            return exc
 
     def _down_indexes(self) -> list[str]:
         down = []

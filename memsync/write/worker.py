@@ -91,7 +91,8 @@ class Worker:
 
     def __init__(self, settings: Settings, dsn: str, embedder: Embedder,
                  indexes: list[VectorIndex], worker_id: str | None = None,
-                 follow_model: Callable[[str], Embedder] | None = None):
+                 follow_model: Callable[[str], Embedder] | None = None,
+                 only: Sequence[tuple[str, int]] | None = None):
         self.settings = settings
         self.follow_model = follow_model
         self.dsn = dsn
@@ -108,7 +109,7 @@ class Worker:
         self._mode = "daemon"
         self._progress_at = time.monotonic()
         self.asked: list[int] = []  # once mode: the items this run was asked to drain
-        self.only: Sequence[tuple[str, int]] | None = None  # once mode: only these source rows' items
+        self.only = only  # only the items of these (source_table, source_id) rows
 
     # ------------------------------------------------------------ connections
 
@@ -245,14 +246,9 @@ class Worker:
         done = ops.catch_up(self._db(), self.embedder, self.indexes)
         log.info("caught up with %s: %d texts embedded", model, done)
 
-    def run_once(self, wait_seconds: float = 0.0, only: Sequence[tuple[str, int]] | None = None) -> BatchStats:
-        """Drain and return (for cron and tests); recorded as a sync session like run().
-        With `only`, just the items of these (source_table, source_id) rows."""
-        self.only = only
-        try:
-            return self.run(threading.Event(), once=True, wait_seconds=wait_seconds)
-        finally:
-            self.only = None
+    def run_once(self, wait_seconds: float = 0.0) -> BatchStats:
+        """Drain and return (for cron and tests); recorded as a sync session like run()."""
+        return self.run(threading.Event(), once=True, wait_seconds=wait_seconds)
 
     def _drain_asked(self, stop: threading.Event, wait_seconds: float) -> None:
         """Once mode: drain, then, for up to wait_seconds, wait for the asked items that

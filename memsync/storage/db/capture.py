@@ -57,12 +57,12 @@ _FREE = """(o.claimed_by IS NULL OR o.claimed_until < now()
              OR (o.claimed_by <> %(w)s AND o.claimed_by NOT IN (SELECT memsync.live_workers())))"""
 
 
-# Restricts a claim to some source rows (`only`); NULL arrays: no restriction.
-_ONLY = """(%(tables)s::text[] IS NULL OR (o.source_table, o.source_id) IN
+# Restricts a query of the outbox to some source rows (`only`); NULL arrays: no restriction.
+ONLY = """(%(tables)s::text[] IS NULL OR (o.source_table, o.source_id) IN
              (SELECT * FROM unnest(%(tables)s::text[], %(ids)s::bigint[])))"""
 
 
-def _only(only: Sequence[tuple[str, int]] | None) -> dict[str, Any]:
+def only_params(only: Sequence[tuple[str, int]] | None) -> dict[str, Any]:
     if only is None:
         return {"tables": None, "ids": None}
     return {"tables": [t for t, _ in only], "ids": [i for _, i in only]}
@@ -94,12 +94,12 @@ def claim(conn: DictConn, worker: str, limit: int, lease_seconds: float, max_att
                       attempts = o.attempts + 1
                 WHERE o.id IN (SELECT o.id FROM memsync.outbox o
                                 WHERE o.dead_at IS NULL AND o.available_at <= now() AND {_FREE}
-                                  AND {_ONLY}
+                                  AND {ONLY}
                                 ORDER BY o.available_at, o.id
                                 LIMIT %(n)s
                                 FOR UPDATE SKIP LOCKED)
             RETURNING o.id, o.source_table, o.source_id, o.op, o.version, o.attempts""",
-            {"w": worker, "lease": lease_seconds, "n": limit, **_only(only)},
+            {"w": worker, "lease": lease_seconds, "n": limit, **only_params(only)},
         ).fetchall()
     return sorted((Item(**r) for r in rows), key=lambda i: i.id)
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memsync.storage.db import DictConn
+from memsync.storage.db.capture import ONLY, only_params
 
 
 def register(conn: DictConn, worker: str, host: str, pid: int, mode: str) -> int:
@@ -109,11 +110,6 @@ def leftovers(conn: DictConn, ids: list[int]) -> list[dict[str, Any]]:
 
 def pending_ids(conn: DictConn, only: Sequence[tuple[str, int]] | None = None) -> list[int]:
     """Items a drain is asked to process: everything not dead-lettered (of these source rows)."""
-    if only is None:
-        rows = conn.execute("SELECT id FROM memsync.outbox WHERE dead_at IS NULL").fetchall()
-    else:
-        rows = conn.execute(
-            "SELECT o.id FROM memsync.outbox o JOIN unnest(%s::text[], %s::bigint[]) AS x(t, i)"
-            " ON o.source_table = x.t AND o.source_id = x.i WHERE o.dead_at IS NULL",
-            ([t for t, _ in only], [i for _, i in only])).fetchall()
+    rows = conn.execute(f"SELECT o.id FROM memsync.outbox o WHERE o.dead_at IS NULL AND {ONLY}",
+                        only_params(only)).fetchall()
     return [r["id"] for r in rows]
