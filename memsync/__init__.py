@@ -1,6 +1,7 @@
 """memsync: keeps a semantic index of Postgres agent memory in sync and serves context.
 
-`from memsync import search, retrieve` gives the library API (configured from MEMSYNC_*),
+`from memsync import search, retrieve, remember, ...` gives the library API (configured from
+MEMSYNC_*),
 `from memsync import Memsync` an application object of your own;
 imports are lazy so that `import memsync` stays cheap."""
 
@@ -9,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Memsync", "retrieve", "search"]
+__all__ = ["Memsync", "add_note", "block_actions", "end_session", "forget", "get", "log_event", "log_reflection",
+           "promote_event", "remember", "retrieve", "search", "start_session", "supersede", "wait_synced"]
 
 
 def __getattr__(name: str) -> Any:

@@ -18,24 +18,28 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from pydantic import BaseModel
+
 from memsync import runtime
 from memsync.embed import Embedder
-from memsync.errors import DatabaseError
+from memsync.errors import DatabaseError, InvalidInput
 from memsync.index import VectorIndex
 from memsync.read.context import ContextBundle, RetrievalLog, Retriever
 from memsync.read.hybrid import Hit, Mode, SearchError, SearchOptions
 from memsync.read.hybrid import search as hybrid_search
 from memsync.read.recipes import RecipeError, RecipeFile
-from memsync.read.subjects import SubjectRef
+from memsync.read.subjects import Confinement, SubjectRef
 from memsync.runtime import Runtime
 from memsync.settings import Settings, redact_dsn
 from memsync.storage.db import DictConn, capture, connect
 from memsync.storage.db import context as ctxq
 from memsync.storage.db.subjects import subject_types
 from memsync.storage.filters import Filters
-from memsync.write import ops
+from memsync.write import memory, ops, tokens
+from memsync.write.tokens import NotSynced, SyncToken
 
 POOL_TIMEOUT = 10.0  # seconds a call waits for a connection before it fails
+MAX_WAIT_MS = 120_000  # the longest a read may wait for writes to become searchable
 
 
 class Memsync:
@@ -120,13 +124,23 @@ class Memsync:
     # ------------------------------------------------------------ read
 
     def search(self, query: str, *, k: int = 10, mode: Mode = "hybrid",
-               filters: Filters | dict[str, Any] | None = None, **options: Any) -> list[Hit]:
-        """Hybrid (default), dense or lexical search over blocks; see SearchOptions for options."""
+               filters: Filters | dict[str, Any] | None = None, after: SyncToken | str | None = None,
+               wait_ms: int = tokens.DEFAULT_WAIT_MS, stale_ok: bool = False, confine: Confinement | None = None,
+               **options: Any) -> list[Hit]:
+        """Hybrid (default), dense or lexical search over blocks; see SearchOptions for options.
+        `after`: a sync token from a write; waits (up to wait_ms) until its changes are
+        searchable, else raises NotSynced (or, with stale_ok, searches anyway)."""
         f = filters if isinstance(filters, Filters) else Filters.parse(filters)
         unknown = set(options) - {"rrf_k", "weights", "candidates", "mmr_lambda", "recency_half_life_days"}
         if unknown:
             raise SearchError(f"unknown search option(s): {', '.join(sorted(unknown))}")
+        if confine is not None:
+            for t, i in f.subjects:
+                confine.check(t, i, f"filters.subjects {t}:{'' if i is None else i}")
+            if not f.subjects:
+                f = f.model_copy(update={"subjects": tuple(sorted(confine.pairs, key=str)), "scoped": True})
         with self.connection() as conn:
+            self._await(conn, after, wait_ms, stale_ok)
             if f.subjects:  # a subject type outside the vocabulary would silently match nothing
                 known = subject_types(conn)
                 strange = sorted({t for t, _ in f.subjects if t not in known})
@@ -136,11 +150,43 @@ class Memsync:
             return hybrid_search(self._runtime_for(conn), conn, query, SearchOptions(k=k, mode=mode, **options), f)
 
     def retrieve(self, recipe: str | int, subject: SubjectRef, *, query: str | None = None,
-                 budget_tokens: int | None = None, as_of: datetime | str | None = None) -> ContextBundle:
-        """Run a context recipe for a subject ((type, id), 'type:id' or a global_id)."""
+                 budget_tokens: int | None = None, as_of: datetime | str | None = None,
+                 after: SyncToken | str | None = None, wait_ms: int = tokens.DEFAULT_WAIT_MS,
+                 stale_ok: bool = False, confine: Confinement | None = None) -> ContextBundle:
+        """Run a context recipe for a subject ((type, id), 'type:id' or a global_id);
+        `after`/`wait_ms`/`stale_ok` as in search (a stale bundle says so: stale, pending)."""
         with self.connection() as conn:
+            pending = self._await(conn, after, wait_ms, stale_ok)
             retriever = Retriever(self._runtime_for(conn), conn, log=self.settings.log_retrievals, session=self._log)
-            return retriever.retrieve(recipe, subject, query=query, budget_tokens=budget_tokens, as_of=as_of)
+            bundle = retriever.retrieve(recipe, subject, query=query, budget_tokens=budget_tokens, as_of=as_of,
+                                        confine=confine)
+        bundle.stale, bundle.pending = bool(pending), pending
+        return bundle
+
+    def wait_synced(self, token: SyncToken | str, wait_ms: int = tokens.DEFAULT_WAIT_MS) -> list[dict[str, Any]]:
+        """Wait until the token's changes are searchable; returns what is still pending at
+        the deadline (empty: all synced), without raising."""
+        tok = SyncToken.decode(token)
+        if not tok.changes:
+            return []
+        with self.connection() as conn:
+            return tokens.wait(conn, tok, wait_ms)
+
+    def _await(self, conn: DictConn, after: SyncToken | str | None, wait_ms: int, stale_ok: bool
+               ) -> list[dict[str, Any]]:
+        tok = SyncToken.decode(after)
+        if not tok.changes:
+            return []
+        if isinstance(wait_ms, bool) or not isinstance(wait_ms, int) or not 0 <= wait_ms <= MAX_WAIT_MS:
+            raise InvalidInput(f"wait_ms must be a whole number of milliseconds from 0 to {MAX_WAIT_MS}")
+        pending = tokens.wait(conn, tok, wait_ms)
+        if pending and not stale_ok:
+            dead = any(p["dead"] for p in pending)
+            raise NotSynced(("a write this read waits for was dead-lettered and will not be searchable until "
+                             "`memsync retry`: " if dead else
+                             f"writes not searchable after {wait_ms} ms (is `memsync run` running?): ")
+                            + tokens.describe(pending), pending)
+        return pending
 
     def status(self) -> dict[str, Any]:
         with self.connection() as conn:
@@ -175,3 +221,89 @@ class Memsync:
         with self.connection() as conn:
             return capture.retry_dead(conn, list(ids) if ids else None)
 
+
+    # ------------------------------------------------------------ agent writes (memsync/write/memory.py)
+
+    def _write(self, fn: Any, model: type[BaseModel], confine: Confinement | None, /, **fields: Any
+               ) -> memory.Written:
+        data = memory.parse(model, fields)
+        with self.connection() as conn:
+            return fn(conn, data, confine)  # type: ignore[no-any-return]
+
+    def remember(self, subject: str, text: str, *, fact_type: str, category: str | None = None,
+                 valid_from: datetime | None = None, confidence: float | None = None, source: str | None = None,
+                 idempotency_key: str | None = None, confine: Confinement | None = None) -> memory.Written:
+        """Store a fact about a subject; returns it with a sync token."""
+        return self._write(memory.remember, memory.Remember, confine, subject=subject, text=text,
+                           fact_type=fact_type, category=category, valid_from=valid_from, confidence=confidence,
+                           source=source, idempotency_key=idempotency_key)
+
+    def forget(self, fact: str | int, *, reason: str, dry_run: bool = False,
+               confine: Confinement | None = None) -> memory.Written:
+        """End a fact's validity now (never deletes): it leaves current retrieval at once and
+        stays visible to as_of before now."""
+        return self._write(memory.forget, memory.Forget, confine, fact=str(fact), reason=reason, dry_run=dry_run)
+
+    def supersede(self, fact: str | int, text: str, *, fact_type: str | None = None, category: str | None = None,
+                  reason: str | None = None, confidence: float | None = None, source: str | None = None,
+                  confine: Confinement | None = None) -> memory.Written:
+        """End a fact and write its successor in one transaction, linked both ways."""
+        return self._write(memory.supersede, memory.Supersede, confine, fact=str(fact), text=text,
+                           fact_type=fact_type, category=category, reason=reason, confidence=confidence,
+                           source=source)
+
+    def log_reflection(self, subject: str, mode: str, *, confine: Confinement | None = None,
+                       **fields: Any) -> memory.Written:
+        """A reflection (goals, accomplishments, blockers, decisions, next_actions, metrics, raw_text)."""
+        return self._write(memory.log_reflection, memory.LogReflection, confine, subject=subject, mode=mode,
+                           **fields)
+
+    def add_note(self, subject: str, body_md: str, *, block_type: str = "prompt_snippet", title: str | None = None,
+                 confine: Confinement | None = None) -> memory.Written:
+        """A block written directly (a prompt snippet, a note), searchable once synced."""
+        return self._write(memory.add_note, memory.AddNote, confine, subject=subject, body_md=body_md,
+                           block_type=block_type, title=title)
+
+    def start_session(self, session_type: str, *, subject: str | None = None, client_person: int | None = None,
+                      profile: str | None = None, context_recipe: str | None = None, trace_id: str | None = None,
+                      confine: Confinement | None = None) -> memory.Written:
+        """Open a session (seed §4.5), snapshotting the profile, recipe and settings it runs with."""
+        data = memory.parse(memory.StartSession, {
+            "session_type": session_type, "subject": subject, "client_person": client_person, "profile": profile,
+            "context_recipe": context_recipe, "trace_id": trace_id})
+        with self.connection() as conn:
+            return memory.start_session(conn, data, self.settings.redacted(), confine)
+
+    def log_event(self, session: str | int, event_type: str, payload: dict[str, Any], *, memory_scope: str = "session",
+                  subject: str | None = None, tool: str | None = None,
+                  confine: Confinement | None = None) -> memory.Written:
+        """An event of a running session; notes and decisions become searchable memory."""
+        return self._write(memory.log_event, memory.LogEvent, confine, session=str(session), event_type=event_type,
+                           payload=payload, memory_scope=memory_scope, subject=subject, tool=tool)
+
+    def end_session(self, session: str | int, status: str = "completed", summary: str | None = None, *,
+                    confine: Confinement | None = None) -> memory.Written:
+        return self._write(memory.end_session, memory.EndSession, confine, session=str(session), status=status,
+                           summary=summary)
+
+    def promote_event(self, event: str | int, *, fact_type: str, category: str | None = None,
+                      text: str | None = None, confine: Confinement | None = None) -> memory.Written:
+        """Turn an event into a fact and link them (events.promoted_fact_id)."""
+        return self._write(memory.promote_event, memory.PromoteEvent, confine, event=str(event),
+                           fact_type=fact_type, category=category, text=text)
+
+    def get(self, ref: str, *, confine: Confinement | None = None) -> dict[str, Any]:
+        """A row by global_id or 'type:id', with its blocks, artifact and subject."""
+        with self.connection() as conn:
+            return memory.get(conn, ref, confine)
+
+    def block_actions(self, block: str | int, *, profile: str, confine: Confinement | None = None
+                      ) -> list[dict[str, Any]]:
+        """The block's actions whose tools the profile may use."""
+        with self.connection() as conn:
+            return memory.block_actions(conn, block, profile, confine)
+
+    def confinement(self, subject: SubjectRef) -> Confinement:
+        """The subject and its tree, for a face confined to it (memsync mcp --scope)."""
+        with self.connection() as conn:
+            return Confinement.of(conn, subject)

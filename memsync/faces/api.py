@@ -5,8 +5,9 @@ its own settings or a second database holds its own `Memsync(...)` instead."""
 
 from __future__ import annotations
 
+import functools
 import threading
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from memsync.app import Memsync
@@ -40,11 +41,35 @@ def close() -> None:
 
 def search(query: str, *, k: int = 10, mode: Mode = "hybrid", filters: Filters | dict[str, Any] | None = None,
            **options: Any) -> list[Hit]:
-    """Hybrid (default), dense or lexical search over blocks; see SearchOptions for options."""
+    """Hybrid (default), dense or lexical search over blocks; see Memsync.search (after=, wait_ms=)."""
     return default().search(query, k=k, mode=mode, filters=filters, **options)
 
 
-def retrieve(recipe: str | int, subject: SubjectRef, *, query: str | None = None, budget_tokens: int | None = None,
-             as_of: datetime | str | None = None) -> ContextBundle:
-    """Run a context recipe for a subject ((type, id), 'type:id' or a global_id)."""
-    return default().retrieve(recipe, subject, query=query, budget_tokens=budget_tokens, as_of=as_of)
+def retrieve(recipe: str | int, subject: SubjectRef, **options: Any) -> ContextBundle:
+    """Run a context recipe for a subject; see Memsync.retrieve (query, budget_tokens, as_of, after)."""
+    return default().retrieve(recipe, subject, **options)
+
+
+def _delegate(name: str) -> Callable[..., Any]:
+    method = getattr(Memsync, name)
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(default(), name)(*args, **kwargs)
+
+    return call
+
+
+# The write API and the rest of the agent face: each is the default Memsync's method.
+remember = _delegate("remember")
+forget = _delegate("forget")
+supersede = _delegate("supersede")
+log_reflection = _delegate("log_reflection")
+add_note = _delegate("add_note")
+start_session = _delegate("start_session")
+log_event = _delegate("log_event")
+end_session = _delegate("end_session")
+promote_event = _delegate("promote_event")
+get = _delegate("get")
+block_actions = _delegate("block_actions")
+wait_synced = _delegate("wait_synced")

@@ -36,6 +36,12 @@ class Source:
     subject_columns: tuple[str, str]
     chunker: Callable[[Mapping[str, Any], ChunkParams], list[Chunk]]
     is_artifact: bool = False
+    # (column, values) conditions, all of which a row must meet to be captured (events: notes
+    # and decisions beyond a single run; tool calls would cross the queue to produce nothing)
+    capture_only: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def captures(self, row: Mapping[str, Any]) -> bool:
+        return all(row.get(col) in values for col, values in self.capture_only)
 
     def subject(self, row: Mapping[str, Any]) -> tuple[str | None, int | None]:
         return row.get(self.subject_columns[0]), row.get(self.subject_columns[1])
@@ -85,6 +91,7 @@ class Gather:
     limit: int
     count_tokens: TokenCounter
     semantic: Callable[[Any, Gather], list[Item]]  # the read path's hybrid search, for semantic sections
+    confined: bool = False  # a scoped reader (memsync mcp --scope): nothing outside `pairs`, not even 'personal'
 
     def item(self, kind: str, text: str, table: str, row: Mapping[str, Any]) -> Item:
         return Item(self.section, kind, text, self.count_tokens(text), table, int(row["id"]), row.get("global_id"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import Field
@@ -28,12 +29,17 @@ def label(row: Mapping[str, Any]) -> str:
 
 def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
     content = normalize(str(row.get("content") or ""))
-    if not content:
-        return []
+    if not content or _ended(row):
+        return []  # an ended fact (forget, supersede) leaves the index
     p = p or ChunkParams(256, 32, approx_tokens)
     head = label(row)
     return [Chunk(piece_key("fact", i), "fact", text, head, _label(row), i, tokens=p.count(head) + n)
             for i, (text, n) in enumerate(bounded(content, head, p.max_tokens, p.overlap, p.count))]
+
+
+def _ended(row: Mapping[str, Any]) -> bool:
+    end = row.get("valid_to")
+    return isinstance(end, datetime) and end <= datetime.now(timezone.utc)
 
 
 def render(row: Mapping[str, Any]) -> str:
@@ -47,14 +53,14 @@ class FactsSection(SectionBase):
     include_personal: bool = True  # facts about the user themself ('personal' subject)
 
     def gather(self, g: Gather) -> list[Item]:
-        pairs = (*g.pairs, ("personal", None)) if self.include_personal else g.pairs
+        pairs = (*g.pairs, ("personal", None)) if self.include_personal and not g.confined else g.pairs
         return [g.item("facts", render(r), "agent.facts", r)
                 for r in q.facts(g.conn, pairs, list(self.fact_types), self.categories, g.as_of, g.limit)]
 
 
 KIND = Kind(
     "facts",
-    Source("agent.facts", ("fact_type", "category", "content", "subject_type", "subject_id"),
+    Source("agent.facts", ("fact_type", "category", "content", "subject_type", "subject_id", "valid_to"),
            ("subject_type", "subject_id"), chunk),
     FactsSection,
 )

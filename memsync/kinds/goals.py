@@ -43,7 +43,7 @@ class GoalsSection(SectionBase):
     include_personal: bool = True
 
     def gather(self, g: Gather) -> list[Item]:
-        pairs = (*g.pairs, ("personal", None)) if self.include_personal else g.pairs
+        pairs = (*g.pairs, ("personal", None)) if self.include_personal and not g.confined else g.pairs
         return [g.item("goals", render(r), "agent.goals", r)
                 for r in q.goals(g.conn, pairs, list(self.statuses), list(self.horizons), g.as_of, g.limit)]
 

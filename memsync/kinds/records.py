@@ -106,6 +106,8 @@ class RecordsSection(SectionBase):
         rel = RELATIONS[self.relation]
         rows = q.records(g.conn, rel, g.pairs, dict(self.where), self.order_by, self.descending, g.limit,
                          g.as_of, g.since)
+        if g.confined:  # a row linked to the scope may still lie outside it (another client's task)
+            rows = [r for r in rows if (rel.entity, r["id"]) in g.pairs]
         return [g.item("records", rel.render(r), rel.table, r) for r in rows]
 
 

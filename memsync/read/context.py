@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -17,7 +17,7 @@ from memsync.kinds.base import Gather, Item
 from memsync.read import budget, subjects
 from memsync.read.hybrid import SearchOptions, search
 from memsync.read.recipes import RecipeError, RecipeSpec, SemanticSection, parse_spec, render_query
-from memsync.read.subjects import Subject, SubjectRef
+from memsync.read.subjects import Confinement, Subject, SubjectRef
 from memsync.runtime import Runtime
 from memsync.storage.db import DictConn, audit
 from memsync.storage.db import context as q
@@ -39,6 +39,9 @@ class ContextBundle:
     dropped: list[dict[str, Any]]
     candidates: int
     latency_ms: float
+    # read-your-writes: with after= and stale_ok, the changes that were not searchable yet
+    stale: bool = False
+    pending: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -105,7 +108,10 @@ class Retriever:
         return row, parse_spec(row["retrieval_spec"], f"recipe {row['name']} v{row['version']}")
 
     def retrieve(self, recipe: str | int, subject: SubjectRef, *, query: str | None = None,
-                 budget_tokens: int | None = None, as_of: datetime | str | None = None) -> ContextBundle:
+                 budget_tokens: int | None = None, as_of: datetime | str | None = None,
+                 confine: Confinement | None = None) -> ContextBundle:
+        """`confine` (a scoped face): the subject must lie in it, and every section reads
+        only the part of the subject's scope that does."""
         started = time.perf_counter()
         as_of = parse_when(as_of, "as_of")
         if budget_tokens is not None and (isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int)
@@ -116,11 +122,13 @@ class Retriever:
         try:
             row, spec = self.load_recipe(recipe)
             subj = subjects.resolve(self.conn, subject)
+            if confine is not None:
+                confine.check(subj.type, subj.id, f"subject {subj.key}")
             if spec.subject_types and subj.type not in spec.subject_types:
                 raise RecipeError(f"recipe {row['name']} is for {', '.join(spec.subject_types)} subjects, "
                                   f"not {subj.type}")
             limit = spec.budget_tokens if budget_tokens is None else budget_tokens
-            groups, candidates = self._gather(spec, subj, query, as_of)
+            groups, candidates = self._gather(spec, subj, query, as_of, confine)
             dropped = budget.fit(groups, limit)
         except psycopg.OperationalError as exc:
             raise DatabaseError(f"retrieve failed: database unavailable: {exc}".strip()) from exc
@@ -142,8 +150,8 @@ class Retriever:
 
     # ------------------------------------------------------------ sections
 
-    def _gather(self, spec: RecipeSpec, subj: Subject, query: str | None,
-                as_of: datetime | None) -> tuple[list[budget.SectionItems[Item]], int]:
+    def _gather(self, spec: RecipeSpec, subj: Subject, query: str | None, as_of: datetime | None,
+                confine: Confinement | None = None) -> tuple[list[budget.SectionItems[Item]], int]:
         now = as_of or datetime.now(timezone.utc)
         seen: set[tuple[str, int | None]] = set()
         groups: list[budget.SectionItems[Item]] = []
@@ -157,11 +165,13 @@ class Retriever:
             mode = sec.scope or spec.scope
             if mode not in scopes:
                 scopes[mode] = subjects.scope(self.conn, subj, mode)
+                if confine is not None:
+                    scopes[mode] = confine.narrow(scopes[mode])
             pairs = scopes[mode]
             since = _days_before(now, sec.since_days) if sec.since_days else None
             # fetch more than max_items: dedup and budgets may drop some
             g = Gather(self.conn, sec.name, pairs, as_of, since, sec.max_items * 2, self.rt.embedder.count_tokens,
-                       semantic)
+                       semantic, confined=confine is not None)
             rows = sec.gather(g)
             candidates += len(rows)
             kept = [item for item in rows if _fresh(item, seen)]

@@ -82,3 +82,31 @@ def scope(conn: DictConn, subject: Subject, mode: str) -> tuple[tuple[str, int |
     if mode == "tree" and subject.id is not None:
         pairs.extend(q.tree(conn, subject.type, subject.id))
     return tuple(dict.fromkeys(pairs))
+
+
+class ScopeError(InvalidInput):
+    """A read or write reaches outside the subject tree a server is confined to."""
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """A subject and its tree: everything a scoped face (memsync mcp --scope) may read or
+    write. Rows with no subject, or with the user's own 'personal' subject, are outside."""
+
+    subject: Subject
+    pairs: frozenset[tuple[str, int | None]]
+
+    @classmethod
+    def of(cls, conn: DictConn, ref: SubjectRef) -> Confinement:
+        subj = resolve(conn, ref)
+        return cls(subj, frozenset(scope(conn, subj, "tree")))
+
+    def allows(self, subject_type: str | None, subject_id: int | None) -> bool:
+        return subject_type is not None and (subject_type, subject_id) in self.pairs
+
+    def check(self, subject_type: str | None, subject_id: int | None, what: str) -> None:
+        if not self.allows(subject_type, subject_id):
+            raise ScopeError(f"{what} is outside this server's scope ({self.subject.key} and its tree)")
+
+    def narrow(self, pairs: tuple[tuple[str, int | None], ...]) -> tuple[tuple[str, int | None], ...]:
+        return tuple(p for p in pairs if p in self.pairs)

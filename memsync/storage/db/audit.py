@@ -27,7 +27,8 @@ def end_session(conn: DictConn, session_id: int, status: str, summary: str) -> N
 
 
 def add_event(conn: DictConn, session_id: int, event_type: str, payload: dict[str, Any],
-              memory_scope: str = "session") -> None:
+              memory_scope: str = "run") -> None:
+    """memsync's own records (sync batches, retrievals): run-scoped, so never searchable memory."""
     conn.execute(
         "INSERT INTO agent.events (session_id, event_type, payload, memory_scope) VALUES (%s, %s, %s, %s)",
         (session_id, event_type, Jsonb(payload), memory_scope),

@@ -11,6 +11,9 @@ from psycopg import sql
 from memsync.storage.db import DictConn
 
 CHANNEL = "memsync_outbox"
+# Notified when items leave the queue (acked or dead-lettered): read-your-writes waiters
+# (memsync/write/tokens.py) wake on it instead of polling.
+SYNCED_CHANNEL = "memsync_synced"
 
 
 def _table(name: str) -> sql.Composable:
@@ -18,22 +21,31 @@ def _table(name: str) -> sql.Composable:
     return sql.Identifier(schema, table)
 
 
-def install_source_triggers(conn: DictConn, table: str, columns: tuple[str, ...], func: str) -> None:
+def install_source_triggers(conn: DictConn, table: str, columns: tuple[str, ...], func: str,
+                            only: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> None:
     """Idempotent (CREATE OR REPLACE): insert, update of content columns (only when a value
-    really changed), delete, and truncate each enqueue work for `table`."""
+    really changed), delete, and truncate each enqueue work for `table`; with `only`
+    (column, values) conditions, just for rows meeting them all (before or after)."""
     t = _table(table)
     f = sql.Identifier("memsync", func)
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     old = sql.SQL(", ").join(sql.SQL("OLD.{}").format(sql.Identifier(c)) for c in columns)
     new = sql.SQL(", ").join(sql.SQL("NEW.{}").format(sql.Identifier(c)) for c in columns)
+
+    def holds(row: str) -> sql.Composable:
+        conds = [sql.SQL("{}.{} IN ({})").format(sql.SQL(row), sql.Identifier(col),
+                                                 sql.SQL(", ").join(sql.Literal(v) for v in values))
+                 for col, values in only]
+        return sql.SQL("(") + sql.SQL(" AND ").join(conds) + sql.SQL(")") if conds else sql.SQL("true")
+
     for stmt in (
         sql.SQL("CREATE OR REPLACE TRIGGER memsync_capture_insert AFTER INSERT ON {} "
-                "FOR EACH ROW EXECUTE FUNCTION {}()").format(t, f),
+                "FOR EACH ROW WHEN ({}) EXECUTE FUNCTION {}()").format(t, holds("NEW"), f),
         sql.SQL("CREATE OR REPLACE TRIGGER memsync_capture_update AFTER UPDATE OF {} ON {} "
-                "FOR EACH ROW WHEN (ROW({}) IS DISTINCT FROM ROW({})) EXECUTE FUNCTION {}()"
-                ).format(cols, t, old, new, f),
+                "FOR EACH ROW WHEN (ROW({}) IS DISTINCT FROM ROW({}) AND ({} OR {})) EXECUTE FUNCTION {}()"
+                ).format(cols, t, old, new, holds("OLD"), holds("NEW"), f),
         sql.SQL("CREATE OR REPLACE TRIGGER memsync_capture_delete AFTER DELETE ON {} "
-                "FOR EACH ROW EXECUTE FUNCTION {}()").format(t, f),
+                "FOR EACH ROW WHEN ({}) EXECUTE FUNCTION {}()").format(t, holds("OLD"), f),
         sql.SQL("CREATE OR REPLACE TRIGGER memsync_capture_truncate AFTER TRUNCATE ON {} "
                 "FOR EACH STATEMENT EXECUTE FUNCTION memsync.capture_truncate()").format(t),
     ):
@@ -124,6 +136,8 @@ def ack_many(conn: DictConn, items: list[Item], worker: str) -> int:
         ([i.id for i in items], [i.version for i in items], worker),
     ).fetchall()
     gone = {r["id"] for r in deleted}
+    if gone:
+        notify_synced(conn)
     rest = [i.id for i in items if i.id not in gone]
     if rest:
         conn.execute(
@@ -163,7 +177,13 @@ def fail(conn: DictConn, item: Item, worker: str, error: str, max_attempts: int,
     if row is None:  # a newer change arrived: it gets fresh attempts
         release(conn, item, worker)
         return False
+    if row["dead_at"] is not None:
+        notify_synced(conn)  # a waiter for it learns now that it will not sync
     return row["dead_at"] is not None
+
+
+def notify_synced(conn: DictConn) -> None:
+    conn.execute(sql.SQL("SELECT pg_notify({}, '')").format(sql.Literal(SYNCED_CHANNEL)))
 
 
 # An index outage retries an item without counting an attempt, backing off up to this.
@@ -227,6 +247,10 @@ def dead_letters(conn: DictConn, limit: int = 50) -> list[dict[str, Any]]:
     ).fetchall()
 
 
-def listen(conn: DictConn) -> None:
-    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+def listen(conn: DictConn, channel: str = CHANNEL) -> None:
+    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+
+def unlisten(conn: DictConn, channel: str) -> None:
+    conn.execute(sql.SQL("UNLISTEN {}").format(sql.Identifier(channel)))
 

@@ -138,12 +138,16 @@ def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f
 
 
 def hit_rows(conn: DictConn, block_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The hits' rows; a block that is gone, or whose fact has ended, is left out."""
     rows = conn.execute(
         """SELECT b.id AS block_id, b.global_id, b.block_type, b.title, b.heading_path, b.body_md,
                   b.source_table, b.source_id, b.artifact_id, b.subject_type, b.subject_id,
                   b.content_hash, b.token_count, b.created_at, b.updated_at, a.external_id AS artifact_external_id
              FROM agent.blocks b LEFT JOIN agent.artifacts a ON a.id = b.artifact_id
-            WHERE b.id = ANY(%s)""",
+            WHERE b.id = ANY(%s)
+              -- a forgotten or superseded fact leaves search at once, before the sync drops its block
+              AND NOT EXISTS (SELECT 1 FROM agent.facts f WHERE b.source_table = 'agent.facts'
+                                 AND f.id = b.source_id AND f.valid_to <= now())""",
         (list(block_ids),),
     ).fetchall()
     return {r["block_id"]: r for r in rows}

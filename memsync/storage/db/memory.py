@@ -1,0 +1,258 @@
+"""SQL for the agent write API (memsync/write/memory.py) and for reading one row with its
+provenance: facts, reflections, notes, sessions, events, profiles, tools, block actions.
+Table names come from ENTITIES, never from a caller; every value is a bound parameter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from memsync.storage.db import DictConn
+from memsync.storage.db.capture import _table
+from memsync.storage.db.subjects import RELATIONS
+
+# global_id prefix -> table: the `type:id` references get() and the tools accept.
+ENTITIES: dict[str, str] = {
+    "fact": "agent.facts", "event": "agent.events", "session": "agent.sessions",
+    "reflection": "agent.reflections", "goal": "agent.goals", "artifact": "agent.artifacts",
+    "block": "agent.blocks", "execution_run": "agent.execution_runs", "step_evaluation": "agent.step_evaluations",
+    "context_recipe": "agent.context_recipes", "profile": "agent.profiles", "tool": "agent.tools",
+    **RELATIONS,
+}
+
+# The columns that name a row's subject, where a table has them under another name.
+SUBJECT_COLUMNS: dict[str, tuple[str, str]] = {"agent.reflections": ("focal_entity_type", "focal_entity_id")}
+
+
+def subject_columns(table: str) -> tuple[str, str] | None:
+    if table in SUBJECT_COLUMNS:
+        return SUBJECT_COLUMNS[table]
+    if table in ("agent.facts", "agent.events", "agent.sessions", "agent.goals", "agent.artifacts",
+                 "agent.blocks", "agent.execution_runs"):
+        return ("subject_type", "subject_id")
+    return None
+
+
+def now(conn: DictConn) -> datetime:
+    """The current transaction's timestamp: what the outbox stamps the changes it made with."""
+    row = conn.execute("SELECT now() AS t").fetchone()
+    assert row is not None
+    return row["t"]  # type: ignore[no-any-return]
+
+
+def row(conn: DictConn, table: str, *, id: int | None = None, global_id: str | None = None,
+        lock: bool = False) -> dict[str, Any] | None:
+    column, value = ("id", id) if id is not None else ("global_id", global_id)
+    return conn.execute(
+        sql.SQL("SELECT * FROM {} WHERE {} = %s" + (" FOR UPDATE" if lock else "")).format(
+            _table(table), sql.Identifier(column)), (value,)
+    ).fetchone()
+
+
+# ------------------------------------------------------------------ facts
+
+
+def insert_fact(conn: DictConn, f: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """-> (the fact, created). With an idempotency key already used, the first fact."""
+    created = conn.execute(
+        """INSERT INTO agent.facts (fact_type, category, content, subject_type, subject_id, confidence,
+                                    valid_from, metadata)
+           VALUES (%(fact_type)s, %(category)s, %(content)s, %(subject_type)s, %(subject_id)s, %(confidence)s,
+                   coalesce(%(valid_from)s, now()), %(metadata)s)
+           ON CONFLICT ((metadata->>'idempotency_key')) WHERE metadata ? 'idempotency_key' DO NOTHING
+           RETURNING *""",
+        {**f, "metadata": Jsonb(f["metadata"])},
+    ).fetchone()
+    if created is not None:
+        return created, True
+    first = conn.execute("SELECT * FROM agent.facts WHERE metadata->>'idempotency_key' = %s",
+                         (f["metadata"]["idempotency_key"],)).fetchone()
+    assert first is not None
+    return first, False
+
+
+def end_fact(conn: DictConn, fact_id: int, note: Mapping[str, Any]) -> dict[str, Any]:
+    """End a fact's validity now (or at its start, for a fact not yet valid), noting why."""
+    ended = conn.execute(
+        """UPDATE agent.facts SET valid_to = greatest(now(), valid_from), metadata = metadata || %s
+            WHERE id = %s RETURNING *""", (Jsonb(dict(note)), fact_id)
+    ).fetchone()
+    assert ended is not None
+    return ended
+
+
+# ------------------------------------------------------------------ reflections, notes
+
+
+def insert_reflection(conn: DictConn, r: Mapping[str, Any]) -> dict[str, Any]:
+    lists = ("goals", "accomplishments", "blockers", "decisions", "next_actions")
+    out = conn.execute(
+        """INSERT INTO agent.reflections (session_id, mode, focal_entity_type, focal_entity_id, period_start,
+                   period_end, goals, accomplishments, blockers, decisions, next_actions, metrics, raw_text)
+           VALUES (%(session_id)s, %(mode)s, %(subject_type)s, %(subject_id)s, %(period_start)s, %(period_end)s,
+                   %(goals)s, %(accomplishments)s, %(blockers)s, %(decisions)s, %(next_actions)s, %(metrics)s,
+                   %(raw_text)s)
+           RETURNING *""",
+        {**r, **{k: Jsonb(list(r[k])) for k in lists}, "metrics": Jsonb(dict(r["metrics"]))},
+    ).fetchone()
+    assert out is not None
+    return out
+
+
+def insert_block(conn: DictConn, b: Mapping[str, Any]) -> dict[str, Any]:
+    """A block written directly (no source row): it is its own source for the sync."""
+    out = conn.execute(
+        """INSERT INTO agent.blocks (block_type, title, body_md, subject_type, subject_id, metadata)
+           VALUES (%(block_type)s, %(title)s, %(body_md)s, %(subject_type)s, %(subject_id)s, %(metadata)s)
+           RETURNING *""",
+        {**b, "metadata": Jsonb(dict(b["metadata"]))},
+    ).fetchone()
+    assert out is not None
+    return out
+
+
+# ------------------------------------------------------------------ sessions and events
+
+
+def insert_session(conn: DictConn, s: Mapping[str, Any]) -> dict[str, Any]:
+    out = conn.execute(
+        """INSERT INTO agent.sessions (session_type, client_person_id, subject_type, subject_id, trace_id,
+                   profile_id, context_recipe_id, applied_harness_config)
+           VALUES (%(session_type)s, %(client_person_id)s, %(subject_type)s, %(subject_id)s, %(trace_id)s,
+                   %(profile_id)s, %(context_recipe_id)s, %(applied_harness_config)s)
+           RETURNING *""",
+        {**s, "applied_harness_config": Jsonb(dict(s["applied_harness_config"]))},
+    ).fetchone()
+    assert out is not None
+    return out
+
+
+def end_session(conn: DictConn, session_id: int, status: str, summary: str | None) -> dict[str, Any]:
+    out = conn.execute(
+        """UPDATE agent.sessions SET status = %s, summary = coalesce(%s, summary),
+                  ended_at = greatest(now(), started_at)
+            WHERE id = %s RETURNING *""", (status, summary, session_id)
+    ).fetchone()
+    assert out is not None
+    return out
+
+
+def insert_event(conn: DictConn, e: Mapping[str, Any]) -> dict[str, Any]:
+    out = conn.execute(
+        """INSERT INTO agent.events (session_id, event_type, payload, memory_scope, subject_type, subject_id,
+                                     tool_id)
+           VALUES (%(session_id)s, %(event_type)s, %(payload)s, %(memory_scope)s, %(subject_type)s,
+                   %(subject_id)s, %(tool_id)s)
+           RETURNING *""",
+        {**e, "payload": Jsonb(dict(e["payload"]))},
+    ).fetchone()
+    assert out is not None
+    return out
+
+
+def set_promoted(conn: DictConn, event_id: int, fact_id: int) -> None:
+    conn.execute("UPDATE agent.events SET promoted_fact_id = %s WHERE id = %s", (fact_id, event_id))
+
+
+# ------------------------------------------------------------------ profiles, tools, actions
+
+
+def profile(conn: DictConn, name: str) -> dict[str, Any] | None:
+    return conn.execute("SELECT * FROM agent.profiles WHERE name = %s", (name,)).fetchone()
+
+
+def profile_tools(conn: DictConn, profile_id: int) -> list[str]:
+    rows = conn.execute(
+        """SELECT t.name FROM agent.profile_tools pt JOIN agent.tools t ON t.id = pt.tool_id
+            WHERE pt.profile_id = %s ORDER BY t.name""", (profile_id,)
+    ).fetchall()
+    return [r["name"] for r in rows]
+
+
+def tool_ids(conn: DictConn, names: Sequence[str]) -> dict[str, int]:
+    rows = conn.execute("SELECT id, name FROM agent.tools WHERE name = ANY(%s)", (list(names),)).fetchall()
+    return {r["name"]: int(r["id"]) for r in rows}
+
+
+def upsert_tools(conn: DictConn, tools: Sequence[tuple[str, str, Mapping[str, Any]]]) -> int:
+    """Register (name, description, JSON schema) rows; returns how many changed."""
+    changed = 0
+    for name, description, schema in tools:
+        changed += conn.execute(
+            """INSERT INTO agent.tools (name, description, schema_definition) VALUES (%s, %s, %s)
+               ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description,
+                      schema_definition = EXCLUDED.schema_definition
+                WHERE (agent.tools.description, agent.tools.schema_definition)
+                      IS DISTINCT FROM (EXCLUDED.description, EXCLUDED.schema_definition)""",
+            (name, description, Jsonb(dict(schema))),
+        ).rowcount
+    return changed
+
+
+def block_actions(conn: DictConn, block_id: int, profile_id: int) -> list[dict[str, Any]]:
+    """The block's actions whose tool the profile may use (agent.profile_tools)."""
+    return conn.execute(
+        """SELECT ba.id, ba.global_id, ba.action_name, ba.description, ba.parameters,
+                  t.name AS tool, t.global_id AS tool_global_id
+             FROM agent.block_actions ba
+             JOIN agent.tools t ON t.id = ba.tool_id
+             JOIN agent.profile_tools pt ON pt.tool_id = ba.tool_id AND pt.profile_id = %s
+            WHERE ba.block_id = %s ORDER BY ba.action_name""", (profile_id, block_id)
+    ).fetchall()
+
+
+# ------------------------------------------------------------------ provenance
+
+
+def blocks_of(conn: DictConn, table: str, row_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    if table == "agent.artifacts":
+        where, params = "artifact_id = %s", (row_id,)
+    else:
+        where, params = "source_table = %s AND source_id = %s", (table, row_id)  # type: ignore[assignment]
+    return conn.execute(
+        f"""SELECT id, global_id, block_type, title, heading_path, body_md, chunk_key, ordinal, subject_type,
+                   subject_id, token_count, vector_key, updated_at
+              FROM agent.blocks WHERE {where} ORDER BY ordinal NULLS LAST, id LIMIT {int(limit)}""", params
+    ).fetchall()
+
+
+def recent_memory(conn: DictConn, subject_type: str, subject_id: int | None, limit: int) -> dict[str, list[Any]]:
+    """A subject's current facts, recent notes and sessions: what a resource shows."""
+    p = {"t": subject_type, "i": subject_id, "n": limit}
+    same = "subject_type = %(t)s AND subject_id IS NOT DISTINCT FROM %(i)s"
+    return {
+        "facts": conn.execute(
+            f"""SELECT id, global_id, fact_type, category, content, valid_from FROM agent.facts
+                 WHERE {same} AND (valid_to IS NULL OR valid_to > now()) ORDER BY valid_from DESC LIMIT %(n)s""",
+            p).fetchall(),
+        "notes": conn.execute(
+            f"""SELECT id, global_id, event_type, payload, occurred_at FROM agent.events
+                 WHERE {same} AND event_type IN ('note', 'decision') ORDER BY occurred_at DESC LIMIT %(n)s""",
+            p).fetchall(),
+        "sessions": conn.execute(
+            f"""SELECT id, global_id, session_type, status, summary, started_at FROM agent.sessions
+                 WHERE {same} ORDER BY started_at DESC LIMIT %(n)s""", p).fetchall(),
+    }
+
+
+# ------------------------------------------------------------------ read-your-writes
+
+
+def unsynced(conn: DictConn, keys: Sequence[tuple[str, int, datetime]]) -> list[dict[str, Any]]:
+    """Of these (table, id, written_at) changes, those the outbox still holds: a row queued
+    at or before the write (a later change coalesced into it keeps its first time)."""
+    if not keys:
+        return []
+    return conn.execute(
+        """SELECT o.source_table AS "table", o.source_id AS id, o.op, o.attempts, o.last_error,
+                  o.dead_at IS NOT NULL AS dead, o.claimed_by
+             FROM unnest(%s::text[], %s::bigint[], %s::timestamptz[]) AS k(t, i, at)
+             JOIN memsync.outbox o ON o.source_table = k.t AND o.source_id = k.i
+            WHERE o.first_enqueued_at <= k.at
+            ORDER BY o.source_table, o.source_id""",
+        ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),
+    ).fetchall()

@@ -1,0 +1,463 @@
+"""The agent write API: facts (remember, forget, supersede, promote_event), reflections,
+notes, sessions and events as seed §4.5 prescribes, and reading one row with its
+provenance (get, block_actions). Each call validates its input (a pydantic model whose
+field descriptions double as the MCP tool schemas), runs in one transaction and returns
+what it wrote with a sync token (memsync/write/tokens.py).
+
+A `Confinement` (a scoped MCP server) is checked before anything is written: every row
+read or written must belong to the confined subject's tree."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from memsync.errors import InvalidInput
+from memsync.kinds.events import text_of
+from memsync.kinds.facts import FactType
+from memsync.read.subjects import Confinement, Subject, SubjectError, resolve
+from memsync.storage.db import DictConn
+from memsync.storage.db import context as ctxq
+from memsync.storage.db import memory as q
+from memsync.storage.db.subjects import RELATIONS
+from memsync.write.tokens import SyncToken
+
+MAX_TEXT = 100_000  # characters of one fact, note or payload text
+
+
+class RefError(InvalidInput):
+    """A row reference is malformed or names no row."""
+
+
+class FieldError(InvalidInput):
+    """An argument failed validation; the message names the field."""
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], data: Mapping[str, Any]) -> M:
+    """Validate arguments; an error names each failing field, nothing is written."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors())
+        raise FieldError(f"invalid arguments: {problems}") from None
+
+
+def _clean(v: str | None) -> str | None:
+    if v is None:
+        return None
+    if "\x00" in v:
+        raise ValueError("must not contain NUL characters")
+    return v
+
+
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+Ref = Annotated[str, Field(min_length=1, max_length=200, description=(
+    "a row: its global_id ('fact:6f1c…') or 'type:id' ('fact:12')"))]
+SubjectArg = Annotated[str, Field(min_length=1, max_length=200, description=(
+    "what this is about: 'person:12', 'project:3', 'personal', or a subject's global_id"))]
+Category = Annotated[str | None, Field(None, pattern=r"^[a-z][a-z0-9_]*$", max_length=64,
+                                       description="a snake_case category, e.g. 'scheduling'")]
+NoteBlockType = Literal["prompt_snippet", "note", "sop_step", "doc_section", "task", "goal", "other"]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, v: Any) -> Any:
+        return _clean(v) if isinstance(v, str) else v
+
+
+class Remember(_Input):
+    subject: SubjectArg
+    text: Text = Field(description="the fact, one self-contained statement")
+    fact_type: FactType = Field(description="preference, constraint, pattern, anti_pattern, heuristic or result")
+    category: Category = None
+    valid_from: datetime | None = Field(None, description="when it became true (default: now)")
+    confidence: float | None = Field(None, ge=0, le=1)
+    source: str | None = Field(None, max_length=500, description="where it came from (a URL, a session, 'user')")
+    idempotency_key: str | None = Field(None, min_length=1, max_length=200, description=(
+        "a key unique to this fact: remembering with a key already used returns the first fact, not a copy"))
+
+
+class Forget(_Input):
+    fact: Ref
+    reason: Text = Field(description="why it no longer holds (kept in the fact's metadata)")
+    dry_run: bool = Field(False, description="say what would end, change nothing")
+
+
+class Supersede(_Input):
+    fact: Ref
+    text: Text = Field(description="the new statement that replaces the old fact")
+    fact_type: FactType | None = Field(None, description="default: the old fact's type")
+    category: Category = None
+    reason: str | None = Field(None, max_length=2000)
+    confidence: float | None = Field(None, ge=0, le=1)
+    source: str | None = Field(None, max_length=500)
+
+
+class LogReflection(_Input):
+    subject: SubjectArg
+    mode: Literal["daily", "weekly", "monthly"]
+    goals: list[str] = Field(default_factory=list, max_length=200)
+    accomplishments: list[str] = Field(default_factory=list, max_length=200)
+    blockers: list[str] = Field(default_factory=list, max_length=200)
+    decisions: list[str] = Field(default_factory=list, max_length=200)
+    next_actions: list[str] = Field(default_factory=list, max_length=200)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    raw_text: str | None = Field(None, max_length=MAX_TEXT)
+    period_start: date | None = None
+    period_end: date | None = None
+    session: str | None = Field(None, max_length=200, description="the session it was written in (a reference)")
+
+    @field_validator("goals", "accomplishments", "blockers", "decisions", "next_actions")
+    @classmethod
+    def _items(cls, v: list[str]) -> list[str]:
+        for s in v:
+            _clean(s)
+            if len(s) > MAX_TEXT:
+                raise ValueError(f"an item is longer than {MAX_TEXT} characters")
+        return v
+
+
+class AddNote(_Input):
+    subject: SubjectArg
+    body_md: Text = Field(description="markdown")
+    block_type: NoteBlockType = "prompt_snippet"
+    title: str | None = Field(None, max_length=500)
+
+
+class StartSession(_Input):
+    session_type: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64,
+                              description="planning, scheduling, reflection, execution, …")
+    subject: str | None = Field(None, max_length=200, description="what the session is about ('project:3')")
+    client_person: int | None = Field(None, ge=1, description="erp.people id of the client it serves")
+    profile: str | None = Field(None, max_length=200, description="agent.profiles name")
+    context_recipe: str | None = Field(None, max_length=200, description="agent.context_recipes name")
+    trace_id: str | None = Field(None, max_length=200)
+
+
+class LogEvent(_Input):
+    session: Ref
+    event_type: Literal["tool_call", "tool_result", "note", "error", "decision"]
+    payload: dict[str, Any] = Field(description="JSON; a note or decision keeps its prose under 'text'")
+    memory_scope: Literal["run", "session", "user", "project", "global"] = "session"
+    subject: str | None = Field(None, max_length=200, description="default: the session's subject")
+    tool: str | None = Field(None, max_length=200, description="agent.tools name, for tool_call/tool_result")
+
+
+class EndSession(_Input):
+    session: Ref
+    status: Literal["completed", "failed"] = "completed"
+    summary: str | None = Field(None, max_length=MAX_TEXT)
+
+
+class PromoteEvent(_Input):
+    event: Ref
+    fact_type: FactType
+    category: Category = None
+    text: str | None = Field(None, min_length=1, max_length=MAX_TEXT, description="default: the event's text")
+
+
+@dataclass
+class Written:
+    """What a write stored, and the token a read can wait for (`after=`)."""
+
+    table: str
+    row: dict[str, Any]
+    token: SyncToken
+    created: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "id": self.row.get("id"), "global_id": self.row.get("global_id"),
+                "created": self.created, "sync_token": self.token.encode(), **self.extra, "row": self.row}
+
+
+# ------------------------------------------------------------------ references
+
+
+def parse_ref(ref: str | int, expect: str | None = None) -> tuple[str, int | None, str | None]:
+    """'fact:12', 'fact:<uuid>' (a global_id), or a bare id when `expect` names the table.
+    -> (table, id, global_id); pure."""
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        if expect is None:
+            raise RefError(f"reference {ref!r} needs a type: 'fact:{ref}'")
+        return expect, ref, None
+    text = str(ref).strip()
+    if expect is not None and text.isdigit():
+        return expect, int(text), None
+    kind, sep, rest = text.partition(":")
+    table = q.ENTITIES.get(kind)
+    if not sep or not rest or table is None:
+        raise RefError(f"reference {text[:80]!r} must look like 'fact:12' or a global_id; "
+                       f"types: {', '.join(sorted(q.ENTITIES))}")
+    if expect is not None and table != expect:
+        raise RefError(f"reference {text[:80]!r} names a {kind}, expected a {_entity(expect)}")
+    if re.fullmatch(r"\d{1,18}", rest):
+        return table, int(rest), None
+    return table, None, text
+
+
+def _entity(table: str) -> str:
+    return next((k for k, t in q.ENTITIES.items() if t == table), table)
+
+
+def load(conn: DictConn, ref: str | int, expect: str | None = None, *, lock: bool = False) -> tuple[str, dict[str, Any]]:
+    table, rid, gid = parse_ref(ref, expect)
+    found = q.row(conn, table, id=rid, global_id=gid, lock=lock)
+    if found is None:
+        raise RefError(f"no {_entity(table)} {ref!r}")
+    return table, found
+
+
+def subject_of(table: str, row: Mapping[str, Any]) -> tuple[str | None, int | None]:
+    if table in RELATIONS.values():  # an ERP row is a subject itself
+        return next(k for k, t in RELATIONS.items() if t == table), int(row["id"])
+    cols = q.subject_columns(table)
+    return (row.get(cols[0]), row.get(cols[1])) if cols else (None, None)
+
+
+def _subject(conn: DictConn, ref: str, confine: Confinement | None, what: str) -> Subject:
+    subj = resolve(conn, ref)
+    if confine is not None:
+        confine.check(subj.type, subj.id, f"{what} subject {subj.key}")
+    return subj
+
+
+def _check_row(table: str, row: Mapping[str, Any], confine: Confinement | None, ref: str | int) -> None:
+    if confine is not None:
+        confine.check(*subject_of(table, row), f"{_entity(table)} {ref}")
+
+
+def _token(conn: DictConn, *changes: tuple[str, int]) -> SyncToken:
+    return SyncToken.of(q.now(conn), changes)
+
+
+# ------------------------------------------------------------------ facts
+
+
+def _fact_fields(subj: Subject, text: str, fact_type: str, category: str | None, confidence: float | None,
+                 valid_from: datetime | None, metadata: dict[str, Any]) -> dict[str, Any]:
+    return {"fact_type": fact_type, "category": category, "content": text.strip(), "subject_type": subj.type,
+            "subject_id": subj.id, "confidence": confidence, "valid_from": valid_from, "metadata": metadata}
+
+
+def remember(conn: DictConn, a: Remember, confine: Confinement | None = None) -> Written:
+    with conn.transaction():
+        subj = _subject(conn, a.subject, confine, "remember:")
+        meta: dict[str, Any] = {"written_by": "memsync.remember"}
+        if a.source:
+            meta["source"] = a.source
+        if a.idempotency_key:
+            meta["idempotency_key"] = a.idempotency_key
+        fact, created = q.insert_fact(conn, _fact_fields(subj, a.text, a.fact_type, a.category, a.confidence,
+                                                          a.valid_from, meta))
+        if not created:
+            _check_row("agent.facts", fact, confine, a.idempotency_key or "")
+        return Written("agent.facts", fact, _token(conn, ("agent.facts", fact["id"])), created)
+
+
+def forget(conn: DictConn, a: Forget, confine: Confinement | None = None) -> Written:
+    with conn.transaction():
+        table, fact = load(conn, a.fact, "agent.facts", lock=True)
+        _check_row(table, fact, confine, a.fact)
+        if fact["valid_to"] is not None and fact["valid_to"] <= q.now(conn):
+            raise InvalidInput(f"fact {a.fact} already ended at {fact['valid_to'].isoformat()}")
+        if a.dry_run:
+            return Written(table, fact, SyncToken(), created=False, extra={"dry_run": True, "would_end": True})
+        ended = q.end_fact(conn, fact["id"], {"ended": {"reason": a.reason, "by": "memsync.forget"}})
+        return Written(table, ended, _token(conn, (table, fact["id"])), created=False)
+
+
+def supersede(conn: DictConn, a: Supersede, confine: Confinement | None = None) -> Written:
+    """End the old fact and write its successor in one transaction, linked both ways."""
+    with conn.transaction():
+        table, old = load(conn, a.fact, "agent.facts", lock=True)
+        _check_row(table, old, confine, a.fact)
+        if old["valid_to"] is not None and old["valid_to"] <= q.now(conn):
+            raise InvalidInput(f"fact {a.fact} already ended at {old['valid_to'].isoformat()}; remember a new one")
+        subj = Subject(old["subject_type"], old["subject_id"]) if old["subject_type"] else Subject("personal", None)
+        meta: dict[str, Any] = {"written_by": "memsync.supersede", "supersedes": old["global_id"]}
+        if a.source:
+            meta["source"] = a.source
+        new, _ = q.insert_fact(conn, _fact_fields(subj, a.text, a.fact_type or old["fact_type"],
+                                                  a.category or old["category"], a.confidence, None, meta))
+        ended = q.end_fact(conn, old["id"], {"superseded_by": new["global_id"],
+                                             "ended": {"reason": a.reason or "superseded", "by": "memsync.supersede"}})
+        tok = _token(conn, (table, old["id"]), (table, new["id"]))
+        return Written(table, new, tok, extra={"superseded": {"id": ended["id"], "global_id": ended["global_id"],
+                                                              "valid_to": ended["valid_to"]}})
+
+
+# ------------------------------------------------------------------ reflections and notes
+
+
+def log_reflection(conn: DictConn, a: LogReflection, confine: Confinement | None = None) -> Written:
+    with conn.transaction():
+        subj = _subject(conn, a.subject, confine, "log_reflection:")
+        session_id = None
+        if a.session:
+            st, srow = load(conn, a.session, "agent.sessions")
+            _check_row(st, srow, confine, a.session)
+            session_id = srow["id"]
+        row = q.insert_reflection(conn, {
+            "session_id": session_id, "mode": a.mode, "subject_type": subj.type, "subject_id": subj.id,
+            "period_start": a.period_start, "period_end": a.period_end, "goals": a.goals,
+            "accomplishments": a.accomplishments, "blockers": a.blockers, "decisions": a.decisions,
+            "next_actions": a.next_actions, "metrics": a.metrics, "raw_text": a.raw_text,
+        })
+        return Written("agent.reflections", row, _token(conn, ("agent.reflections", row["id"])))
+
+
+def add_note(conn: DictConn, a: AddNote, confine: Confinement | None = None) -> Written:
+    with conn.transaction():
+        subj = _subject(conn, a.subject, confine, "add_note:")
+        row = q.insert_block(conn, {"block_type": a.block_type, "title": a.title, "body_md": a.body_md,
+                                    "subject_type": subj.type, "subject_id": subj.id,
+                                    "metadata": {"written_by": "memsync.add_note"}})
+        return Written("agent.blocks", row, _token(conn, ("agent.blocks", row["id"])))
+
+
+# ------------------------------------------------------------------ sessions (seed §4.5)
+
+
+def start_session(conn: DictConn, a: StartSession, settings: Mapping[str, Any],
+                  confine: Confinement | None = None) -> Written:
+    """Snapshot what the session runs with into applied_harness_config: the profile's
+    harness config, model and permitted tools, the recipe, and memsync's own settings
+    (secrets redacted by the caller)."""
+    with conn.transaction():
+        subj = _subject(conn, a.subject, confine, "start_session:") if a.subject else None
+        if subj is None and confine is not None:
+            subj = confine.subject  # a scoped server's sessions belong to its scope
+        if a.client_person is not None:
+            client = resolve(conn, ("person", a.client_person))
+            if confine is not None:
+                confine.check("person", client.id, f"client_person {a.client_person}")
+        prof = None
+        if a.profile:
+            prof = q.profile(conn, a.profile)
+            if prof is None:
+                raise InvalidInput(f"profile: no agent.profiles row named {a.profile!r}")
+        recipe = None
+        if a.context_recipe:
+            recipe = ctxq.recipe(conn, name=a.context_recipe)
+            if recipe is None:
+                raise InvalidInput(f"context_recipe: no recipe named {a.context_recipe!r}")
+        applied: dict[str, Any] = {"memsync": dict(settings)}
+        if prof is not None:
+            applied["profile"] = {"name": prof["name"], "default_model": prof["default_model"],
+                                  "harness_config": prof["harness_config"],
+                                  "tools": q.profile_tools(conn, prof["id"])}
+        if recipe is not None:
+            applied["context_recipe"] = {"name": recipe["name"], "version": recipe["version"], "id": recipe["id"]}
+        row = q.insert_session(conn, {
+            "session_type": a.session_type, "client_person_id": a.client_person,
+            "subject_type": subj.type if subj else None, "subject_id": subj.id if subj else None,
+            "trace_id": a.trace_id, "profile_id": prof["id"] if prof else None,
+            "context_recipe_id": recipe["id"] if recipe else None, "applied_harness_config": applied,
+        })
+        return Written("agent.sessions", row, SyncToken.of(q.now(conn), ()))
+
+
+def _open_session(conn: DictConn, ref: str, confine: Confinement | None) -> dict[str, Any]:
+    table, srow = load(conn, ref, "agent.sessions")
+    _check_row(table, srow, confine, ref)
+    if srow["status"] != "running":
+        raise InvalidInput(f"session {ref} has ended ({srow['status']})")
+    return srow
+
+
+def log_event(conn: DictConn, a: LogEvent, confine: Confinement | None = None) -> Written:
+    with conn.transaction():
+        srow = _open_session(conn, a.session, confine)
+        if a.subject:
+            subj = _subject(conn, a.subject, confine, "log_event:")
+            st, sid = subj.type, subj.id
+        else:
+            st, sid = srow["subject_type"], srow["subject_id"]
+        tool_id = None
+        if a.tool:
+            tool_id = q.tool_ids(conn, [a.tool]).get(a.tool)
+            if tool_id is None:
+                raise InvalidInput(f"tool: no agent.tools row named {a.tool!r}")
+        if len(text_of(a.payload)) > MAX_TEXT:
+            raise InvalidInput(f"payload: longer than {MAX_TEXT} characters")
+        row = q.insert_event(conn, {"session_id": srow["id"], "event_type": a.event_type, "payload": a.payload,
+                                    "memory_scope": a.memory_scope, "subject_type": st, "subject_id": sid,
+                                    "tool_id": tool_id})
+        return Written("agent.events", row, _token(conn, ("agent.events", row["id"])))
+
+
+def end_session(conn: DictConn, a: EndSession, confine: Confinement | None = None) -> Written:
+    with conn.transaction():
+        srow = _open_session(conn, a.session, confine)
+        row = q.end_session(conn, srow["id"], a.status, a.summary)
+        return Written("agent.sessions", row, SyncToken.of(q.now(conn), ()), created=False)
+
+
+def promote_event(conn: DictConn, a: PromoteEvent, confine: Confinement | None = None) -> Written:
+    """Turn an event into a fact (seed §4.5: promotion), linked both ways."""
+    with conn.transaction():
+        table, ev = load(conn, a.event, "agent.events", lock=True)
+        _check_row(table, ev, confine, a.event)
+        if ev["promoted_fact_id"] is not None:
+            fact = q.row(conn, "agent.facts", id=ev["promoted_fact_id"])
+            if fact is not None:
+                return Written("agent.facts", fact, SyncToken.of(q.now(conn), ()), created=False)
+        text = a.text or text_of(ev["payload"])
+        if not text.strip():
+            raise InvalidInput(f"event {a.event} has no text to promote; pass text")
+        subj = Subject(ev["subject_type"], ev["subject_id"]) if ev["subject_type"] else Subject("personal", None)
+        fact, _ = q.insert_fact(conn, _fact_fields(subj, text, a.fact_type, a.category, None, None,
+                                                   {"written_by": "memsync.promote_event",
+                                                    "promoted_from": ev["global_id"]}))
+        q.set_promoted(conn, ev["id"], fact["id"])
+        return Written("agent.facts", fact, _token(conn, ("agent.facts", fact["id"])),
+                       extra={"event": {"id": ev["id"], "global_id": ev["global_id"]}})
+
+
+# ------------------------------------------------------------------ provenance
+
+
+def get(conn: DictConn, ref: str, confine: Confinement | None = None) -> dict[str, Any]:
+    """The row, its blocks, its artifact and the ERP subject it belongs to; for a block,
+    the row it was derived from."""
+    table, row = load(conn, ref)
+    _check_row(table, row, confine, ref)
+    out: dict[str, Any] = {"table": table, "row": row}
+    if table == "agent.blocks":
+        if row["source_table"] and row["source_id"] is not None and row["source_table"] in q.ENTITIES.values():
+            out["source"] = {"table": row["source_table"], "row": q.row(conn, row["source_table"], id=row["source_id"])}
+        if row["artifact_id"] is not None:
+            out["artifact"] = q.row(conn, "agent.artifacts", id=row["artifact_id"])
+    else:
+        out["blocks"] = q.blocks_of(conn, table, int(row["id"]))
+    st, sid = subject_of(table, row)
+    if st is not None and table not in RELATIONS.values():
+        try:
+            subj = resolve(conn, f"{st}:{sid}" if sid is not None else st)
+            out["subject"] = {"type": subj.type, "id": subj.id, "name": subj.name, "row": subj.row}
+        except SubjectError:
+            out["subject"] = {"type": st, "id": sid, "missing": True}
+    return out
+
+
+def block_actions(conn: DictConn, block: str | int, profile: str, confine: Confinement | None = None
+                  ) -> list[dict[str, Any]]:
+    table, row = load(conn, block, "agent.blocks")
+    _check_row(table, row, confine, block)
+    prof = q.profile(conn, profile)
+    if prof is None:
+        raise InvalidInput(f"profile: no agent.profiles row named {profile!r}")
+    return q.block_actions(conn, int(row["id"]), int(prof["id"]))
