@@ -70,6 +70,9 @@ class Settings(BaseModel):
     watch_debounce: float = Field(0.5, ge=0, description="docs_ingest --watch: quiet time before a rescan.")
     log_retrievals: bool = Field(True, description="Record each retrieve() as an agent.events row.")
     log_level: str = Field("INFO", description="Log level for the CLI.")
+    mcp_token: str | None = Field(
+        None, description="Bearer token `memsync mcp --http` requires (required off loopback; never logged)."
+    )
 
     @field_validator("indexes", "sop_globs", mode="before")
     @classmethod
@@ -113,8 +116,9 @@ class Settings(BaseModel):
         data = self.model_dump(mode="json")
         if self.dsn:
             data["dsn"] = redact_dsn(self.dsn)
-        if self.qdrant_api_key:
-            data["qdrant_api_key"] = "***"
+        for secret in ("qdrant_api_key", "mcp_token"):
+            if data.get(secret):
+                data[secret] = "***"
         return data
 
     @classmethod

@@ -7,9 +7,6 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from datetime import date, datetime
-from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -17,6 +14,7 @@ import psycopg
 from pydantic import ValidationError
 
 from memsync.errors import MemsyncError
+from memsync.faces import json_default
 from memsync.settings import Settings
 
 if TYPE_CHECKING:
@@ -28,18 +26,8 @@ log = logging.getLogger("memsync")
 EPILOG = "\b\nSettings (environment variables):\n" + Settings.help_text()
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
-
-
 def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
-    click.echo(json.dumps(data, default=_json_default, indent=2) if as_json else text(data))
+    click.echo(json.dumps(data, default=json_default, indent=2) if as_json else text(data))
 
 
 def _settings(ctx: click.Context) -> Settings:

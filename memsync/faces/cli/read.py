@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from memsync.faces.cli.base import _app, _json_default, emit, main
+from memsync.faces import json_default
+from memsync.faces.cli.base import _app, emit, main
 
 if TYPE_CHECKING:
     pass
@@ -55,6 +56,6 @@ def retrieve_cmd(ctx: click.Context, recipe: str, subject: str, query: str | Non
 
     with _app(ctx) as app:
         bundle = app.retrieve(recipe, subject, query=query, budget_tokens=budget_tokens, as_of=as_of)
-    click.echo(json.dumps(bundle.to_dict(), default=_json_default, indent=2) if as_json else bundle.to_markdown())
+    click.echo(json.dumps(bundle.to_dict(), default=json_default, indent=2) if as_json else bundle.to_markdown())
 
 
