@@ -9,8 +9,8 @@ read or written must belong to the confined subject's tree."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -28,6 +28,7 @@ from memsync.storage.db.subjects import RELATIONS
 from memsync.write.tokens import SyncToken
 
 MAX_TEXT = 100_000  # characters of one fact, note or payload text
+MAX_JSON = 1_000_000  # characters of a JSON payload or metrics object
 
 
 class RefError(InvalidInput):
@@ -68,13 +69,36 @@ Category = Annotated[str | None, Field(None, pattern=r"^[a-z][a-z0-9_]*$", max_l
 NoteBlockType = Literal["prompt_snippet", "note", "sop_step", "doc_section", "task", "goal", "other"]
 
 
+def _strings(v: Any) -> Iterator[str]:
+    if isinstance(v, str):
+        yield v
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            yield str(k)
+            yield from _strings(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from _strings(x)
+
+
+def _json_ok(v: Any) -> Any:
+    """PostgreSQL's jsonb refuses NUL characters; a payload is bounded in size."""
+    if any("\x00" in s for s in _strings(v)):
+        raise ValueError("must not contain NUL characters")
+    if len(json.dumps(v, default=str)) > MAX_JSON:
+        raise ValueError(f"is larger than {MAX_JSON} characters of JSON")
+    return v
+
+
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @field_validator("*", mode="after")
     @classmethod
     def _no_nul(cls, v: Any) -> Any:
-        return _clean(v) if isinstance(v, str) else v
+        if isinstance(v, str):
+            return _clean(v)
+        return _json_ok(v) if isinstance(v, (dict, list)) else v
 
 
 class Remember(_Input):
@@ -203,7 +227,9 @@ def parse_ref(ref: str | int, expect: str | None = None) -> tuple[str, int | Non
                        f"types: {', '.join(sorted(q.ENTITIES))}")
     if expect is not None and table != expect:
         raise RefError(f"reference {text[:80]!r} names a {kind}, expected a {_entity(expect)}")
-    if re.fullmatch(r"\d{1,18}", rest):
+    if rest.isdigit():
+        if len(rest) > 18:
+            raise RefError(f"reference {text[:80]!r}: the id is out of range")
         return table, int(rest), None
     return table, None, text
 

@@ -187,6 +187,10 @@ def test_bad_input_names_the_field_and_writes_nothing(app: Memsync, conn: DictCo
         (lambda: app.log_event("session:1", "shout", {}), FieldError, "event_type"),
         (lambda: app.promote_event("event:1", fact_type="preference"), RefError, "no event"),
         (lambda: app.search("x", after="garbage"), TokenError, "sync token"),
+        (lambda: app.log_event("session:1", "note", {"text": "a\x00b"}), FieldError, "payload.*NUL"),
+        (lambda: app.log_event("session:1", "note", {"text": "x" * 1_000_001}), FieldError, "payload.*larger"),
+        (lambda: app.log_reflection(ada, "daily", metrics={"k\x00": 1}), FieldError, "metrics.*NUL"),
+        (lambda: app.log_reflection(ada, "daily", blockers=["ok", "bad\x00"]), FieldError, "blockers"),
         (lambda: app.block_actions("block:1", profile="ghost"), RefError, "no block"),
     ]
     for call, kind, words in cases:
