@@ -73,6 +73,7 @@ class SearchArgs(_Args):
     source_tables: list[str] = Field(default_factory=list, description="only blocks from these tables "
                                                                        "('agent.facts', 'agent.events', …)")
     subjects: list[str] = Field(default_factory=list, description="only blocks about these subjects ('project:3')")
+    artifact_ids: list[int] = Field(default_factory=list, description="only blocks of these agent.artifacts ids")
     created_after: str | None = Field(None, max_length=64, description="ISO time")
     created_before: str | None = Field(None, max_length=64, description="ISO time")
     after: str | None = After
@@ -124,6 +125,7 @@ def _search(env: Env, c: Caller, a: SearchArgs) -> Any:
     tok = c.token.merge(SyncToken.decode(a.after) if a.after else None)
     filters = {k: v for k, v in {
         "block_types": a.block_types, "source_tables": a.source_tables, "subjects": _subjects(a.subjects),
+        "artifact_ids": a.artifact_ids,
         "created_after": a.created_after, "created_before": a.created_before}.items() if v}
     hits = env.app.search(a.query, k=a.k, mode=a.mode, filters=filters, after=tok, wait_ms=a.wait_ms,
                           confine=env.confine)
