@@ -70,6 +70,11 @@ class Settings(BaseModel):
     watch_debounce: float = Field(0.5, ge=0, description="docs_ingest --watch: quiet time before a rescan.")
     log_retrievals: bool = Field(True, description="Record each retrieve() as an agent.events row.")
     log_level: str = Field("INFO", description="Log level for the CLI.")
+    health_max_backlog: int = Field(10_000, ge=0, description="`memsync health`: most pending outbox items.")
+    health_max_age_seconds: float = Field(
+        900.0, ge=0, description="`memsync health`: oldest pending item's age limit, in seconds."
+    )
+    health_max_dead: int = Field(0, ge=0, description="`memsync health`: dead letters tolerated.")
     mcp_token: str | None = Field(
         None, description="Bearer token `memsync mcp --http` requires (required off loopback; never logged)."
     )

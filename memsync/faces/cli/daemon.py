@@ -147,3 +147,23 @@ def retry_cmd(ctx: click.Context, ids: tuple[int, ...]) -> None:
     click.echo(f"requeued {n} item(s)")
 
 
+
+
+@main.command("health")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.pass_context
+def health_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Exit 0 when healthy, 1 when not: the database reachable and migrated, every index in
+    MEMSYNC_INDEXES answering, the backlog and its oldest item's age under
+    MEMSYNC_HEALTH_MAX_BACKLOG / MEMSYNC_HEALTH_MAX_AGE_SECONDS, dead letters at most
+    MEMSYNC_HEALTH_MAX_DEAD. For container health checks and monitors."""
+    from memsync.write import health
+
+    settings = _settings(ctx)
+    checks = health.evaluate(health.gather(settings), settings)
+    ok = all(c.ok for c in checks)
+    emit({"healthy": ok, "checks": [c.to_dict() for c in checks]}, as_json,
+         lambda d: "\n".join(f"{'ok  ' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}" for c in d["checks"])
+         + f"\n{'healthy' if d['healthy'] else 'unhealthy'}")
+    if not ok:
+        ctx.exit(1)

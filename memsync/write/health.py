@@ -1,0 +1,105 @@
+"""`memsync health`: is this deployment doing its job? The database reachable and
+migrated, every configured index answering, the queue moving (backlog and oldest pending
+age under thresholds) and no dead letters beyond what is tolerated. Judging (`evaluate`) is
+pure; `gather` does the I/O and never raises: a failure is a failed check."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from memsync.settings import Settings
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What gather() found; None where it could not look."""
+
+    database_error: str | None
+    pending_migrations: tuple[str, ...] | None  # None: unreadable (migration_error says why)
+    index_errors: dict[str, str | None]  # index name -> its error, None when it answered
+    pending: int | None
+    oldest_pending_seconds: float | None
+    dead: int | None
+    migration_error: str | None = None
+
+
+def evaluate(f: Facts, s: Settings) -> list[Check]:
+    checks = [Check("database", f.database_error is None, f.database_error or "reachable")]
+    if f.database_error is not None:
+        return checks
+    pm = f.pending_migrations or ()
+    if f.migration_error is not None:
+        checks.append(Check("migrations", False, f.migration_error))
+    else:
+        checks.append(Check("migrations", not pm, f"pending: {', '.join(pm)}; run `memsync db migrate`" if pm
+                            else "up to date"))
+    for name, err in f.index_errors.items():
+        checks.append(Check(f"index:{name}", err is None, err or "answering"))
+    if f.pending is not None:
+        checks.append(Check("backlog", f.pending <= s.health_max_backlog,
+                            f"{f.pending} pending (limit {s.health_max_backlog})"))
+        age = f.oldest_pending_seconds or 0.0
+        checks.append(Check("oldest_pending", age <= s.health_max_age_seconds,
+                            f"{age:.0f}s (limit {s.health_max_age_seconds:.0f}s)"))
+    if f.dead is not None:
+        checks.append(Check("dead_letters", f.dead <= s.health_max_dead,
+                            f"{f.dead} dead-lettered (limit {s.health_max_dead}; `memsync status` lists them, "
+                            "`memsync retry` requeues)" if f.dead else "none"))
+    return checks
+
+
+def gather(settings: Settings) -> Facts:
+    from memsync import runtime
+    from memsync.errors import MemsyncError
+    from memsync.index.registry import INDEXES
+    from memsync.storage import migrate
+    from memsync.storage.db import capture, connect
+
+    def why(exc: BaseException) -> str:
+        return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+
+    try:
+        dsn = runtime.resolve_dsn(settings)
+        connect(dsn).close()
+    except Exception as exc:
+        return Facts(why(exc), None, {}, None, None, None)
+    migration_error = None
+    try:
+        pending_migrations: tuple[str, ...] | None = tuple(
+            m.name for m in migrate.status(dsn) if m.state == "pending")
+    except MemsyncError as exc:
+        pending_migrations, migration_error = None, why(exc)
+    errors: dict[str, str | None] = {}
+    for name in settings.indexes:
+        try:
+            index = INDEXES[name].open(settings, dsn)
+            try:
+                index.probe()
+            finally:
+                close = getattr(index, "close", None)
+                if close is not None:
+                    close()
+            errors[name] = None
+        except Exception as exc:
+            errors[name] = why(exc)
+    pending = oldest = dead = None
+    if pending_migrations == ():
+        try:
+            with connect(dsn, autocommit=True) as conn:
+                b = capture.backlog(conn)
+            pending, dead = int(b["pending"]), int(b["dead"])
+            oldest = float(b["oldest_pending_seconds"]) if b["oldest_pending_seconds"] is not None else None
+        except Exception as exc:
+            errors["queue"] = why(exc)
+    return Facts(None, pending_migrations, errors, pending, oldest, dead, migration_error)
