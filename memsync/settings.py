@@ -42,7 +42,8 @@ class Settings(BaseModel):
     )
     embed_batch_size: int = Field(64, ge=1, description="Texts per model.encode call.")
     indexes: tuple[str, ...] = Field(
-        ("pgvector",), description="Comma-separated vector indexes to keep in sync (pgvector, qdrant)."
+        ("pgvector",), description="Comma-separated vector indexes to keep in sync (pgvector, qdrant), and "
+        "mirrors (zep)."
     )
     qdrant_url: str | None = Field(None, description="Qdrant server URL.")
     qdrant_path: Path | None = Field(
@@ -75,6 +76,9 @@ class Settings(BaseModel):
         900.0, ge=0, description="`memsync health`: oldest pending item's age limit, in seconds."
     )
     health_max_dead: int = Field(0, ge=0, description="`memsync health`: dead letters tolerated.")
+    zep_url: str | None = Field(None, description="Zep server URL, for the `zep` mirror in MEMSYNC_INDEXES.")
+    zep_api_key: str | None = Field(None, description="Zep API key (never logged).")
+    zep_timeout_seconds: float = Field(10.0, gt=0, description="Zep request timeout.")
     mcp_token: str | None = Field(
         None, description="Bearer token `memsync mcp --http` requires (required off loopback; never logged)."
     )
@@ -89,14 +93,21 @@ class Settings(BaseModel):
     @field_validator("indexes")
     @classmethod
     def _known_indexes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from memsync.index.registry import INDEXES  # here: the registry's package imports this module
+        from memsync.index.registry import INDEXES, MIRRORS  # here: the registry's package imports this module
 
-        unknown = [name for name in value if name not in INDEXES]
+        unknown = [name for name in value if name not in INDEXES and name not in MIRRORS]
         if unknown:
-            raise ValueError(f"unknown index {', '.join(unknown)}; known: {', '.join(sorted(INDEXES))}")
-        if not value:
-            raise ValueError("at least one index is needed")
+            raise ValueError(f"unknown index {', '.join(unknown)}; known: {', '.join(sorted({*INDEXES, *MIRRORS}))}")
+        if not any(name in INDEXES for name in value):
+            raise ValueError(f"at least one vector index is needed ({', '.join(sorted(INDEXES))})")
         return value
+
+    @property
+    def mirrors(self) -> tuple[str, ...]:
+        """The mirrors (external memory stores, e.g. zep) among MEMSYNC_INDEXES."""
+        from memsync.index.registry import MIRRORS
+
+        return tuple(name for name in self.indexes if name in MIRRORS)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -121,7 +132,7 @@ class Settings(BaseModel):
         data = self.model_dump(mode="json")
         if self.dsn:
             data["dsn"] = redact_dsn(self.dsn)
-        for secret in ("qdrant_api_key", "mcp_token"):
+        for secret in ("qdrant_api_key", "mcp_token", "zep_api_key"):
             if data.get(secret):
                 data[secret] = "***"
         return data

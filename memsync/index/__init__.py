@@ -81,4 +81,5 @@ class VectorIndex(Protocol):
 def open_indexes(settings: Settings, dsn: str) -> list[VectorIndex]:
     from memsync.index.registry import INDEXES
 
-    return [INDEXES[name].open(settings, dsn) for name in settings.indexes]  # names checked by Settings
+    # names checked by Settings; mirrors (zep) are not search indexes: memsync/mirror/
+    return [INDEXES[name].open(settings, dsn) for name in settings.indexes if name in INDEXES]

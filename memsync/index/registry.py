@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from memsync.index import VectorIndex
@@ -38,3 +38,21 @@ INDEXES: dict[str, IndexKind] = {k.name: k for k in (
     IndexKind("qdrant", _qdrant, search_rank=0, per_worker=False),
     IndexKind("pgvector", _pgvector, search_rank=1, per_worker=True),
 )}
+
+
+@dataclass(frozen=True)
+class MirrorKind:
+    """An external memory store that gets copies of some rows from its own queue (migration
+    0013), never a search index: its outage holds back nothing else."""
+
+    name: str
+    open: Callable[[Settings], Any]  # settings -> a mirror (probe, apply, verify, pull)
+
+
+def _zep(settings: Settings) -> Any:
+    from memsync.mirror.zep import ZepMirror
+
+    return ZepMirror(settings)
+
+
+MIRRORS: dict[str, MirrorKind] = {k.name: k for k in (MirrorKind("zep", _zep),)}

@@ -62,7 +62,7 @@ def evaluate(f: Facts, s: Settings) -> list[Check]:
 def gather(settings: Settings) -> Facts:
     from memsync import runtime
     from memsync.errors import MemsyncError
-    from memsync.index.registry import INDEXES
+    from memsync.index.registry import INDEXES, MIRRORS
     from memsync.storage import migrate
     from memsync.storage.db import capture, connect
 
@@ -81,7 +81,13 @@ def gather(settings: Settings) -> Facts:
     except MemsyncError as exc:
         pending_migrations, migration_error = None, why(exc)
     errors: dict[str, str | None] = {}
-    for name in settings.indexes:
+    for name in settings.mirrors:
+        try:
+            MIRRORS[name].open(settings).probe()
+            errors[name] = None
+        except Exception as exc:
+            errors[name] = why(exc)
+    for name in (n for n in settings.indexes if n in INDEXES):
         try:
             index = INDEXES[name].open(settings, dsn)
             try:

@@ -13,6 +13,7 @@ from memsync.embed import Embedder, encode_each
 from memsync.index import Point, PointLoader, VectorIndex, point_id
 from memsync.storage.db import DictConn, audit, capture, workers
 from memsync.storage.db import blocks as q
+from memsync.storage.db import mirror as mirror_q
 from memsync.text import chunk
 from memsync.text.chunk import CHUNKER_VERSION
 from memsync.write.sources import SOURCES
@@ -57,6 +58,7 @@ def status(conn: DictConn, model: str, indexes: Sequence[VectorIndex]) -> dict[s
         "last_successful_sync": audit.get_state(conn, "last_successful_sync"),
         "last_sync_session": last,
         "chunker_version": {"code": CHUNKER_VERSION, "stored": chunker_version(conn)},
+        "mirrors": mirror_q.backlog(conn),
     }
 
 

@@ -38,7 +38,9 @@ def test_compose_sets_only_real_settings_in_the_intended_order() -> None:
     services = compose()
     fields = set(Settings.model_fields)
     memsync = {n: s for n, s in services.items() if s.get("image", "").startswith("memsync")}
-    assert set(memsync) == {"migrate", "worker", "mcp"}
+    assert set(memsync) == {"migrate", "worker", "mcp", "zep-mirror"}
+    assert services["zep-mirror"]["profiles"] == ["zep"], "the Zep mirror is opt-in"
+    assert "zep" in services["zep-mirror"]["environment"]["MEMSYNC_INDEXES"].split(",")
     for name, svc in memsync.items():
         for key in svc.get("environment", {}):
             assert key.startswith("MEMSYNC_") and key[len("MEMSYNC_"):].lower() in fields, (name, key)
@@ -48,7 +50,7 @@ def test_compose_sets_only_real_settings_in_the_intended_order() -> None:
     deps = {n: s.get("depends_on", {}) for n, s in services.items()}
     assert deps["migrate"] == {"postgres": {"condition": "service_healthy"},
                                "qdrant": {"condition": "service_healthy"}}
-    for svc in ("worker", "mcp"):
+    for svc in ("worker", "mcp", "zep-mirror"):
         assert deps[svc] == {"migrate": {"condition": "service_completed_successfully"}}, svc
     assert services["migrate"]["command"] == ["db", "migrate"] and services["migrate"]["restart"] == "no"
     assert services["worker"]["restart"] == "unless-stopped"

@@ -17,16 +17,20 @@ def test_reads_memsync_env_vars() -> None:
 def test_bad_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="MEMSYNC_CLAIM_BATCH"):
         Settings.from_env({"MEMSYNC_CLAIM_BATCH": "lots"})
-    with pytest.raises(ConfigError, match=r"MEMSYNC_INDEXES.*unknown index pinecone; known: pgvector, qdrant"):
+    with pytest.raises(ConfigError, match=r"MEMSYNC_INDEXES.*unknown index pinecone; known: pgvector, qdrant, zep"):
         Settings.from_env({"MEMSYNC_INDEXES": "pinecone"})
-    with pytest.raises(ConfigError, match="at least one index"):
+    with pytest.raises(ConfigError, match="at least one vector index"):
         Settings.from_env({"MEMSYNC_INDEXES": " , "})
+    with pytest.raises(ConfigError, match="at least one vector index"):
+        Settings.from_env({"MEMSYNC_INDEXES": "zep"})  # a mirror alone cannot serve search
+    assert Settings.from_env({"MEMSYNC_INDEXES": "pgvector,zep"}).mirrors == ("zep",)
 
 
 def test_secrets_never_in_redacted_view() -> None:
-    s = Settings.from_env({"MEMSYNC_DSN": "postgresql://u:secret@h/db", "MEMSYNC_QDRANT_API_KEY": "k3y"})
+    s = Settings.from_env({"MEMSYNC_DSN": "postgresql://u:secret@h/db", "MEMSYNC_QDRANT_API_KEY": "k3y",
+                           "MEMSYNC_ZEP_API_KEY": "z3p", "MEMSYNC_MCP_TOKEN": "t0k"})
     text = str(s.redacted())
-    assert "secret" not in text and "k3y" not in text
+    assert "secret" not in text and "k3y" not in text and "z3p" not in text and "t0k" not in text
     assert redact_dsn("host=h password=pw dbname=d") == "host=h password=*** dbname=d"
 
 

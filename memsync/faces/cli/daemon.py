@@ -52,7 +52,12 @@ def run_cmd(ctx: click.Context, once: bool, wait_seconds: float, no_wait: bool, 
         pool = make_pool(rt, n, follow)
         log.info("memsync %s: %d worker(s), model %s, indexes %s", "drain" if once else "daemon started",
                  n, rt.embedder.model_id, ",".join(i.name for i in rt.indexes))
+        from memsync.mirror import worker as mirror_worker
+
+        mirrors = mirror_worker.start(rt.settings, rt.dsn, stop, once=once)  # own queues: never hold search back
         totals = run_pool(pool, stop, once=once, wait_seconds=0.0 if no_wait else wait_seconds)
+        for t in mirrors:
+            t.join() if once else t.join(timeout=30)
         left: list[dict[str, Any]] = []
         if once:
             with app.connection() as conn:
@@ -113,6 +118,10 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
             f"last sync:    {_last_sync(d)}",
             f"workers:      {sum(1 for w in d['workers'] if w['alive'])} alive",
         ]
+        for name, m in d.get("mirrors", {}).items():
+            age = m["oldest_pending_seconds"]
+            lines.append(f"mirror {name}:  {m['pending']} pending" + (f", oldest {float(age):.1f}s" if age else "")
+                         + f", {m['dead']} dead-lettered")
         cv = d["chunker_version"]
         if cv["stored"] != cv["code"] and d["blocks"]:
             lines.insert(5, f"chunker:      version {cv['code']}; stored blocks were made by "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -85,17 +85,32 @@ def rechunk_cmd(ctx: click.Context, sources: tuple[str, ...], as_json: bool) -> 
 @click.pass_context
 def verify_cmd(ctx: click.Context, repair: bool, as_json: bool) -> None:
     """Compare blocks with each index: missing, orphaned, stale points."""
+    from memsync.index.registry import MIRRORS
     from memsync.write import ops
 
     with _app(ctx) as app, app.connection() as conn:
         rt = app.runtime
-        reports = [ops.verify(conn, rt.embedder.model_id, idx, repair) for idx in rt.indexes]
-    emit(reports, as_json, lambda rs: "\n".join(
-        f"{r['index']}: {r['blocks']} blocks, {r['points']} points, missing {r['missing']}, "
-        f"orphaned {r['orphaned']}, stale {r['stale']}, unembedded {r['unembedded']}, "
-        f"wrong vector_key {r['wrong_vector_key']}"
-        + (" (repaired)" if r["repaired"] else "") for r in rs))
-    if not repair and any(r["missing"] or r["orphaned"] or r["stale"] or r["wrong_vector_key"] for r in reports):
+        reports: list[dict[str, Any]] = [ops.verify(conn, rt.embedder.model_id, idx, repair) for idx in rt.indexes]
+        for name in rt.settings.mirrors:  # what Postgres says the mirror should hold vs what it has
+            m = MIRRORS[name].open(rt.settings).verify(conn)
+            if repair and m["missing"]:
+                from memsync.storage.db import mirror as mirror_q
+
+                mirror_q.requeue(conn, name, [tuple(ref.split("#", 1)) for ref in m["missing"]])
+                m["repaired"] = True
+            reports.append({"index": name, "mirror": True, "repaired": False, **m})
+
+    def line(r: dict[str, Any]) -> str:
+        if r.get("mirror"):
+            return (f"{r['index']} (mirror): {r['expected']} rows expected, missing {len(r['missing'])}, "
+                    f"lingering {len(r['lingering'])}" + (" (missing ones queued again)" if r["repaired"] else ""))
+        return (f"{r['index']}: {r['blocks']} blocks, {r['points']} points, missing {r['missing']}, "
+                f"orphaned {r['orphaned']}, stale {r['stale']}, unembedded {r['unembedded']}, "
+                f"wrong vector_key {r['wrong_vector_key']}" + (" (repaired)" if r["repaired"] else ""))
+
+    emit(reports, as_json, lambda rs: "\n".join(line(r) for r in rs))
+    if not repair and any(r["missing"] or r.get("orphaned") or r.get("stale") or r.get("wrong_vector_key")
+                          or r.get("lingering") for r in reports):
         ctx.exit(3)
 
 

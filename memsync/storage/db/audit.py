@@ -8,6 +8,9 @@ from psycopg.types.json import Jsonb
 
 from memsync.storage.db import DictConn
 
+# memsync's own sessions (its sync runs and retrievals): audit records, not agents' memory
+AUDIT_SESSION_TYPES = ("sync", "retrieval")
+
 
 def start_session(conn: DictConn, session_type: str, config: dict[str, Any]) -> int:
     row = conn.execute(
