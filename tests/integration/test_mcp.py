@@ -313,8 +313,6 @@ def test_http_with_a_bearer_token_and_two_clients_at_once(http_server: tuple[str
 
 
 def test_a_database_restart_fails_one_call_cleanly(tmp_path: Path) -> None:
-    from pgserver._commands import pg_ctl
-
     from memsync.storage import embedded, migrate
 
     home = tmp_path / "pg"
@@ -325,8 +323,7 @@ def test_a_database_restart_fails_one_call_cleanly(tmp_path: Path) -> None:
         async def run() -> None:
             async with stdio(dsn, tmp_path, "--no-sync", MEMSYNC_MODEL="hashing-384") as c:
                 await ok(c, "list_recipes")
-                pg_ctl(["-w", "-m", "fast", "restart"], pgdata=embedded.pgdata_dir(home),
-                       user="pgserver" if os.geteuid() == 0 else None)
+                embedded.restart(home)
                 outcomes = []
                 for _ in range(3):
                     r = await c.call_tool("list_recipes", {})

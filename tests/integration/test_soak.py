@@ -75,8 +75,6 @@ def write_round(conn: DictConn, r: int) -> None:
 
 
 def test_soak_two_processes_kill_restart_and_a_postgres_restart(tmp_path: Path) -> None:
-    from pgserver._commands import pg_ctl
-
     from memsync.storage import embedded, migrate
 
     home = tmp_path / "pg"
@@ -94,8 +92,7 @@ def test_soak_two_processes_kill_restart_and_a_postgres_restart(tmp_path: Path) 
                 procs[0] = start()
             if r == 12:
                 conn.close()
-                pg_ctl(["-w", "-m", "fast", "restart"], pgdata=embedded.pgdata_dir(home),
-                       user="pgserver" if os.geteuid() == 0 else None)
+                embedded.restart(home)
                 conn = connect(dsn, autocommit=True)
             if r == 15:
                 conn.execute("TRUNCATE agent.goals")

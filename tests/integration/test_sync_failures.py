@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -39,8 +38,6 @@ def wait_for(pred: Any, timeout: float = 60.0, step: float = 0.05) -> None:
 
 
 def test_postgres_restart_while_daemon_runs(tmp_path: Path) -> None:
-    from pgserver._commands import pg_ctl
-
     from memsync.storage import embedded, migrate
 
     home = tmp_path / "pg"
@@ -55,8 +52,7 @@ def test_postgres_restart_while_daemon_runs(tmp_path: Path) -> None:
         with connect(dsn, autocommit=True) as c:
             c.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'before restart')")
             wait_for(lambda: count(c, "SELECT count(*) AS n FROM agent.blocks") == 1)
-        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=embedded.pgdata_dir(home),
-               user="pgserver" if os.geteuid() == 0 else None)
+        embedded.restart(home)
         with connect(dsn, autocommit=True) as c:
             c.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'after restart')")
             # the index write commits just before the ack: wait for both

@@ -106,13 +106,44 @@ def bm25(conn: DictConn, query: str, k: int, f: Filters, budget: int | None = No
     return [(int(r["block_id"]), float(r["score"])) for r in rows]
 
 
-def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f: Filters) -> list[tuple[int, float]]:
-    """Cosine kNN in the pgvector projection. Selective filters: an exact scan of the
-    filtered blocks. Otherwise the model's HNSW index, filters checked on its candidates;
-    if that leaves fewer than k (HNSW post-filtering can), the exact scan answers instead."""
+# A scope with at least this many blocks is searched through the HNSW index with iterative
+# scans (pgvector >= 0.8); a smaller one is scanned exactly, which is faster there. Measured
+# by bench/scoped_knn_bench.py (figures in the README).
+ITERATIVE_MIN_SCOPE = 8000
+MAX_SCAN_TUPLES = 40_000  # an iterative scan gives up after this many tuples (then: exact)
+
+
+def _candidates(k: int) -> int:
+    """How many index candidates to take for k hits: an iterative scan in relaxed order yields
+    near neighbours first but not in order, so more are taken and re-sorted exactly."""
+    return min(1000, max(40, 4 * k))
+
+
+def _ef(k: int) -> sql.Composed:
+    # twice the candidates: recall on filtered scans rose with it (bench/scoped_knn_bench.py)
+    return sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(1000, 2 * _candidates(k))))
+
+
+def scope_at_least(conn: DictConn, f: Filters, n: int) -> bool:
+    """Whether the filtered blocks number n or more (reads at most n index entries)."""
+    cond, params = where(f)
+    row = conn.execute(sql.SQL("SELECT count(*) AS c FROM (SELECT 1 FROM agent.blocks b WHERE {} LIMIT {}) x")
+                       .format(cond, sql.Literal(n)), params).fetchone()
+    return row is not None and int(row["c"]) >= n
+
+
+def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f: Filters,
+          iterative: bool = False) -> list[tuple[int, float]]:
+    """Cosine kNN in the pgvector projection.
+
+    Selective filters (a subject scope, artifacts): a small scope is scanned exactly; a
+    large one, where the server has pgvector >= 0.8 (`iterative`), goes through the model's
+    HNSW index with iterative scans (relaxed order, re-sorted here), falling back to the exact
+    scan if that finds fewer than k. Other filters: the HNSW index, filters checked on its
+    candidates (iteratively where supported); fewer than k left: the exact scan answers."""
     dim = sql.Literal(len(vector))
     cond, params = where(f)
-    params.update({"v": vector, "m": model, "k": k})
+    params.update({"v": vector, "m": model, "k": k, "kc": _candidates(k)})
     exact = sql.SQL(
         """WITH f AS MATERIALIZED (SELECT b.id FROM agent.blocks b WHERE {cond})
            SELECT p.block_id, 1 - (p.embedding::vector({d}) <=> %(v)s::vector({d})) AS score
@@ -120,17 +151,22 @@ def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f
             WHERE p.model = %(m)s
             ORDER BY p.embedding::vector({d}) <=> %(v)s::vector({d}) LIMIT %(k)s"""
     ).format(d=dim, cond=cond)
-    if selective(f):
+    approx = sql.SQL(
+        """WITH c AS MATERIALIZED (
+             SELECT p.block_id, p.embedding::vector({d}) <=> %(v)s::vector({d}) AS dist
+               FROM memsync.pgvector_index p JOIN agent.blocks b ON b.id = p.block_id
+              WHERE p.model = %(m)s AND {cond}
+              ORDER BY p.embedding::vector({d}) <=> %(v)s::vector({d}) LIMIT %(kc)s)
+           SELECT block_id, 1 - dist AS score FROM c ORDER BY dist LIMIT %(k)s"""
+    ).format(d=dim, cond=cond)
+    if selective(f) and not (iterative and scope_at_least(conn, f, ITERATIVE_MIN_SCOPE)):
         rows = conn.execute(exact, params).fetchall()
         return [(int(r["block_id"]), float(r["score"])) for r in rows]
-    approx = sql.SQL(
-        """SELECT p.block_id, 1 - (p.embedding::vector({d}) <=> %(v)s::vector({d})) AS score
-             FROM memsync.pgvector_index p JOIN agent.blocks b ON b.id = p.block_id
-            WHERE p.model = %(m)s AND {cond}
-            ORDER BY p.embedding::vector({d}) <=> %(v)s::vector({d}) LIMIT %(k)s"""
-    ).format(d=dim, cond=cond)
     with conn.transaction():
-        conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(min(1000, max(40, 2 * k)))))
+        conn.execute(_ef(k))
+        if iterative:
+            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            conn.execute(sql.SQL("SET LOCAL hnsw.max_scan_tuples = {}").format(sql.Literal(MAX_SCAN_TUPLES)))
         rows = conn.execute(approx, params).fetchall()
     if len(rows) < k and not f.is_empty():
         rows = conn.execute(exact, params).fetchall()

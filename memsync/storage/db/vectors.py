@@ -76,3 +76,11 @@ def count(conn: DictConn, model: str) -> int:
 
 def probe(conn: DictConn) -> None:
     conn.execute("SELECT 1")
+
+
+def vector_version(conn: DictConn) -> tuple[int, ...]:
+    """The installed pgvector extension's version, e.g. (0, 8, 5); () when absent."""
+    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+    if row is None:
+        return ()
+    return tuple(int(x) for x in str(row["extversion"]).split(".") if x.isdigit())
