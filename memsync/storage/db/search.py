@@ -53,6 +53,51 @@ def selective(f: Filters) -> bool:
     return bool(f.subjects or f.scoped or f.artifact_ids)
 
 
+# A scope of at least this many blocks finds its BM25 candidates through the GIN index (the
+# selected lexemes' postings, then the scope filter) instead of testing each of its blocks;
+# measured by bench/bm25_scope_bench.py (figures in the README).
+BM25_INDEX_MIN_SCOPE = 8000
+
+_TERMS = """WITH q AS (SELECT DISTINCT u.lexeme AS term FROM unnest(to_tsvector('english', %(q)s)) u),
+                s AS (SELECT n_docs, greatest(total_len::float8 / greatest(n_docs, 1), 1.0) AS avgdl
+                        FROM memsync.corpus_stats),
+                qt AS (SELECT q.term, t.df, ln(1 + (s.n_docs - t.df + 0.5) / (t.df + 0.5)) AS idf
+                         FROM q JOIN memsync.term_stats t ON t.term = q.term AND t.df > 0 CROSS JOIN s)"""
+_SCORE = """SELECT c.id AS block_id,
+                  sum(qt.idf * (x.tf * (%(k1)s + 1)) / (x.tf + %(k1)s * (1 - %(b)s + %(b)s * c.len / s.avgdl))) AS score
+             FROM cand c CROSS JOIN s
+             CROSS JOIN LATERAL (SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS tf
+                                   FROM unnest(c.hit) u) x
+             JOIN qt ON qt.term = x.lexeme
+            GROUP BY c.id
+            ORDER BY score DESC, c.id
+            LIMIT %(k)s"""
+
+
+def _bm25_indexed(conn: DictConn, query: str, k: int, f: Filters, budget: int) -> list[tuple[int, float]]:
+    """BM25 in a large scope. The rarest lexemes are chosen first (one statement), so that the
+    candidate query sees its tsquery as a value and the planner can intersect the GIN postings
+    with the scope's index instead of reading every block of the scope."""
+    cond, params = where(f)
+    pick = conn.execute(sql.SQL(_TERMS + """,
+                share AS (SELECT (SELECT count(*) FROM agent.blocks b WHERE {cond})::float8
+                                 / greatest(s.n_docs, 1) AS f FROM s),
+                sel AS (SELECT term FROM (SELECT term, df, sum(df) OVER (ORDER BY df, term) AS cum FROM qt) r, share
+                         WHERE (r.cum - r.df) * share.f < %(budget)s)
+           SELECT (SELECT string_agg(quote_literal(term), ' | ') FROM sel) AS query,
+                  (SELECT array_agg(term) FROM qt) AS terms""").format(cond=cond),
+        {**params, "q": query, "budget": budget}).fetchone()
+    if pick is None or not pick["query"]:
+        return []
+    rows = conn.execute(sql.SQL(_TERMS + """,
+                cand AS (SELECT b.id, ts_filter(setweight(b.tsv, 'A', %(terms)s), '{{a}}') AS hit, b.tsv_len AS len
+                           FROM agent.blocks b WHERE b.tsv @@ %(tsq)s::tsquery AND {cond})
+           """ + _SCORE).format(cond=cond),
+        {**params, "q": query, "k": k, "k1": BM25_K1, "b": BM25_B, "terms": pick["terms"], "tsq": pick["query"]},
+    ).fetchall()
+    return [(int(r["block_id"]), float(r["score"])) for r in rows]
+
+
 def bm25(conn: DictConn, query: str, k: int, f: Filters, budget: int | None = None) -> list[tuple[int, float]]:
     """Okapi BM25 from the term statistics kept in memsync.term_stats / corpus_stats.
 
@@ -64,12 +109,11 @@ def bm25(conn: DictConn, query: str, k: int, f: Filters, budget: int | None = No
     each candidate; when the budget covers every lexeme this is exact BM25."""
     cond, params = where(f)
     scoped = selective(f)
+    budget = budget or max(BM25_CANDIDATES, BM25_PER_HIT * k)
+    if scoped and scope_at_least(conn, f, BM25_INDEX_MIN_SCOPE):
+        return _bm25_indexed(conn, query, k, f, budget)
     stmt = sql.SQL(
-        """WITH q AS (SELECT DISTINCT u.lexeme AS term FROM unnest(to_tsvector('english', %(q)s)) u),
-                s AS (SELECT n_docs, greatest(total_len::float8 / greatest(n_docs, 1), 1.0) AS avgdl
-                        FROM memsync.corpus_stats),
-                qt AS (SELECT q.term, t.df, ln(1 + (s.n_docs - t.df + 0.5) / (t.df + 0.5)) AS idf
-                         FROM q JOIN memsync.term_stats t ON t.term = q.term AND t.df > 0 CROSS JOIN s),
+        _TERMS + """,
                 -- materialized: the planner cannot estimate a tsquery built at run time and would
                 -- otherwise scan the GIN index over the whole corpus before applying the scope
                 scope AS MATERIALIZED (SELECT b.id, b.tsv, b.tsv_len FROM agent.blocks b WHERE {scope_cond}),
@@ -85,15 +129,7 @@ def bm25(conn: DictConn, query: str, k: int, f: Filters, budget: int | None = No
                 cand AS (SELECT b.id, ts_filter(setweight(b.tsv, 'A', tq.terms), '{{a}}') AS hit,
                                 b.tsv_len AS len
                            FROM {cand_from} WHERE b.tsv @@ tq.query AND {cand_cond})
-           SELECT c.id AS block_id,
-                  sum(qt.idf * (x.tf * (%(k1)s + 1)) / (x.tf + %(k1)s * (1 - %(b)s + %(b)s * c.len / s.avgdl))) AS score
-             FROM cand c CROSS JOIN s
-             CROSS JOIN LATERAL (SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS tf
-                                   FROM unnest(c.hit) u) x
-             JOIN qt ON qt.term = x.lexeme
-            GROUP BY c.id
-            ORDER BY score DESC, c.id
-            LIMIT %(k)s"""
+           """ + _SCORE
     ).format(
         scope_cond=cond if scoped else sql.SQL("false"),
         # in a scope, walk its blocks (already filtered); else let the GIN index find them
@@ -101,7 +137,7 @@ def bm25(conn: DictConn, query: str, k: int, f: Filters, budget: int | None = No
         cand_cond=sql.SQL("true") if scoped else cond,
     )
     rows = conn.execute(stmt, {**params, "q": query, "k": k, "k1": BM25_K1, "b": BM25_B,
-                               "budget": budget or max(BM25_CANDIDATES, BM25_PER_HIT * k),
+                               "budget": budget,
                                "scoped": scoped}).fetchall()
     return [(int(r["block_id"]), float(r["score"])) for r in rows]
 
