@@ -7,7 +7,10 @@
    for hybrid (dense + BM25) and dense-only sections.
 2. Quality: nDCG@10 of dense, lexical and hybrid on the labelled set (Mastra docs pages,
    each queried by its own front-matter description): the 45-page test subset by default,
-   or the whole corpus with --full (needs bench/data, see ingest_bench.py).
+   or the whole corpus with --full (needs bench/data, see ingest_bench.py); beside them, in
+   the same run, a naive reference (dense and the `bm25s` package over fixed 180-word
+   windows, documents ranked by their best window, fused by RRF k=60). `bm25s` is installed
+   for the bench only: pip install bm25s.
 
 Usage: python bench/retrieve_bench.py [--sizes 10000,100000] [--queries 100] [--full] [--json]
 """
@@ -123,6 +126,54 @@ def scale(rt: Runtime, sizes: list[int], queries: list[str], vocab: list[str]) -
     return out
 
 
+WINDOW_WORDS = 180
+RRF_K = 60
+
+
+def _doc_ranking(owner: list[int], window_scores: Any) -> list[str]:
+    """Documents ranked by their best window."""
+    best: dict[int, float] = {}
+    for doc, score in zip(owner, window_scores, strict=True):
+        if doc not in best or score > best[doc]:
+            best[doc] = float(score)
+    return [str(d) for d, _ in sorted(best.items(), key=lambda x: -x[1])]
+
+
+def naive_reference(rt: Runtime, conn: Any, labelled: list[dict[str, Any]]) -> dict[str, float]:
+    """The reference memsync's hybrid must beat: plain dense over fixed 180-word windows and
+    the bm25s package over the same windows, each ranked at document level by the best
+    window, fused by RRF (k=60). Same model, same document texts (front matter stripped)."""
+    import bm25s
+
+    windows: list[str] = []
+    owner: list[int] = []
+    for d in conn.execute("SELECT id, body_md FROM agent.artifacts WHERE deleted_at IS NULL ORDER BY id"):
+        words = (d["body_md"] or "").split()
+        for i in range(0, len(words), WINDOW_WORDS):
+            windows.append(" ".join(words[i:i + WINDOW_WORDS]))
+            owner.append(int(d["id"]))
+    vecs = np.asarray(rt.embedder.encode(windows), dtype=np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    lexical = bm25s.BM25()
+    lexical.index(bm25s.tokenize(windows, stopwords="en", show_progress=False), show_progress=False)
+    totals = {"dense": 0.0, "bm25s": 0.0, "rrf": 0.0}
+    for row in labelled:
+        qv = np.asarray(rt.embedder.encode([row["query"]])[0], dtype=np.float32)
+        dense = _doc_ranking(owner, vecs @ (qv / np.linalg.norm(qv)))
+        ids, scores = lexical.retrieve(bm25s.tokenize([row["query"]], stopwords="en", show_progress=False),
+                                       k=len(windows), show_progress=False)
+        lex = _doc_ranking([owner[i] for i in ids[0]], scores[0])
+        fused: dict[str, float] = {}
+        for ranking in (dense, lex):
+            for rank, doc in enumerate(ranking, start=1):
+                fused[doc] = fused.get(doc, 0.0) + 1.0 / (RRF_K + rank)
+        want = {str(row["id"])}
+        totals["dense"] += ndcg(dense, want)
+        totals["bm25s"] += ndcg(lex, want)
+        totals["rrf"] += ndcg(sorted(fused, key=lambda d: -fused[d]), want)
+    return {f"naive_ndcg10_{k}": v / len(labelled) for k, v in totals.items()}
+
+
 def quality(rt: Runtime, corpus: Path) -> dict[str, float]:
     Ingestor(rt, corpus).run()
     scores: dict[str, float] = {}
@@ -136,6 +187,7 @@ def quality(rt: Runtime, corpus: Path) -> dict[str, float]:
                 hits = search(rt, conn, row["query"], SearchOptions(k=40, mode=mode))  # type: ignore[arg-type]
                 total += ndcg(list(dict.fromkeys(str(h.artifact_id) for h in hits)), {str(row["id"])})
             scores[f"ndcg10_{mode}"] = total / len(labelled)
+        scores.update(naive_reference(rt, conn, labelled))
         scores["queries"] = float(len(labelled))
     return scores
 
@@ -146,6 +198,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--full", action="store_true", help="quality on the whole Mastra docs corpus")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--quality-only", action="store_true", help="skip the scale part")
     args = ap.parse_args()
 
     embedder = SentenceTransformerEmbedder()
@@ -164,10 +217,11 @@ def main() -> None:
             vocab = [w for r in conn.execute("SELECT body_md FROM agent.blocks")
                      for w in re.findall(r"[A-Za-z]{3,}", r["body_md"] or "")]
         queries = (queries * (args.queries // max(1, len(queries)) + 1))[: args.queries]
-        dsn2 = embedded.server_uri(home, database="scale")
-        migrate.migrate(dsn2)
-        rt2 = Runtime(Settings.from_env({}, home=home), dsn2, embedder, [PgvectorIndex(dsn2)])
-        results["scale"] = scale(rt2, [int(s) for s in args.sizes.split(",")], queries, vocab)
+        if not args.quality_only:
+            dsn2 = embedded.server_uri(home, database="scale")
+            migrate.migrate(dsn2)
+            rt2 = Runtime(Settings.from_env({}, home=home), dsn2, embedder, [PgvectorIndex(dsn2)])
+            results["scale"] = scale(rt2, [int(s) for s in args.sizes.split(",")], queries, vocab)
     finally:
         embedded.stop(home)
     if args.json:
@@ -175,7 +229,7 @@ def main() -> None:
         return
     for k, v in results["quality"].items():
         print(f"{k:28} {v:8.3f}")
-    for n, row in results["scale"].items():
+    for n, row in results.get("scale", {}).items():
         print(f"--- {n} blocks")
         for k, v in row.items():
             print(f"{k:28} {v:8.2f}")
