@@ -335,3 +335,12 @@ def test_a_database_restart_fails_one_call_cleanly(tmp_path: Path) -> None:
         asyncio.run(run())
     finally:
         embedded.stop(home)
+
+
+def test_http_off_loopback_needs_a_token(dsn: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from memsync.faces.cli import main
+
+    r = CliRunner().invoke(main, ["mcp", "--http", "0.0.0.0:1"], env=_env(dsn, tmp_path, MEMSYNC_MODEL="hashing-384"))
+    assert r.exit_code == 1 and "MEMSYNC_MCP_TOKEN" in r.output and "Traceback" not in r.output

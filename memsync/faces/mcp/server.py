@@ -332,6 +332,9 @@ def warm_up(mem: Memory, sync: bool, stop: threading.Event) -> threading.Thread:
 
 
 def serve(app: Memsync, opts: Options, http: tuple[str, int] | None = None) -> None:
+    if http is not None and http[0] not in LOOPBACK and not app.settings.mcp_token:
+        raise ServerError(f"--http {http[0]}:{http[1]} is not loopback: set MEMSYNC_MCP_TOKEN (clients send it as "
+                          "'Authorization: Bearer <token>')")
     server, mem = build(app, opts)
     stop = threading.Event()
     background = warm_up(mem, opts.sync, stop)
@@ -352,9 +355,6 @@ async def _serve_http(server: MCPServer, http: tuple[str, int], token: str | Non
     import uvicorn
 
     host, port = http
-    if host not in LOOPBACK and not token:
-        raise ServerError(f"--http {host}:{port} is not loopback: set MEMSYNC_MCP_TOKEN (clients send it as "
-                          "'Authorization: Bearer <token>')")
     app: Any = server.streamable_http_app(host=host)
     if token:
         app = _bearer(app, token)
