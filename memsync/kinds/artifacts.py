@@ -30,6 +30,7 @@ def chunk_sop(
     max_tokens: int = 256,
     overlap: int = 32,
     count: TokenCounter = approx_tokens,
+    label: str | None = None,
 ) -> list[Chunk]:
     """One sop_step block per step: a top-level ordered list item or a 'Step N' heading
     (ATX or setext). The step number is the ordinal; it stays out of the embedded text so
@@ -55,11 +56,12 @@ def chunk_sop(
             else:
                 preamble.append(unit.text)
     if not steps:
-        return chunk_markdown(text, title=title, max_tokens=max_tokens, overlap=overlap, count=count)
+        return chunk_markdown(text, title=title, max_tokens=max_tokens, overlap=overlap, count=count, label=label)
     chunks = chunk_markdown(
         "\n\n".join(preamble), title=title, max_tokens=max_tokens, overlap=overlap, count=count,
-        key_prefix="preamble/",
+        key_prefix="preamble/", label=label,
     )
+    title = f"{title} ({label})" if title and label else (title or label)  # the steps' heading
     used: dict[int, int] = {}
     title_tokens = count(title) if title else 0
     for position, (number, lines) in enumerate(steps, start=1):
@@ -76,12 +78,33 @@ def chunk_sop(
     return chunks
 
 
+# path segments that name no topic
+_PATH_NOISE = {"index", "readme", "docs", "doc", "src", "content", "pages"}
+
+
+def path_label(row: Mapping[str, Any]) -> str | None:
+    """'deployment / server' for a file docs_ingest read from docs/deployment/server.mdx: a
+    file's place in its repository names its topic, so each chunk's heading carries it, in
+    its embedded text and its lexical vector. None for artifacts that are not files. The cost:
+    renaming a file re-embeds its chunks. (Carried by the lexical vector alone, it lifted
+    lexical but left hybrid below lexical on the 45-page set: bench/retrieve_bench.py.)"""
+    if row.get("source_system") not in ("git", "fs"):
+        return None
+    rel = str(row.get("external_id") or "").rsplit(":", 1)[-1].split("@", 1)[0]
+    stem = rel.rsplit(".", 1)[0] if "." in rel.rsplit("/", 1)[-1] else rel
+    words = [w for w in re.split(r"[/_.\-]+", stem) if w and w.lower() not in _PATH_NOISE]
+    return " / ".join(words) or None
+
+
 def chunk(row: Mapping[str, Any], p: ChunkParams) -> list[Chunk]:
     if row.get("deleted_at") is not None or not (row.get("body_md") or "").strip():
         return []
     title = row.get("title")
+    label = path_label(row)
+    if label and set(re.findall(r"\w+", label.lower())) <= set(re.findall(r"\w+", str(title or "").lower())):
+        label = None  # the title already says it all
     split = chunk_sop if row.get("artifact_type") == "sop" else chunk_markdown
-    return split(row["body_md"], title=title, max_tokens=p.max_tokens, overlap=p.overlap, count=p.count)
+    return split(row["body_md"], title=title, label=label, max_tokens=p.max_tokens, overlap=p.overlap, count=p.count)
 
 
 KIND = Kind(

@@ -19,7 +19,7 @@ from typing import Any
 from memsync.text import markdown
 
 # What the chunkers produce; `memsync rechunk` brings stored rows up to a new version.
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"
 # The content hash keys stored embeddings: it covers only the embedded text (and this scheme
 # tag), so a chunker change re-embeds the blocks whose text changed, and no others.
 HASH_SCHEME = "1"
@@ -250,7 +250,9 @@ def chunk_markdown(
     count: TokenCounter = approx_tokens,
     block_type: str = "doc_section",
     key_prefix: str = "",
+    label: str | None = None,
 ) -> list[Chunk]:
+    """`label` (a file's path words) follows the title in every heading: 'Title (label) > ...'."""
     body = normalize(strip_blobs(strip_front_matter(text)))
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
@@ -258,7 +260,8 @@ def chunk_markdown(
         path = list(section.path)
         if title and path and path[0].strip().lower() == title.strip().lower():
             path = path[1:]
-        crumbs = [title, *path] if title else path
+        head = f"{title} ({label})" if title and label else (title or label)
+        crumbs = [head, *path] if head else path
         heading_path = " > ".join(c for c in crumbs if c) or None
         head_tokens = count(heading_path) if heading_path else 0
         budget = max(16, max_tokens - head_tokens)

@@ -86,10 +86,11 @@ def test_incremental_ingest(conn: DictConn, rt: Runtime, tmp_path: Path) -> None
     edited = Ingestor(rt, root).run()
     assert (edited.changed, edited.embeddings_computed) == (1, 1) and emb.encoded == 5
 
-    # rename: a new artifact, the old one marked deleted, no embedding recomputed
+    # rename: a new artifact, the old one marked deleted; only its one chunk re-embedded (the
+    # heading carries the file's path words)
     (root / "notes/ideas.md").rename(root / "notes/plans.md")
     moved = Ingestor(rt, root).run()
-    assert (moved.added, moved.deleted, moved.embeddings_computed) == (1, 1, 0)
+    assert (moved.added, moved.deleted, moved.embeddings_computed) == (1, 1, 1)
     old = artifact(conn, "notes/ideas.md")
     assert old["deleted_at"] is not None and blocks_of(conn, old["id"]) == []
 
@@ -105,6 +106,24 @@ def test_incremental_ingest(conn: DictConn, rt: Runtime, tmp_path: Path) -> None
     back = Ingestor(rt, root).run()
     assert back.added == 1 and back.embeddings_computed == 0
     assert artifact(conn, "guide.md")["id"] == guide["id"] and artifact(conn, "guide.md")["deleted_at"] is None
+
+
+def test_a_files_path_words_reach_its_chunks(conn: DictConn, rt: Runtime, tmp_path: Path) -> None:
+    from memsync.read.hybrid import SearchOptions, search
+
+    root = tmp_path / "repo"
+    write(root, "deployment/kubernetes-rollouts.md", "# Rollouts\n\nShift traffic in small steps and watch errors.\n")
+    write(root, "guide.md", GUIDE)
+    Ingestor(rt, root).run()
+    hits = search(rt, conn, "kubernetes", SearchOptions(k=5, mode="lexical"))
+    assert [h.heading_path for h in hits] == ["Rollouts (deployment / kubernetes / rollouts)"]
+    assert artifact(conn, "guide.md")["title"] == "Guide"
+    assert {b["heading_path"] for b in blocks_of(conn, artifact(conn, "guide.md")["id"])} >= {"Guide"}, \
+        "a path that says no more than the title adds nothing"
+    (root / "deployment").rename(root / "operations")
+    Ingestor(rt, root).run()
+    assert search(rt, conn, "kubernetes operations", SearchOptions(k=5, mode="lexical"))
+    assert not search(rt, conn, "deployment", SearchOptions(k=5, mode="lexical")), "the old path left the index"
 
 
 def test_front_matter_subject_and_sop(conn: DictConn, rt: Runtime, tmp_path: Path) -> None:
