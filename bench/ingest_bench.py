@@ -6,9 +6,12 @@ Corpus: the docs shipped in the npm package @mastra/mcp-docs-server@0.13.31 (Apa
 Prints:
 - end-to-end ingest chunks/s / raw model.encode() chunks/s on exactly the same chunks;
 - unchanged re-ingest time / first ingest time, and embeddings computed on that re-run;
-- one-file edit: blocks re-embedded vs blocks in that file.
+- one-file edit: blocks re-embedded vs blocks in that file;
+- with --peer-python: memsync's first ingest (files -> blocks -> embeddings -> index) / LlamaIndex
+  IngestionPipeline on the same files with the same model (bench/peers/llamaindex_ingest.py,
+  run in the peer's own virtual environment, measured in the same run; target <= 0.50).
 
-Usage: python bench/ingest_bench.py [--limit N] [--json]
+Usage: python bench/ingest_bench.py [--limit N] [--peer-python /tmp/llv/bin/python] [--json]
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ def corpus() -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=0, help="only the first N files (0: all)")
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                    help="memsync's model precision (fp32: like for like with the peer, which runs fp32)")
+    ap.add_argument("--peer-python", help="a Python with LlamaIndex installed (see bench/peers/llamaindex_ingest.py)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -65,7 +71,7 @@ def main() -> None:
     home = work / "home"
     dsn = embedded.server_uri(home)
     migrate.migrate(dsn)
-    embedder = SentenceTransformerEmbedder()
+    embedder = SentenceTransformerEmbedder(precision=args.precision)
     embedder.encode(["warm up the model"])
     settings = Settings.from_env({}, home=home)
     rt = Runtime(settings, dsn, embedder, [PgvectorIndex(dsn)])
@@ -114,6 +120,14 @@ def main() -> None:
         edit = Ingestor(rt, repo).run()
         out.update({"edit_file": row["path"], "edit_file_blocks": int(row["n"]),
                     "edit_blocks_reembedded": edit.embeddings_computed})
+        if args.peer_python:
+            listing = work / "files.txt"
+            listing.write_text("\n".join(str(p) for p in files[: args.limit or None]))
+            peer = json.loads(subprocess.run(
+                [args.peer_python, str(Path(__file__).parent / "peers" / "llamaindex_ingest.py"), str(listing)],
+                check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            out.update({"peer_llamaindex_s": peer["seconds"], "peer_nodes": peer["nodes"],
+                        "memsync_over_llamaindex": t_first / peer["seconds"]})
     finally:
         rt.close()
         embedded.stop(home)
