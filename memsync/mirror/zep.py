@@ -40,6 +40,11 @@ def _hash(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def _unchanged(held: Mapping[str, Any] | None, content_hash: str) -> bool:
+    """The mirror already holds this very content for the row."""
+    return held is not None and held["content_hash"] == content_hash and not held["deleted"]
+
+
 def _meta(table: str, row: Mapping[str, Any], entity: str) -> dict[str, Any]:
     return {"global_id": row["global_id"], "entity_type": entity, "table": table, "id": row["id"]}
 
@@ -97,33 +102,41 @@ class ZepMirror:
 
         return isinstance(exc, NotFoundError)
 
+    def _found(self, call: Any, *args: Any, **kwargs: Any) -> bool:
+        """Make a Zep call; False when Zep says the object does not exist (any other error raises)."""
+        try:
+            call(*args, **kwargs)
+        except Exception as exc:
+            if not self._not_found(exc):
+                raise
+            return False
+        return True
+
+    def _drop(self, conn: DictConn, table: str, row_id: int, held: Mapping[str, Any] | None, delete: Any,
+              done: str) -> str:
+        """The row is gone from Postgres: delete what the mirror holds for it (already gone is fine)."""
+        if held is None or held["deleted"]:
+            return "nothing to delete"
+        self._found(delete, held["remote_id"])
+        q.record(conn, NAME, table, row_id, held["remote_id"], None, deleted=True)
+        return done
+
     def _person(self, conn: DictConn, person_id: int, *, client: bool = False) -> str:
         held = q.item(conn, NAME, "erp.people", person_id)
         p = q.person(conn, person_id)
         if p is None:
-            if held is None or held["deleted"]:
-                return "nothing to delete"
-            try:
-                self.client.user.delete(held["remote_id"])
-            except Exception as exc:
-                if not self._not_found(exc):
-                    raise
-            q.record(conn, NAME, "erp.people", person_id, held["remote_id"], None, deleted=True)
-            return "user deleted"
+            return self._drop(conn, "erp.people", person_id, held, self.client.user.delete, "user deleted")
         if not (p["is_client"] or client or held is not None):
             return "not a client"
         first, _, last = str(p["full_name"]).partition(" ")
         fields = {"email": p["email"], "first_name": first, "last_name": last or None,
                   "metadata": _meta("erp.people", p, "person")}
         h = _hash(fields)
-        if held is not None and held["content_hash"] == h and not held["deleted"]:
+        if _unchanged(held, h):
             return "unchanged"
-        try:
-            self.client.user.update(p["global_id"], **{k: v for k, v in fields.items() if v is not None})
-        except Exception as exc:
-            if not self._not_found(exc):
-                raise
-            self.client.user.add(user_id=p["global_id"], **{k: v for k, v in fields.items() if v is not None})
+        given = {k: v for k, v in fields.items() if v is not None}
+        if not self._found(self.client.user.update, p["global_id"], **given):
+            self.client.user.add(user_id=p["global_id"], **given)
         q.record(conn, NAME, "erp.people", person_id, p["global_id"], h)
         return "user written"
 
@@ -131,15 +144,8 @@ class ZepMirror:
         held = q.item(conn, NAME, "agent.sessions", session_id)
         s = q.session(conn, session_id)
         if s is None:
-            if held is None or held["deleted"]:
-                return "nothing to delete"
-            try:
-                self.client.memory.delete(held["remote_id"])
-            except Exception as exc:
-                if not self._not_found(exc):
-                    raise
-            q.record(conn, NAME, "agent.sessions", session_id, held["remote_id"], None, deleted=True)
-            return "session memory deleted"
+            return self._drop(conn, "agent.sessions", session_id, held, self.client.memory.delete,
+                              "session memory deleted")
         if s["session_type"] in AUDIT_SESSION_TYPES:
             return "memsync's own audit session: not mirrored"
         user = None
@@ -150,13 +156,9 @@ class ZepMirror:
         meta = {**_meta("agent.sessions", s, "session"), "subject": subject, "session_type": s["session_type"],
                 "status": s["status"], "profile": s["profile_name"], "recipe": s["recipe_name"]}
         h = _hash(meta, user)
-        if held is not None and held["content_hash"] == h and not held["deleted"]:
+        if _unchanged(held, h):
             return "unchanged"
-        try:
-            self.client.memory.update_session(s["global_id"], metadata=meta)
-        except Exception as exc:
-            if not self._not_found(exc):
-                raise
+        if not self._found(self.client.memory.update_session, s["global_id"], metadata=meta):
             self.client.memory.add_session(session_id=s["global_id"], user_id=user, metadata=meta)
         q.record(conn, NAME, "agent.sessions", session_id, s["global_id"], h)
         return "session written"
@@ -201,7 +203,7 @@ class ZepMirror:
             return "memsync's own audit record: not mirrored"
         self._session(conn, int(r["session_id"]))
         h = _hash(text, r.get("memory_scope"))
-        if held is not None and held["content_hash"] == h and not held["deleted"]:
+        if _unchanged(held, h):
             return "unchanged"
         if held is not None and not held["deleted"]:
             self._mark(held, r["global_id"], {"superseded": True})  # Zep cannot edit a message's text
@@ -263,14 +265,14 @@ class ZepMirror:
                     return False
                 raise
 
-        for row in q.expected(conn):
-            key = (row["source_table"], int(row["source_id"]))
+        expected = [(r["source_table"], int(r["source_id"])) for r in q.expected(conn)]
+        for key in expected:
             it = held.get(key)
             if it is None or it["deleted"] or not present(key[0], it["remote_id"]):
                 missing.append(f"{key[0]}#{key[1]}")
-        expected = {(r["source_table"], int(r["source_id"])) for r in q.expected(conn)}
+        wanted = set(expected)
         for key, it in held.items():
-            if key not in expected and not it["deleted"] and key[0] in ("erp.people", "agent.sessions") \
+            if key not in wanted and not it["deleted"] and key[0] in ("erp.people", "agent.sessions") \
                     and present(key[0], it["remote_id"]):
                 lingering.append(f"{key[0]}#{key[1]}")
         return {"expected": len(expected), "missing": missing, "lingering": lingering}

@@ -293,12 +293,18 @@ def remember(conn: DictConn, a: Remember, confine: Confinement | None = None) ->
         return Written("agent.facts", fact, _token(conn, ("agent.facts", fact["id"])), created)
 
 
+def _current_fact(conn: DictConn, ref: str, confine: Confinement | None, hint: str = "") -> tuple[str, dict[str, Any]]:
+    """The fact, locked, provided it is inside the confinement and has not ended."""
+    table, fact = load(conn, ref, "agent.facts", lock=True)
+    _check_row(table, fact, confine, ref)
+    if fact["valid_to"] is not None and fact["valid_to"] <= q.now(conn):
+        raise InvalidInput(f"fact {ref} already ended at {fact['valid_to'].isoformat()}{hint}")
+    return table, fact
+
+
 def forget(conn: DictConn, a: Forget, confine: Confinement | None = None) -> Written:
     with conn.transaction():
-        table, fact = load(conn, a.fact, "agent.facts", lock=True)
-        _check_row(table, fact, confine, a.fact)
-        if fact["valid_to"] is not None and fact["valid_to"] <= q.now(conn):
-            raise InvalidInput(f"fact {a.fact} already ended at {fact['valid_to'].isoformat()}")
+        table, fact = _current_fact(conn, a.fact, confine)
         if a.dry_run:
             return Written(table, fact, SyncToken(), created=False, extra={"dry_run": True, "would_end": True})
         ended = q.end_fact(conn, fact["id"], {"ended": {"reason": a.reason, "by": "memsync.forget"}})
@@ -308,10 +314,7 @@ def forget(conn: DictConn, a: Forget, confine: Confinement | None = None) -> Wri
 def supersede(conn: DictConn, a: Supersede, confine: Confinement | None = None) -> Written:
     """End the old fact and write its successor in one transaction, linked both ways."""
     with conn.transaction():
-        table, old = load(conn, a.fact, "agent.facts", lock=True)
-        _check_row(table, old, confine, a.fact)
-        if old["valid_to"] is not None and old["valid_to"] <= q.now(conn):
-            raise InvalidInput(f"fact {a.fact} already ended at {old['valid_to'].isoformat()}; remember a new one")
+        table, old = _current_fact(conn, a.fact, confine, "; remember a new one")
         subj = Subject(old["subject_type"], old["subject_id"]) if old["subject_type"] else Subject("personal", None)
         meta: dict[str, Any] = {"written_by": "memsync.supersede", "supersedes": old["global_id"]}
         if a.source:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import json
@@ -103,8 +104,9 @@ def _redact(value: Any) -> Any:
 
 
 def _capped(value: Any) -> Any:
-    text = json.dumps(t.jsonable(_redact(value)))
-    return t.jsonable(_redact(value)) if len(text) <= PAYLOAD_CAP else {"truncated": text[:PAYLOAD_CAP]}
+    safe = t.jsonable(_redact(value))
+    text = json.dumps(safe)
+    return safe if len(text) <= PAYLOAD_CAP else {"truncated": text[:PAYLOAD_CAP]}
 
 
 def _message(exc: BaseException) -> str:
@@ -126,7 +128,7 @@ def _signature(model: type[Any]) -> inspect.Signature:
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     for name, f in model.model_fields.items():
         default = inspect.Parameter.empty if f.is_required() else f.get_default(call_default_factory=True)
-        info = f._copy() if hasattr(f, "_copy") else f
+        info = copy.copy(f)  # the model's own field keeps its default
         info.default = ...  # the parameter carries the default
         info.default_factory = None
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,

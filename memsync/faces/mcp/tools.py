@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from memsync.app import Memsync
 from memsync.errors import InvalidInput
 from memsync.faces import json_default
-from memsync.read.subjects import Confinement
+from memsync.read.subjects import Confinement, parse_ref
 from memsync.write import memory as w
 from memsync.write.tokens import DEFAULT_WAIT_MS, SyncToken
 
@@ -104,8 +104,6 @@ class ToolSpec:
 
 
 def _subjects(refs: list[str]) -> list[tuple[str, int | None]]:
-    from memsync.read.subjects import parse_ref
-
     out: list[tuple[str, int | None]] = []
     for r in refs:
         t, i, gid = parse_ref(r)
