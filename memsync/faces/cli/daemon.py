@@ -45,7 +45,10 @@ def run_cmd(ctx: click.Context, once: bool, wait_seconds: float, no_wait: bool, 
         follow = runtime.model_loader(rt.settings) if runtime.follows_active_model(settings) else None
         n = max(1, workers or rt.settings.workers)
         # load the model before taking work: a missing model fails here, not on a claimed batch
-        log.info("model %s ready (dimension %d)", rt.embedder.model_id, rt.embedder.dim)
+        dim = rt.embedder.dim
+        where = ", ".join(str(v) for v in (getattr(rt.embedder, "active_device", None),
+                                            getattr(rt.embedder, "active_precision", None)) if v)
+        log.info("model %s ready (dimension %d%s)", rt.embedder.model_id, dim, f"; {where}" if where else "")
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
