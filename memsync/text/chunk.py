@@ -19,7 +19,7 @@ from typing import Any
 from memsync.text import markdown
 
 # What the chunkers produce; `memsync rechunk` brings stored rows up to a new version.
-CHUNKER_VERSION = "3"
+CHUNKER_VERSION = "4"
 # The content hash keys stored embeddings: it covers only the embedded text (and this scheme
 # tag), so a chunker change re-embeds the blocks whose text changed, and no others.
 HASH_SCHEME = "1"

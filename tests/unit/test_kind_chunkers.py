@@ -70,3 +70,16 @@ def test_execution_run_summary_block() -> None:
     assert "Summary: Two invoices bounced" in block.body_md and "other" not in block.body_md
     bare = execution_runs.chunk({"id": 4, "workflow": "", "status": "running", "metadata": {}})
     assert bare[0].body_md == "Run: unnamed workflow (running)"
+
+
+def test_path_label_decodes_escaped_names_and_keeps_at_signs() -> None:
+    from memsync.kinds.artifacts import path_label
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    row = {"source_system": "git", "title": "Changelog",
+           "external_id": f"repo:changelogs/%40scope%2Fpkg-name.md@{sha}"}
+    assert path_label(row) == "changelogs / scope / pkg / name"  # not '%40scope%2Fpkg'
+    row = {"source_system": "fs", "title": "T", "external_id": "/r:guides/v2@beta/setup.md"}
+    assert path_label(row) == "guides / v2 / beta / setup"  # an '@' in a path is not a commit
+    assert path_label({"source_system": "fs", "title": "Server", "external_id": "/r:docs/server.md"}) is None
+    assert path_label({"source_system": "api", "title": "x", "external_id": "1"}) is None
