@@ -53,8 +53,9 @@ def corpus() -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=0, help="only the first N files (0: all)")
-    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                     help="memsync's model precision (fp32: like for like with the peer, which runs fp32)")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where memsync's model runs")
     ap.add_argument("--peer-python", help="a Python with LlamaIndex installed (see bench/peers/llamaindex_ingest.py)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -71,11 +72,12 @@ def main() -> None:
     home = work / "home"
     dsn = embedded.server_uri(home)
     migrate.migrate(dsn)
-    embedder = SentenceTransformerEmbedder(precision=args.precision)
+    embedder = SentenceTransformerEmbedder(precision=args.precision, device=args.device)
     embedder.encode(["warm up the model"])
     settings = Settings.from_env({}, home=home)
     rt = Runtime(settings, dsn, embedder, [PgvectorIndex(dsn)])
-    out: dict[str, float | int | str] = {"corpus": PACKAGE, "precision": embedder.active_precision or "?"}
+    out: dict[str, float | int | str] = {"corpus": PACKAGE, "device": embedder.active_device or "?",
+                                         "precision": embedder.active_precision or "?"}
     try:
         t0 = time.perf_counter()
         first = Ingestor(rt, repo).run()
@@ -93,7 +95,7 @@ def main() -> None:
         e2e = len(texts) / t_first
         raw = len(texts) / t_encode
         out.update({"files": first.files, "blocks": first.blocks_written, "chunks_embedded": first.embeddings_computed,
-                    "distinct_chunks": len(texts),
+                    "distinct_chunks": len(texts), "memsync_tokens_embedded": sum(embedder.count_tokens(t) for t in texts),
                     "first_ingest_s": t_first, "raw_encode_s": t_encode, "e2e_chunks_per_s": e2e,
                     "raw_chunks_per_s": raw, "e2e_over_raw": e2e / raw})
 
@@ -127,6 +129,8 @@ def main() -> None:
                 [args.peer_python, str(Path(__file__).parent / "peers" / "llamaindex_ingest.py"), str(listing)],
                 check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
             out.update({"peer_llamaindex_s": peer["seconds"], "peer_nodes": peer["nodes"],
+                        "peer_nodes_truncated": peer["nodes_truncated"],
+                        "peer_tokens_dropped_share": peer["tokens_dropped"] / max(1, peer["tokens"]),
                         "memsync_over_llamaindex": t_first / peer["seconds"]})
     finally:
         rt.close()

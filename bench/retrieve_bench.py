@@ -10,9 +10,12 @@
    or the whole corpus with --full (needs bench/data, see ingest_bench.py); beside them, in
    the same run, a naive reference (dense and the `bm25s` package over fixed 180-word
    windows, documents ranked by their best window, fused by RRF k=60). `bm25s` is installed
-   for the bench only: pip install bm25s.
+   for the bench only: pip install bm25s. A second corpus: --ai-sdk (the docs shipped in the
+   npm package ai@6.0.326, Vercel's AI SDK, Apache-2.0, fetched once with `npm pack` into
+   bench/data/), or --corpus DIR for any markdown folder whose pages carry a `description`.
 
-Usage: python bench/retrieve_bench.py [--sizes 10000,100000] [--queries 100] [--full] [--json]
+Usage: python bench/retrieve_bench.py [--sizes 10000,100000] [--queries 100]
+                                      [--full | --ai-sdk | --corpus DIR] [--json]
 """
 
 from __future__ import annotations
@@ -45,6 +48,23 @@ from memsync.storage.db.vectors import ensure_hnsw
 ROOT = Path(__file__).resolve().parents[1]
 SUBSET = ROOT / "tests" / "data" / "mastra_docs"
 FULL = ROOT / "bench" / "data" / "package" / ".docs" / "raw"
+AI_SDK = "ai@6.0.326"
+
+
+def ai_sdk_docs() -> Path:
+    """The AI SDK's docs folder, fetched once (npm pack) into bench/data/ai-sdk/."""
+    dest = ROOT / "bench" / "data" / "ai-sdk"
+    docs = dest / "package" / "docs"
+    if not docs.is_dir():
+        import subprocess
+        import tarfile
+
+        dest.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "pack", AI_SDK, "--silent"], cwd=dest, check=True)
+        (tgz,) = dest.glob("ai-*.tgz")
+        with tarfile.open(tgz) as tar:
+            tar.extractall(dest, filter="data")
+    return docs
 
 
 def pct(values: list[float], q: float) -> float:
@@ -196,7 +216,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--queries", type=int, default=100)
-    ap.add_argument("--full", action="store_true", help="quality on the whole Mastra docs corpus")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--full", action="store_true", help="quality on the whole Mastra docs corpus")
+    which.add_argument("--ai-sdk", action="store_true", help=f"quality on the docs of the npm package {AI_SDK}")
+    which.add_argument("--corpus", type=Path, help="quality on this markdown folder (queries: page descriptions)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--quality-only", action="store_true", help="skip the scale part")
     args = ap.parse_args()
@@ -209,7 +232,8 @@ def main() -> None:
         dsn = embedded.server_uri(home, database="quality")
         migrate.migrate(dsn)
         rt = Runtime(Settings.from_env({}, home=home), dsn, embedder, [PgvectorIndex(dsn)])
-        results["quality"] = quality(rt, FULL if args.full else SUBSET)
+        corpus = FULL if args.full else ai_sdk_docs() if args.ai_sdk else args.corpus or SUBSET
+        results["quality"] = quality(rt, corpus)
         with connect(dsn, autocommit=True) as conn:
             queries = [r["q"] for r in conn.execute(
                 "SELECT metadata->'front_matter'->>'description' AS q FROM agent.artifacts"

@@ -4,9 +4,13 @@
    embed that reflection's chunks (the part memsync adds): p50 / p99.
 2. burst of N reflections: drain time / pure model.encode() time of exactly the same chunks
    (the drain with `memsync run`'s default pool; the encode in one call on every core).
+3. the pipeline without the model: the same burst drained with the hashing embedder (no model
+   cost), its wall time and the CPU time of Postgres (every `postgres` process) and of this
+   process per chunk, beside the model's CPU per chunk from 2: on a machine whose cores the
+   model fills, that CPU is what the drain adds to the encode.
 
 Runs on the embedded PostgreSQL in a throw-away folder, pgvector index, the real model.
-Usage: python bench/sync_bench.py [--burst 1000] [--single 40] [--json]
+Usage: [MEMSYNC_DEVICE=cuda] [MEMSYNC_PRECISION=fp32] python bench/sync_bench.py [--burst 1000] [--single 40] [--json]
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import tempfile
 import threading
@@ -22,7 +27,7 @@ from pathlib import Path
 
 from psycopg.types.json import Jsonb
 
-from memsync.embed import SentenceTransformerEmbedder
+from memsync.embed import HashingEmbedder, SentenceTransformerEmbedder
 from memsync.index.pgvector import PgvectorIndex
 from memsync.runtime import Runtime
 from memsync.settings import Settings
@@ -43,6 +48,26 @@ def reflection(i: int) -> tuple[Jsonb, Jsonb, str]:
             f"Energy was {'high' if i % 2 else 'low'} and the main lesson was to batch {t} work.")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time of every process named postgres (Linux /proc); the embedded server's own."""
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                stat = (proc / "stat").read_text()
+            except OSError:
+                continue
+            if "(postgres)" in stat:
+                fields = stat.rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, round(q * (len(s) - 1)))]
@@ -58,10 +83,13 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="memsync-bench-"))
     dsn = embedded.server_uri(home)
     migrate.migrate(dsn)
-    embedder = SentenceTransformerEmbedder()
-    embedder.encode(["warm up the model"])
     settings = Settings.from_env(dict(os.environ), home=home, poll_seconds=5.0)
-    results: dict[str, float] = {}
+    # MEMSYNC_DEVICE / MEMSYNC_PRECISION choose the encode path, as for `memsync run`
+    embedder = SentenceTransformerEmbedder(settings.model, precision=settings.precision, device=settings.device,
+                                           batch_size=settings.embed_batch_size)
+    embedder.encode(["warm up the model"])
+    results: dict[str, float | int | str] = {"device": embedder.active_device or "?",
+                                             "precision": embedder.active_precision or "?"}
     try:
         with connect(dsn, autocommit=True) as conn:
             # ---- 1. single-reflection latency, daemon running
@@ -127,14 +155,34 @@ def main() -> None:
                 "burst_drain_s": drain, "burst_pure_encode_s": encode,
                 "burst_drain_over_encode": drain / encode,
                 "burst_chunks_per_s": computed / drain,
+                "model_cpu_ms_per_chunk": 1000 * encode * (os.cpu_count() or 1) / max(1, len(texts)),
             })
+
+            # ---- 3. the same burst without the model: what the pipeline itself costs
+            conn.execute("TRUNCATE agent.reflections CASCADE")
+            run_pool(make_pool(rt, workers), threading.Event(), once=True)  # the truncation's own work
+            fake = Runtime(settings, dsn, HashingEmbedder(embedder.dim), [PgvectorIndex(dsn)])
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany("INSERT INTO agent.reflections (mode, goals, blockers, raw_text) VALUES"
+                                " ('daily', %s, %s, %s)", rows)
+            pg0, own0, t0 = postgres_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+            stats = run_pool(make_pool(fake, workers), threading.Event(), once=True)
+            wall = time.perf_counter() - t0
+            pg, own = postgres_cpu_seconds() - pg0, own_cpu_seconds() - own0
+            n = max(1, stats.embedded)
+            results.update({
+                "no_model_chunks": stats.embedded, "no_model_drain_ms_per_chunk": 1000 * wall / n,
+                "no_model_postgres_cpu_ms_per_chunk": 1000 * pg / n, "no_model_python_cpu_ms_per_chunk": 1000 * own / n,
+                "pipeline_cpu_over_model_cpu": (pg + own) / n / (encode * (os.cpu_count() or 1) / max(1, len(texts))),
+            })
+            fake.close()
     finally:
         embedded.stop(home)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for k, v in results.items():
-            print(f"{k:32} {v:10.3f}" if isinstance(v, float) else f"{k:32} {v:10d}")
+            print(f"{k:32} {v:10.3f}" if isinstance(v, float) else f"{k:32} {v!s:>10}")
 
 
 if __name__ == "__main__":
