@@ -65,7 +65,8 @@ class Settings(BaseModel):
     poll_seconds: float = Field(5.0, gt=0, description="Fallback poll interval when no NOTIFY arrives.")
     max_attempts: int = Field(5, ge=1, description="Attempts before an item is dead-lettered.")
     backoff_seconds: float = Field(2.0, ge=0, description="Base of the exponential retry backoff.")
-    chunk_tokens: int = Field(256, ge=16, description="Max tokens per chunk (model tokenizer).")
+    chunk_tokens: int = Field(256, ge=16, description="Max tokens per chunk (model tokenizer); capped at what the "
+                              "model reads, its window less its special tokens (254 for the default model).")
     chunk_overlap: int = Field(32, ge=0, description="Token overlap between split chunks.")
     ingest_max_bytes: int = Field(2_000_000, ge=1, description="docs_ingest: larger files are refused.")
     sop_globs: tuple[str, ...] = Field(

@@ -90,7 +90,10 @@ class Pipeline:
         self.indexes = list(indexes)
         self.settings = settings
         self.worker_id = worker_id
-        self.params = ChunkParams(settings.chunk_tokens, settings.chunk_overlap, embedder.count_tokens)
+        # a chunk must fit what the model reads, its special tokens included, or its end is lost
+        window = getattr(embedder, "text_window", None)
+        size = min(settings.chunk_tokens, window) if window else settings.chunk_tokens
+        self.params = ChunkParams(size, settings.chunk_overlap, embedder.count_tokens)
         self._ensured = False
         for c in {id(conn): conn, id(self.back): self.back}.values():
             q.mark_sync_origin(c)  # these connections write results, which are not captured
