@@ -39,15 +39,19 @@ PACKAGE = "@mastra/mcp-docs-server@0.13.31"
 DATA = Path(__file__).resolve().parent / "data"
 
 
+def npm_package(spec: str, dest: Path) -> Path:
+    """The files of an npm package, fetched once with `npm pack` and unpacked into dest/package/."""
+    if not (dest / "package").is_dir():
+        dest.mkdir(parents=True, exist_ok=True)
+        name = subprocess.run(["npm", "pack", spec, "--silent"], cwd=dest, check=True,
+                              capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        with tarfile.open(dest / name) as tar:
+            tar.extractall(dest, filter="data")
+    return dest / "package"
+
+
 def corpus() -> Path:
-    root = DATA / "package" / ".docs"
-    if not root.is_dir():
-        DATA.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "pack", PACKAGE, "--silent"], cwd=DATA, check=True)
-        (tgz,) = DATA.glob("mastra-mcp-docs-server-*.tgz")
-        with tarfile.open(tgz) as tar:
-            tar.extractall(DATA, filter="data")
-    return root
+    return npm_package(PACKAGE, DATA) / ".docs"
 
 
 def main() -> None:

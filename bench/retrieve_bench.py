@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ingest_bench import npm_package  # bench/ is the script's folder, first on sys.path
 
 from docs_ingest.ingest import Ingestor
 from memsync.embed import SentenceTransformerEmbedder
@@ -53,18 +54,7 @@ AI_SDK = "ai@6.0.326"
 
 def ai_sdk_docs() -> Path:
     """The AI SDK's docs folder, fetched once (npm pack) into bench/data/ai-sdk/."""
-    dest = ROOT / "bench" / "data" / "ai-sdk"
-    docs = dest / "package" / "docs"
-    if not docs.is_dir():
-        import subprocess
-        import tarfile
-
-        dest.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "pack", AI_SDK, "--silent"], cwd=dest, check=True)
-        (tgz,) = dest.glob("ai-*.tgz")
-        with tarfile.open(tgz) as tar:
-            tar.extractall(dest, filter="data")
-    return docs
+    return npm_package(AI_SDK, ROOT / "bench" / "data" / "ai-sdk") / "docs"
 
 
 def pct(values: list[float], q: float) -> float:
