@@ -78,6 +78,10 @@ def model_path(name: str) -> str:
     return name
 
 
+# The line counts cache holds up to this many characters of lines, then starts over.
+COUNT_CACHE_CHARS = 16_000_000
+
+
 class SentenceTransformerEmbedder:
     """Counts what it encodes (`encoded`) so callers and tests can prove dedup."""
 
@@ -93,7 +97,8 @@ class SentenceTransformerEmbedder:
         self.active_device: str | None = None
         self._model: Any = None
         self._tokenizer: Any = None
-        self._line_tokens = functools.lru_cache(maxsize=1 << 16)(self._count_line)
+        self._counts: dict[str, int] = {}
+        self._counted_chars = 0
         self._threads: int | None = None
         self._lock = threading.Lock()
 
@@ -177,6 +182,17 @@ class SentenceTransformerEmbedder:
         lines around it (the pre-tokenizer splits at whitespace), so each distinct line is
         tokenized once and cached. Loads only the fast tokenizer (no torch)."""
         return sum(self._line_tokens(line) for line in text.split("\n"))
+
+    def _line_tokens(self, line: str) -> int:
+        n = self._counts.get(line)
+        if n is None:
+            n = self._count_line(line)
+            if self._counted_chars + len(line) > COUNT_CACHE_CHARS:  # bounded: start over
+                self._counts.clear()
+                self._counted_chars = 0
+            self._counts[line] = n
+            self._counted_chars += len(line)
+        return n
 
     def _count_line(self, line: str) -> int:
         if self._tokenizer is None:

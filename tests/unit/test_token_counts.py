@@ -49,3 +49,14 @@ def test_every_chunk_fits_what_the_model_reads_special_tokens_included() -> None
     sizes = [len(tok.encode(c.text, add_special_tokens=True).ids) for c in chunks]
     assert max(sizes) <= config["max_seq_length"]
     assert max(sizes) >= config["max_seq_length"] - 1  # the budget was used to the end
+
+
+def test_the_line_count_cache_stays_bounded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import memsync.embed as embed
+
+    monkeypatch.setattr(embed, "COUNT_CACHE_CHARS", 500)
+    emb = SentenceTransformerEmbedder()
+    tok = _tokenizer()
+    lines = [f"line {i} about the vector store number {i * 7}" for i in range(200)]
+    assert emb.count_tokens("\n".join(lines)) == len(tok.encode("\n".join(lines), add_special_tokens=False).ids)
+    assert emb._counted_chars <= 500 and len(emb._counts) < 20
