@@ -27,7 +27,7 @@ from pathlib import Path
 
 from psycopg.types.json import Jsonb
 
-from memsync.embed import HashingEmbedder, SentenceTransformerEmbedder
+from memsync.embed import HashingEmbedder, SentenceTransformerEmbedder, from_settings
 from memsync.index.pgvector import PgvectorIndex
 from memsync.runtime import Runtime
 from memsync.settings import Settings
@@ -85,8 +85,8 @@ def main() -> None:
     migrate.migrate(dsn)
     settings = Settings.from_env(dict(os.environ), home=home, poll_seconds=5.0)
     # MEMSYNC_DEVICE / MEMSYNC_PRECISION choose the encode path, as for `memsync run`
-    embedder = SentenceTransformerEmbedder(settings.model, precision=settings.precision, device=settings.device,
-                                           batch_size=settings.embed_batch_size)
+    embedder = from_settings(settings)
+    assert isinstance(embedder, SentenceTransformerEmbedder), "the bench measures the real model"
     embedder.encode(["warm up the model"])
     results: dict[str, float | int | str] = {"device": embedder.active_device or "?",
                                              "precision": embedder.active_precision or "?"}

@@ -142,23 +142,19 @@ class SentenceTransformerEmbedder:
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(getter())
 
-    @property
-    def max_seq_length(self) -> int:
-        return int(self._load().max_seq_length)
-
     @functools.cached_property
     def text_window(self) -> int | None:
         """Tokens of text the model reads: its max_seq_length less the special tokens it adds
         ([CLS], [SEP]); the model silently drops anything beyond. From the model's files, so
         no torch import; None when they do not say."""
+        tokenizer = self._load_tokenizer()
         try:
             config = json.loads((Path(model_path(self.model_id)) / "sentence_bert_config.json").read_text())
-            self._count_line("")  # loads the tokenizer
         except (OSError, ValueError):
             return None
-        if self._tokenizer is None or not isinstance(config.get("max_seq_length"), int):
+        if tokenizer is None or not isinstance(config.get("max_seq_length"), int):
             return None
-        return int(config["max_seq_length"]) - len(self._tokenizer.encode("", add_special_tokens=True).ids)
+        return int(config["max_seq_length"]) - len(tokenizer.encode("", add_special_tokens=True).ids)
 
     def encode(self, texts: list[str]) -> Vectors:
         if not texts:
@@ -195,17 +191,24 @@ class SentenceTransformerEmbedder:
         return n
 
     def _count_line(self, line: str) -> int:
+        tokenizer = self._load_tokenizer()
+        if tokenizer is None:
+            return approx_tokens(line)
+        return len(tokenizer.encode(line, add_special_tokens=False).ids) + long_word_surcharge(line)
+
+    def _load_tokenizer(self) -> Any:
+        """The model's fast tokenizer (no torch), loaded once; None when the model ships none."""
         if self._tokenizer is None:
             from tokenizers import Tokenizer
 
             path = Path(model_path(self.model_id)) / "tokenizer.json"
             if not path.exists():
-                return approx_tokens(line)
+                return None
             tokenizer = Tokenizer.from_file(str(path))
             tokenizer.no_truncation()
             tokenizer.no_padding()
             self._tokenizer = tokenizer
-        return len(self._tokenizer.encode(line, add_special_tokens=False).ids) + long_word_surcharge(line)
+        return self._tokenizer
 
 
 class HashingEmbedder:

@@ -86,11 +86,11 @@ _PATH_NOISE = {"index", "readme", "docs", "doc", "src", "content", "pages"}
 def path_label(row: Mapping[str, Any]) -> str | None:
     """'deployment / server' for a file docs_ingest read from docs/deployment/server.mdx: a
     file's place in its repository names its topic, so each chunk's heading carries it, in
-    its embedded text and its lexical vector. Only the words the title does not already say
-    (every chunk repeats them: on the Mastra docs, dropping the repeats and decoding %-escaped
-    names cut 6.5 % of the tokens to embed). None for artifacts that are not files, or when the
-    title says it all. The cost: renaming a file re-embeds its chunks. (Carried by the lexical
-    vector alone, it lifted lexical but left hybrid below lexical on the 45-page set.)"""
+    its embedded text and its lexical vector; %-escaped names are decoded. None for artifacts
+    that are not files, or when the title already says every word. The cost: renaming a file
+    re-embeds its chunks. (Carried by the lexical vector alone, it lifted lexical but left
+    hybrid below lexical on the 45-page set; dropping only the words the title repeats saved
+    6.5 % of the tokens but cost 0.006 hybrid nDCG@10 on the full Mastra set.)"""
     if row.get("source_system") not in ("git", "fs"):
         return None
     external = re.sub(r"@[0-9a-f]{7,40}$", "", str(row.get("external_id") or ""))  # docs_ingest's @commit
