@@ -21,6 +21,11 @@ class ConfigError(InvalidInput):
     """A setting is missing or invalid."""
 
 
+class FactEnded(InvalidInput):
+    """A fact that has already ended (or was withdrawn before it became valid) cannot be
+    forgotten or superseded again; the message says when it ended."""
+
+
 class DatabaseError(MemsyncError):
     """The database could not be reached or refused an operation."""
 

@@ -29,7 +29,7 @@ def label(row: Mapping[str, Any]) -> str:
 
 def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
     content = normalize(str(row.get("content") or ""))
-    if not content or _ended(row):
+    if not content or ended(row):
         return []  # an ended fact (forget, supersede) leaves the index
     p = p or ChunkParams(256, 32, approx_tokens)
     head = label(row)
@@ -37,9 +37,13 @@ def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
             for i, (text, n) in enumerate(bounded(content, head, p.max_tokens, p.overlap, p.count))]
 
 
-def _ended(row: Mapping[str, Any]) -> bool:
-    end = row.get("valid_to")
-    return isinstance(end, datetime) and end <= datetime.now(timezone.utc)
+def ended(row: Mapping[str, Any], at: datetime | None = None) -> bool:
+    """The fact will never be current again: its end has passed, or its interval is empty
+    (forgotten before it became valid). The SQL side is memsync.is_current (migration 0016)."""
+    start, end = row.get("valid_from"), row.get("valid_to")
+    if not isinstance(end, datetime):
+        return False
+    return end <= (at or datetime.now(timezone.utc)) or (isinstance(start, datetime) and end <= start)
 
 
 def render(row: Mapping[str, Any]) -> str:
@@ -60,7 +64,7 @@ class FactsSection(SectionBase):
 
 KIND = Kind(
     "facts",
-    Source("agent.facts", ("fact_type", "category", "content", "subject_type", "subject_id", "valid_to"),
+    Source("agent.facts", ("fact_type", "category", "content", "subject_type", "subject_id", "valid_from", "valid_to"),
            ("subject_type", "subject_id"), chunk),
     FactsSection,
 )

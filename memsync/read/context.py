@@ -192,7 +192,8 @@ class Retriever:
         filters = Filters(block_types=tuple(sec.block_types), source_tables=tuple(sec.source_tables),
                           subjects=g.pairs, scoped=True, created_before=g.as_of, created_after=g.since)
         opts = SearchOptions(k=sec.top_k + len(seen), mode=sec.mode, rrf_k=sec.rrf_k, weights=dict(sec.weights),
-                             mmr_lambda=sec.mmr_lambda, recency_half_life_days=sec.recency_half_life_days)
+                             mmr_lambda=sec.mmr_lambda, recency_half_life_days=sec.recency_half_life_days,
+                             as_of=g.as_of)
         items = []
         for h in search(self.rt, self.conn, text, opts, filters):
             body = f"{h.heading_path}\n{h.text}" if h.heading_path else h.text

@@ -33,6 +33,7 @@ class SearchOptions:
     candidates: int | None = None  # per signal; default max(4k, 40)
     mmr_lambda: float | None = None
     recency_half_life_days: float | None = None
+    as_of: datetime | None = None  # facts are served when current then (default: now)
 
 
 class SearchError(InvalidInput):
@@ -151,7 +152,7 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
     if lexical is not None:
         lists["lexical"] = lexical.result()
     fused = fusion.rrf(lists, k=opts.rrf_k, weights=opts.weights)
-    rows = q.hit_rows(conn, [x.block_id for x in fused])
+    rows = q.hit_rows(conn, [x.block_id for x in fused], opts.as_of)
     fused = [x for x in fused if x.block_id in rows]  # a block deleted since it was indexed
     if opts.recency_half_life_days:
         fused = fusion.apply_recency(fused, {b: r["created_at"] for b, r in rows.items()},

@@ -17,9 +17,9 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from memsync.errors import InvalidInput
+from memsync.errors import FactEnded, InvalidInput
 from memsync.kinds.events import text_of
-from memsync.kinds.facts import FactType
+from memsync.kinds.facts import FactType, ended
 from memsync.read.subjects import Confinement, Subject, SubjectError, resolve
 from memsync.storage.db import DictConn
 from memsync.storage.db import context as ctxq
@@ -294,11 +294,15 @@ def remember(conn: DictConn, a: Remember, confine: Confinement | None = None) ->
 
 
 def _current_fact(conn: DictConn, ref: str, confine: Confinement | None, hint: str = "") -> tuple[str, dict[str, Any]]:
-    """The fact, locked, provided it is inside the confinement and has not ended."""
+    """The fact, locked, provided it is inside the confinement and has not ended. A fact not
+    yet valid counts: forgetting it ends it at once (an empty interval, never served)."""
     table, fact = load(conn, ref, "agent.facts", lock=True)
     _check_row(table, fact, confine, ref)
-    if fact["valid_to"] is not None and fact["valid_to"] <= q.now(conn):
-        raise InvalidInput(f"fact {ref} already ended at {fact['valid_to'].isoformat()}{hint}")
+    if ended(fact, q.now(conn)):
+        end = fact["valid_to"].isoformat()
+        if fact["valid_to"] <= fact["valid_from"]:
+            raise FactEnded(f"fact {ref} was already withdrawn before it became valid (ended at {end}){hint}")
+        raise FactEnded(f"fact {ref} already ended at {end}{hint}")
     return table, fact
 
 
@@ -465,6 +469,9 @@ def get(conn: DictConn, ref: str, confine: Confinement | None = None) -> dict[st
     table, row = load(conn, ref)
     _check_row(table, row, confine, ref)
     out: dict[str, Any] = {"table": table, "row": row}
+    if table == "agent.facts":  # get shows ended and future facts too, marked
+        at = q.now(conn)
+        out["current"] = row["valid_from"] <= at and not ended(row, at)
     if table == "agent.blocks":
         if row["source_table"] and row["source_id"] is not None and row["source_table"] in q.ENTITIES.values():
             out["source"] = {"table": row["source_table"], "row": q.row(conn, row["source_table"], id=row["source_id"])}

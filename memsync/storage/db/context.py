@@ -93,8 +93,7 @@ def facts(conn: DictConn, pairs: Pairs, fact_types: list[str], categories: list[
         sql.SQL("""SELECT * FROM agent.facts
                     WHERE {} AND (cardinality(%(ft)s::text[]) = 0 OR fact_type = ANY(%(ft)s))
                       AND (cardinality(%(cat)s::text[]) = 0 OR category = ANY(%(cat)s))
-                      AND valid_from <= coalesce(%(as_of)s, now())
-                      AND (valid_to IS NULL OR valid_to > coalesce(%(as_of)s, now()))
+                      AND memsync.is_current(valid_from, valid_to, coalesce(%(as_of)s, now()))
                     ORDER BY confidence DESC NULLS LAST, valid_from DESC, id LIMIT %(limit)s""").format(
             _subject_match("subject_type", "subject_id")),
         {**_pairs(pairs), "ft": fact_types, "cat": categories, "as_of": as_of, "limit": limit},
@@ -107,8 +106,7 @@ def goals(conn: DictConn, pairs: Pairs, statuses: list[str], horizons: list[str]
         sql.SQL("""SELECT * FROM agent.goals
                     WHERE {} AND (cardinality(%(st2)s::text[]) = 0 OR status = ANY(%(st2)s))
                       AND (cardinality(%(hz)s::text[]) = 0 OR horizon = ANY(%(hz)s))
-                      AND valid_from <= coalesce(%(as_of)s, now())
-                      AND (valid_to IS NULL OR valid_to > coalesce(%(as_of)s, now()))
+                      AND memsync.is_current(valid_from, valid_to, coalesce(%(as_of)s, now()))
                     ORDER BY priority, due_at NULLS LAST, id LIMIT %(limit)s""").format(
             _subject_match("subject_type", "subject_id")),
         {**_pairs(pairs), "st2": statuses, "hz": horizons, "as_of": as_of, "limit": limit},

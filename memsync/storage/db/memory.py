@@ -227,7 +227,7 @@ def recent_memory(conn: DictConn, subject_type: str, subject_id: int | None, lim
     return {
         "facts": conn.execute(
             f"""SELECT id, global_id, fact_type, category, content, valid_from FROM agent.facts
-                 WHERE {same} AND (valid_to IS NULL OR valid_to > now()) ORDER BY valid_from DESC LIMIT %(n)s""",
+                 WHERE {same} AND memsync.is_current(valid_from, valid_to, now()) ORDER BY valid_from DESC LIMIT %(n)s""",
             p).fetchall(),
         "notes": conn.execute(
             f"""SELECT id, global_id, event_type, payload, occurred_at FROM agent.events

@@ -4,6 +4,7 @@ and hit materialization. Caller text only ever travels as a bound parameter."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -209,18 +210,20 @@ def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f
     return [(int(r["block_id"]), float(r["score"])) for r in rows]
 
 
-def hit_rows(conn: DictConn, block_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """The hits' rows; a block that is gone, or whose fact has ended, is left out."""
+def hit_rows(conn: DictConn, block_ids: Sequence[int], as_of: datetime | None = None) -> dict[int, dict[str, Any]]:
+    """The hits' rows; a block that is gone, or whose fact is not current at `as_of` (now by
+    default: not yet valid, forgotten or superseded), is left out."""
     rows = conn.execute(
         """SELECT b.id AS block_id, b.global_id, b.block_type, b.title, b.heading_path, b.body_md,
                   b.source_table, b.source_id, b.artifact_id, b.subject_type, b.subject_id,
                   b.content_hash, b.token_count, b.created_at, b.updated_at, a.external_id AS artifact_external_id
              FROM agent.blocks b LEFT JOIN agent.artifacts a ON a.id = b.artifact_id
-            WHERE b.id = ANY(%s)
-              -- a forgotten or superseded fact leaves search at once, before the sync drops its block
-              AND NOT EXISTS (SELECT 1 FROM agent.facts f WHERE b.source_table = 'agent.facts'
-                                 AND f.id = b.source_id AND f.valid_to <= now())""",
-        (list(block_ids),),
+            WHERE b.id = ANY(%(ids)s)
+              -- a forgotten or superseded fact leaves search at once, before the sync drops its
+              -- block; a fact not yet valid is indexed but served only once it is
+              AND NOT EXISTS (SELECT 1 FROM agent.facts f WHERE b.source_table = 'agent.facts' AND f.id = b.source_id
+                                 AND NOT memsync.is_current(f.valid_from, f.valid_to, coalesce(%(at)s, now())))""",
+        {"ids": list(block_ids), "at": as_of},
     ).fetchall()
     return {r["block_id"]: r for r in rows}
 

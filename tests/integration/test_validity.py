@@ -1,0 +1,134 @@
+"""One definition of "current" (valid_from <= t < valid_to) on every path that serves
+facts: a fact not yet valid is indexed but never served before its time, forgetting it
+ends it at once, and forgetting an ended fact is a typed error. Through the library (with
+pgvector), the CLI, and the MCP server over stdio (with pgvector and with Qdrant)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from memsync.app import Memsync
+from memsync.embed import HashingEmbedder
+from memsync.errors import FactEnded
+from memsync.faces.cli import main
+from memsync.index.pgvector import PgvectorIndex
+from memsync.settings import Settings
+from memsync.storage.db import DictConn
+from memsync.write.worker import Worker
+from tests.integration.test_mcp import fails, ok, stdio
+
+pytestmark = pytest.mark.integration
+
+LATER = timedelta(days=30)
+
+
+@pytest.fixture
+def ada(conn: DictConn) -> str:
+    row = conn.execute("INSERT INTO erp.people (full_name) VALUES ('Ada') RETURNING id").fetchone()
+    assert row is not None
+    return f"person:{row['id']}"
+
+
+@pytest.fixture
+def app(dsn: str) -> Iterator[Memsync]:
+    with Memsync(Settings.from_env({"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384"})) as a:
+        yield a
+
+
+def drain(dsn: str, settings: Settings) -> None:
+    Worker(settings.model_copy(update={"dsn": dsn}), dsn, HashingEmbedder(), [PgvectorIndex(dsn)]).drain()
+
+
+def fact_ids(hits: list[Any]) -> set[int]:
+    return {h.source_id for h in hits if h.source_table == "agent.facts"}
+
+
+def bundle_fact_ids(bundle: Any) -> set[int]:
+    return {i.id for i in bundle.items if i.table == "agent.facts"}
+
+
+def test_past_current_future_and_ended_facts_in_search_and_retrieval(
+        app: Memsync, dsn: str, settings: Settings, ada: str, conn: DictConn) -> None:
+    now = datetime.now(timezone.utc)
+    past = app.remember(ada, "Ada lived in Lisbon harbour district", fact_type="result",
+                        valid_from=now - LATER)
+    current = app.remember(ada, "Ada lives in Porto harbour district", fact_type="result")
+    future = app.remember(ada, "Ada will live in Madeira harbour district", fact_type="result",
+                          valid_from=now + LATER)
+    far = app.remember(ada, "Ada retires to a harbour district lighthouse", fact_type="result",
+                       valid_from=datetime(9999, 1, 1, tzinfo=timezone.utc))
+    drain(dsn, settings)
+    blocks = conn.execute("SELECT count(*) AS n FROM agent.blocks WHERE source_table = 'agent.facts'").fetchone()
+    assert blocks == {"n": 4}, "a fact not yet valid is indexed, to be served when its time comes"
+    for mode in ("hybrid", "lexical", "dense"):
+        got = fact_ids(app.search("harbour district", k=10, mode=mode))
+        assert got == {past.row["id"], current.row["id"]}, mode
+    assert bundle_fact_ids(app.retrieve("daily_planning", ada, query="harbour district")) == {
+        past.row["id"], current.row["id"]}
+    # as it will stand in 31 days: the future fact is current then, in every section
+    later = app.retrieve("daily_planning", ada, query="harbour district", as_of=now + LATER + timedelta(days=1))
+    assert future.row["id"] in bundle_fact_ids(later) and far.row["id"] not in bundle_fact_ids(later)
+    # get shows any fact, and says whether it is current
+    assert app.get(future.row["global_id"])["current"] is False
+    assert app.get(current.row["global_id"])["current"] is True
+
+    # forgetting a fact not yet valid ends it at once: never served, not even at its start
+    f = app.forget(future.row["global_id"], reason="plans changed")
+    assert f.row["valid_to"] == f.row["valid_from"]
+    later = app.retrieve("daily_planning", ada, query="harbour district", as_of=now + LATER + timedelta(days=1))
+    assert future.row["id"] not in bundle_fact_ids(later)
+    with pytest.raises(FactEnded, match="withdrawn before it became valid"):
+        app.forget(future.row["global_id"], reason="twice")
+    with pytest.raises(FactEnded, match="withdrawn"):
+        app.supersede(future.row["global_id"], "Ada will live in Faial")
+    drain(dsn, settings)
+    left = conn.execute("SELECT source_id FROM agent.blocks WHERE source_table = 'agent.facts'").fetchall()
+    assert {r["source_id"] for r in left} == {past.row["id"], current.row["id"], far.row["id"]}, \
+        "the withdrawn fact's block leaves the index at the next sync"
+    app.forget(current.row["global_id"], reason="moved")
+    with pytest.raises(FactEnded, match="already ended at"):
+        app.forget(current.row["global_id"], reason="twice")
+    assert fact_ids(app.search("harbour district", k=10)) == {past.row["id"]}
+
+
+def test_the_cli_serves_only_current_facts(dsn: str, tmp_path: Path, ada: str, app: Memsync) -> None:
+    env = {"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_HOME": str(tmp_path),
+           "MEMSYNC_LOG_LEVEL": "ERROR"}
+    now = datetime.now(timezone.utc)
+    app.remember(ada, "Ada joins the orchard cooperative", fact_type="result", valid_from=now + LATER)
+    cur = app.remember(ada, "Ada tends the orchard", fact_type="result")
+    runner = CliRunner()
+    assert runner.invoke(main, ["run", "--once"], env=env).exit_code == 0
+    out = runner.invoke(main, ["search", "orchard", "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    hits = json.loads(out.output)
+    assert [h["source_id"] for h in hits if h["source_table"] == "agent.facts"] == [cur.row["id"]]
+
+
+@pytest.mark.parametrize("index", ["pgvector", "qdrant"])
+def test_mcp_future_fact_is_not_current_and_forget_ends_it(dsn: str, tmp_path: Path, ada: str, index: str) -> None:
+    env = {"MEMSYNC_MODEL": "hashing-384", "MEMSYNC_INDEXES": index, "MEMSYNC_QDRANT_PATH": str(tmp_path / "q")}
+    soon = (datetime.now(timezone.utc) + LATER).isoformat()
+
+    async def run() -> None:
+        async with stdio(dsn, tmp_path, **env) as c:
+            fut = await ok(c, "remember", {"subject": ada, "text": "Ada's sabbatical in the glacier station",
+                                           "fact_type": "result", "valid_from": soon})
+            cur = await ok(c, "remember", {"subject": ada, "text": "Ada works at the glacier station",
+                                           "fact_type": "result"})
+            hits = (await ok(c, "search", {"query": "glacier station", "k": 10}))["hits"]
+            assert [h["source_id"] for h in hits if h["source_table"] == "agent.facts"] == [cur["id"]]
+            bundle = await ok(c, "retrieve", {"recipe": "daily_planning", "subject": ada, "query": "glacier station"})
+            assert "sabbatical" not in json.dumps(bundle)
+            await ok(c, "forget", {"fact": fut["global_id"], "reason": "cancelled"})
+            await fails(c, "forget", {"fact": fut["global_id"], "reason": "again"}, "withdrawn")
+
+    asyncio.run(run())
