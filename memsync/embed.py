@@ -45,6 +45,29 @@ def cpu_has_native_bf16() -> bool:
     return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 
+def cpu_share() -> int:
+    """Cores this process may really use: its CPU affinity, capped by a cgroup CPU quota (a
+    container's `cpus:`). torch counts the host's cores, so scaled workers in containers
+    would each start a thread per host core and stall one another."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    v1 = Path("/sys/fs/cgroup/cpu")
+    for v2 in (True, False):
+        try:
+            if v2:  # "max 100000" or "150000 100000"
+                quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+            else:
+                quota = (v1 / "cpu.cfs_quota_us").read_text().strip()
+                period = (v1 / "cpu.cfs_period_us").read_text().strip()
+            if quota not in ("max", "-1") and int(period) > 0:
+                return max(1, min(cores, -(-int(quota) // int(period))))
+        except (OSError, ValueError):
+            continue
+    return max(1, cores)
+
+
 def resolve_device(requested: str) -> str:
     """The torch device to run on; a GPU asked for by name must be there (a silent fallback
     to the CPU would hide a deployment mistake behind a 20x slower sync)."""
@@ -129,8 +152,8 @@ class SentenceTransformerEmbedder:
                         model = model.to(torch.bfloat16 if precision == "bf16" else torch.float16)
                 except Exception as exc:  # any load failure: missing files, bad name, device memory
                     raise EmbeddingError(f"cannot load embedding model {self.model_id!r} on {device}: {exc}") from exc
-                if self._threads is not None:
-                    torch.set_num_threads(self._threads)
+                threads = self._threads or min(cpu_share(), torch.get_num_threads())
+                torch.set_num_threads(threads)
                 self.active_device, self.active_precision = device, precision
                 log.debug("loaded model %s (%s, %s)", self.model_id, device, precision)
                 self._model = model

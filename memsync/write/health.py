@@ -66,9 +66,7 @@ def gather(settings: Settings) -> Facts:
     from memsync.storage import migrate
     from memsync.storage.db import capture, connect
 
-    def why(exc: BaseException) -> str:
-        return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-
+    why = _why
     try:
         dsn = runtime.resolve_dsn(settings)
         connect(dsn).close()
@@ -109,3 +107,47 @@ def gather(settings: Settings) -> Facts:
         except Exception as exc:
             errors["queue"] = why(exc)
     return Facts(None, pending_migrations, errors, pending, oldest, dead, migration_error)
+
+
+# ------------------------------------------------------------------ one container's own liveness
+# A container's health check judges that container, not the deployment: one dead letter or
+# an old backlog must not mark every worker and the MCP server unhealthy at once.
+
+STALE_BEATS = 3  # a worker that missed this many heartbeats is not alive
+
+
+def worker_here(settings: Settings, host: str) -> Check:
+    """A sync worker of this host holds its liveness lock and heartbeats (`memsync run`
+    beats every lease/4 seconds, at most 10)."""
+    from memsync import runtime
+    from memsync.storage.db import connect
+    from memsync.storage.db import workers as registry
+
+    beat = max(0.5, min(10.0, settings.lease_seconds / 4))
+    try:
+        with connect(runtime.resolve_dsn(settings), autocommit=True) as conn:
+            rows = registry.alive_on(conn, host, STALE_BEATS * beat + 5)
+    except Exception as exc:
+        return Check("worker", False, _why(exc))
+    if not rows:
+        return Check("worker", False, f"no live, heartbeating worker on host {host!r}")
+    return Check("worker", True, f"{len(rows)} live on {host!r}: {', '.join(r['id'] for r in rows)}")
+
+
+def http_answers(url: str, timeout: float = 5.0) -> Check:
+    """The endpoint answers HTTP at all (a 401 for a request without the bearer token means
+    the server is up and guarding its door)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return Check("http", True, f"{url} answered {resp.status}")
+    except urllib.error.HTTPError as exc:
+        return Check("http", True, f"{url} answered {exc.code}")
+    except Exception as exc:
+        return Check("http", False, f"{url}: {_why(exc)}")
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__

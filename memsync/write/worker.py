@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from memsync.embed import Embedder
+from memsync.embed import Embedder, cpu_share
 from memsync.errors import DatabaseError, connection_failed, redo
 from memsync.index import VectorIndex
 from memsync.runtime import Runtime
@@ -44,7 +44,7 @@ def make_pool(rt: Runtime, size: int, follow_model: Callable[[str], Embedder] | 
 
     set_threads = getattr(rt.embedder, "set_threads", None)
     if set_threads is not None and size > 1:
-        set_threads(max(1, (os.cpu_count() or 1) // size))
+        set_threads(max(1, cpu_share() // size))
     def own(x: VectorIndex) -> VectorIndex:
         kind = INDEXES.get(x.name)
         return kind.open(rt.settings, rt.dsn) if kind is not None and kind.per_worker else x

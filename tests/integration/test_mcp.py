@@ -344,3 +344,27 @@ def test_http_off_loopback_needs_a_token(dsn: str, tmp_path: Path) -> None:
 
     r = CliRunner().invoke(main, ["mcp", "--http", "0.0.0.0:1"], env=_env(dsn, tmp_path, MEMSYNC_MODEL="hashing-384"))
     assert r.exit_code == 1 and "MEMSYNC_MCP_TOKEN" in r.output and "Traceback" not in r.output
+    for weak in (" ", "short-token"):
+        r = CliRunner().invoke(main, ["mcp", "--http", "0.0.0.0:1"],
+                               env=_env(dsn, tmp_path, MEMSYNC_MODEL="hashing-384", MEMSYNC_MCP_TOKEN=weak))
+        assert r.exit_code == 1 and "MEMSYNC_MCP_TOKEN" in r.output, weak
+
+
+def test_loopback_is_the_whole_range() -> None:
+    from memsync.faces.mcp.server import loopback
+
+    assert all(loopback(h) for h in ("127.0.0.1", "127.0.0.2", "127.255.0.9", "::1", "localhost"))
+    assert not any(loopback(h) for h in ("0.0.0.0", "10.0.0.1", "::", "example.org", "128.0.0.1"))
+
+
+def test_health_http_probes_the_endpoint(http_server: tuple[str, str]) -> None:
+    """The MCP container's health check: the endpoint answers (401 without the token is up)."""
+    from click.testing import CliRunner
+
+    from memsync.faces.cli import main
+
+    url, _ = http_server
+    r = CliRunner().invoke(main, ["health", "--http", url, "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["checks"][0]["detail"].endswith("401"), r.output
+    r = CliRunner().invoke(main, ["health", "--http", f"http://127.0.0.1:{_free_port()}/mcp"])
+    assert r.exit_code == 1 and "FAIL http" in r.output

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from memsync.faces.cli.base import _settings, emit, main
+from memsync.faces.cli.base import _settings, emit, log, main
 
 if TYPE_CHECKING:
     pass
@@ -19,13 +19,21 @@ def db() -> None:
 
 @db.command("migrate")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds to keep retrying while the database refuses connections (a fresh server takes a few "
+                   "seconds to accept TCP); then fail as without it.")
 @click.pass_context
-def db_migrate(ctx: click.Context, as_json: bool) -> None:
+def db_migrate(ctx: click.Context, as_json: bool, wait_seconds: float) -> None:
     """Apply pending migrations (no-op when up to date)."""
     from memsync.runtime import resolve_dsn
     from memsync.storage import migrate
+    from memsync.storage.db import wait_for_server
 
-    applied = migrate.migrate(resolve_dsn(_settings(ctx)))
+    dsn = resolve_dsn(_settings(ctx))
+    if wait_seconds:
+        wait_for_server(dsn, wait_seconds, lambda why: log.warning(
+            "waiting up to %.0fs for the database to accept connections: %s", wait_seconds, why))
+    applied = migrate.migrate(dsn)
     emit({"applied": applied}, as_json,
          lambda d: "\n".join(f"applied {n}" for n in d["applied"]) or "database is up to date")
 

@@ -163,16 +163,29 @@ def retry_cmd(ctx: click.Context, ids: tuple[int, ...]) -> None:
 
 @main.command("health")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.option("--worker", "worker", is_flag=True,
+              help="Only this host's own sync worker: alive and heartbeating (a worker container's health check).")
+@click.option("--http", "url", metavar="URL",
+              help="Only whether this HTTP endpoint answers, e.g. http://127.0.0.1:8765/mcp (the MCP container's "
+                   "health check; a 401 without the token counts as up).")
 @click.pass_context
-def health_cmd(ctx: click.Context, as_json: bool) -> None:
+def health_cmd(ctx: click.Context, as_json: bool, worker: bool, url: str | None) -> None:
     """Exit 0 when healthy, 1 when not: the database reachable and migrated, every index in
     MEMSYNC_INDEXES answering, the backlog and its oldest item's age under
     MEMSYNC_HEALTH_MAX_BACKLOG / MEMSYNC_HEALTH_MAX_AGE_SECONDS, dead letters at most
-    MEMSYNC_HEALTH_MAX_DEAD. For container health checks and monitors."""
+    MEMSYNC_HEALTH_MAX_DEAD: the whole deployment, for the operator and monitors.
+    --worker and --http judge one container instead (its own process), for container
+    health checks."""
+    import socket
+
     from memsync.write import health
 
     settings = _settings(ctx)
-    checks = health.evaluate(health.gather(settings), settings)
+    if worker or url:
+        checks = ([health.worker_here(settings, socket.gethostname())] if worker else []) + (
+            [health.http_answers(url)] if url else [])
+    else:
+        checks = health.evaluate(health.gather(settings), settings)
     ok = all(c.ok for c in checks)
     emit({"healthy": ok, "checks": [c.to_dict() for c in checks]}, as_json,
          lambda d: "\n".join(f"{'ok  ' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}" for c in d["checks"])

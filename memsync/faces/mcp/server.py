@@ -334,9 +334,11 @@ def warm_up(mem: Memory, sync: bool, stop: threading.Event) -> threading.Thread:
 
 
 def serve(app: Memsync, opts: Options, http: tuple[str, int] | None = None) -> None:
-    if http is not None and http[0] not in LOOPBACK and not app.settings.mcp_token:
-        raise ServerError(f"--http {http[0]}:{http[1]} is not loopback: set MEMSYNC_MCP_TOKEN (clients send it as "
-                          "'Authorization: Bearer <token>')")
+    token = (app.settings.mcp_token or "").strip()
+    if http is not None and not loopback(http[0]) and len(token) < MIN_TOKEN:
+        why = "set MEMSYNC_MCP_TOKEN" if not token else f"MEMSYNC_MCP_TOKEN is shorter than {MIN_TOKEN} characters"
+        raise ServerError(f"--http {http[0]}:{http[1]} is not loopback: {why} (e.g. `openssl rand -hex 24`; clients "
+                          "send it as 'Authorization: Bearer <token>')")
     server, mem = build(app, opts)
     stop = threading.Event()
     background = warm_up(mem, opts.sync, stop)
@@ -350,7 +352,19 @@ def serve(app: Memsync, opts: Options, http: tuple[str, int] | None = None) -> N
         background.join(timeout=30)
 
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MIN_TOKEN = 16  # characters a bearer token needs off loopback
+
+
+def loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: only this machine can connect."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def _serve_http(server: MCPServer, http: tuple[str, int], token: str | None) -> None:

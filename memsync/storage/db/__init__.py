@@ -3,6 +3,8 @@ opens connections."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -28,3 +30,21 @@ def connect(dsn: str, *, autocommit: bool = False, vectors: bool = False) -> Dic
     except psycopg.ProgrammingError as exc:
         raise DatabaseError(f"{redact_dsn(dsn)} has no pgvector types; run `memsync db migrate`") from exc
     return conn
+
+
+def wait_for_server(dsn: str, seconds: float, waiting: Callable[[str], None]) -> None:
+    """Retry connecting for up to `seconds` while the server refuses (it is starting);
+    `waiting` hears the first refusal once. After the deadline, connect()'s error."""
+    deadline = time.monotonic() + seconds
+    told = False
+    while True:
+        try:
+            connect(dsn).close()
+            return
+        except DatabaseError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            if not told:
+                waiting(str(exc).splitlines()[0])
+                told = True
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))

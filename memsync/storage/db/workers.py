@@ -113,3 +113,14 @@ def pending_ids(conn: DictConn, only: Sequence[tuple[str, int]] | None = None) -
     rows = conn.execute(f"SELECT o.id FROM memsync.outbox o WHERE o.dead_at IS NULL AND {ONLY}",
                         only_params(only)).fetchall()
     return [r["id"] for r in rows]
+
+
+def alive_on(conn: DictConn, host: str, within_seconds: float) -> list[dict[str, Any]]:
+    """Workers of `host` that hold their liveness lock and heartbeated within the window."""
+    return conn.execute(
+        """SELECT w.id, w.heartbeat_at FROM memsync.workers w
+            WHERE w.host = %s AND w.stopped_at IS NULL
+              AND w.heartbeat_at > now() - make_interval(secs => %s)
+              AND w.id IN (SELECT memsync.live_workers())""",
+        (host, within_seconds),
+    ).fetchall()
