@@ -12,7 +12,7 @@ From async code, call it in a worker thread: `await asyncio.to_thread(app.search
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
@@ -35,7 +35,7 @@ from memsync.storage.db import DictConn, capture, connect
 from memsync.storage.db import context as ctxq
 from memsync.storage.db.subjects import subject_types
 from memsync.storage.filters import Filters
-from memsync.write import memory, ops, tokens
+from memsync.write import conversations, memory, ops, tokens
 from memsync.write.tokens import NotSynced, SyncToken
 
 POOL_TIMEOUT = 10.0  # seconds a call waits for a connection before it fails
@@ -266,20 +266,47 @@ class Memsync:
 
     def start_session(self, session_type: str, *, subject: str | None = None, client_person: int | None = None,
                       profile: str | None = None, context_recipe: str | None = None, trace_id: str | None = None,
+                      started_at: datetime | str | None = None, ended_at: datetime | str | None = None,
                       confine: Confinement | None = None) -> memory.Written:
-        """Open a session (seed §4.5), snapshotting the profile, recipe and settings it runs with."""
+        """Open a session (seed §4.5), snapshotting the profile, recipe and settings it runs with.
+        History brings its own times: started_at, and ended_at for a session already over."""
         data = memory.parse(memory.StartSession, {
             "session_type": session_type, "subject": subject, "client_person": client_person, "profile": profile,
-            "context_recipe": context_recipe, "trace_id": trace_id})
+            "context_recipe": context_recipe, "trace_id": trace_id, "started_at": started_at, "ended_at": ended_at})
         with self.connection() as conn:
             return memory.start_session(conn, data, self.settings.redacted(), confine)
 
     def log_event(self, session: str | int, event_type: str, payload: dict[str, Any], *, memory_scope: str = "session",
-                  subject: str | None = None, tool: str | None = None,
+                  subject: str | None = None, tool: str | None = None, occurred_at: datetime | str | None = None,
                   confine: Confinement | None = None) -> memory.Written:
         """An event of a running session; notes and decisions become searchable memory."""
         return self._write(memory.log_event, memory.LogEvent, confine, session=str(session), event_type=event_type,
-                           payload=payload, memory_scope=memory_scope, subject=subject, tool=tool)
+                           payload=payload, memory_scope=memory_scope, subject=subject, tool=tool,
+                           occurred_at=occurred_at)
+
+    def log_messages(self, session: str | int, messages: Sequence[Mapping[str, Any]], *,
+                     memory_scope: str = "session", confine: Confinement | None = None) -> memory.Written:
+        """Messages ({text, speaker | role, at?, id?}) into a running session, in order, in one
+        transaction; one whose id the session holds is skipped. extra: added, skipped, events."""
+        return self._write(conversations.log_messages, conversations.LogMessages, confine, session=str(session),
+                           messages=list(messages), memory_scope=memory_scope)
+
+    def import_conversations(self, data: Any, *, subject: str | None = None, memory_scope: str = "session",
+                             confine: Confinement | None = None,
+                             progress: Callable[[conversations.Imported], None] | None = None
+                             ) -> list[conversations.Imported]:
+        """Conversation sessions with their real times (see conversations.sessions_of for the
+        shapes), one transaction each: a bad session fails alone, a re-import adds nothing."""
+        sessions = conversations.sessions_of(data)
+        scope = conversations.memory_scope(memory_scope)
+        out = []
+        with self.connection() as conn:
+            for i, raw in enumerate(sessions):
+                done = conversations.import_session(conn, i, raw, subject, confine, scope)
+                out.append(done)
+                if progress is not None:
+                    progress(done)
+        return out
 
     def end_session(self, session: str | int, status: str = "completed", summary: str | None = None, *,
                     confine: Confinement | None = None) -> memory.Written:

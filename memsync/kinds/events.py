@@ -1,20 +1,29 @@
 """Events (agent.events): recent activity about a scope. Notes and decisions whose memory
 outlives a run are searchable memory too: one 'note' block each (tool calls, results,
-errors and run-scoped events, memsync's own audit records among them, are not)."""
+errors and run-scoped events, memsync's own audit records among them, are not).
+
+A conversation turn (a note whose payload names a `speaker` or `role`) is rendered with
+who said it and when ("Priya, 8 May 2023"), in both what is embedded and what is searched
+by words, and embedded together with the turns just before it in its session (bounded by
+tokens), so a short reply ("Yes, it was amazing!") is found by what it answers. Those
+earlier turns are read by the model only: a search by words matches a turn on its own
+text, and shows only that."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
 from memsync.kinds.base import ChunkParams, Gather, Item, Kind, SectionBase, Source
 from memsync.storage.db import context as q
-from memsync.text.chunk import Chunk, approx_tokens, bounded, normalize, piece_key
+from memsync.text.chunk import Chunk, TokenCounter, approx_tokens, bounded, normalize, piece_key
 
 SEARCHABLE = ("note", "decision")
+CONTEXT_SHARE = 4  # the turns before a turn take at most this share (1/4) of its chunk's tokens
 # 'run' memory lives for one run (and holds memsync's own audit records): not searchable later
 LASTING = ("session", "user", "project", "global")
 TEXT_KEYS = ("text", "summary", "note", "decision", "body")  # where a payload keeps its prose
@@ -29,8 +38,62 @@ def text_of(payload: Any) -> str:
     return json.dumps(payload, default=str, ensure_ascii=False) if payload else ""
 
 
+def speaker(payload: Any) -> str | None:
+    """Who said it: a conversation message's `speaker` (a name) or `role`."""
+    if isinstance(payload, Mapping):
+        for key in ("speaker", "role"):
+            value = payload.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    return None
+
+
+def day(when: Any) -> str:
+    """'8 May 2023': words a question about a time can match ("in May 2023")."""
+    return f"{when.day} {when:%B %Y}" if isinstance(when, (datetime, date)) else ""
+
+
+def turn_line(payload: Any) -> str:
+    text = text_of(payload)
+    who = speaker(payload)
+    return f"{who}: {text}" if who else text
+
+
 def render(row: Mapping[str, Any]) -> str:
+    who = speaker(row.get("payload"))
+    if who:
+        return f"{who}, {str(row['occurred_at'])[:16]}: {text_of(row['payload'])}"
     return f"{row['event_type']} ({str(row['occurred_at'])[:16]}): {json.dumps(row['payload'], default=str)}"
+
+
+def heading(row: Mapping[str, Any]) -> str:
+    """'Priya, 8 May 2023' for a turn; 'Decision, 8 May 2023' for a note or decision."""
+    who = speaker(row.get("payload")) or str(row.get("event_type") or "note").capitalize()
+    when = day(row.get("occurred_at"))
+    return f"{who}, {when}" if when else who
+
+
+def context(row: Mapping[str, Any], budget: int, count: TokenCounter) -> str | None:
+    """The turns before this one (loaded with the row as previous_turns, oldest first), the
+    nearest kept whole within `budget` tokens; a longer one is cut to its end."""
+    lines: list[str] = []
+    used = 0
+    for payload in reversed(list(row.get("previous_turns") or [])):
+        line = normalize(turn_line(payload))
+        if not line:
+            continue
+        n = count(line)
+        if used + n > budget:
+            if not lines:  # the turn just before, cut to the words nearest this one
+                words = line.split()
+                while words and count(" ".join(words)) > budget:
+                    words = words[max(1, len(words) // 4):]
+                if words:
+                    lines.append("… " + " ".join(words))
+            break
+        lines.append(line)
+        used += n
+    return "\n".join(reversed(lines)) or None
 
 
 def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
@@ -40,10 +103,20 @@ def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
     if not body:
         return []
     p = p or ChunkParams(256, 32, approx_tokens)
-    head = f"{str(row['event_type']).capitalize()} ({row.get('memory_scope') or 'session'} memory)"
-    meta = {"memory_scope": row.get("memory_scope"), "session_id": row.get("session_id")}
-    return [Chunk(piece_key("event", i), "note", text, head, head, i, meta, tokens=p.count(head) + n)
-            for i, (text, n) in enumerate(bounded(body, head, p.max_tokens, p.overlap, p.count))]
+    head = heading(row)
+    before = context(row, p.max_tokens // CONTEXT_SHARE, p.count)
+    meta: dict[str, Any] = {"memory_scope": row.get("memory_scope"), "session_id": row.get("session_id")}
+    who = speaker(row.get("payload"))
+    if who:
+        meta["speaker"] = who
+    out = []
+    # the first piece carries the earlier turns; the rest of a long turn follows on from its own text
+    first_head = f"{head}\n\n{before}" if before else head
+    for i, (text, n) in enumerate(bounded(body, first_head, p.max_tokens, p.overlap, p.count)):
+        m = {**meta, "context": before} if i == 0 and before else meta
+        extra = p.count(before) if i == 0 and before else 0
+        out.append(Chunk(piece_key("event", i), "note", text, head, head, i, m, tokens=p.count(head) + extra + n))
+    return out
 
 
 class EventsSection(SectionBase):
@@ -56,7 +129,8 @@ class EventsSection(SectionBase):
         return [g.item("events", render(r), "agent.events", r) for r in rows]
 
 
-SOURCE = Source("agent.events", ("event_type", "payload", "memory_scope", "subject_type", "subject_id"),
+SOURCE = Source("agent.events", ("event_type", "payload", "memory_scope", "subject_type", "subject_id", "occurred_at",
+                                 "session_id"),
                 ("subject_type", "subject_id"), chunk,
                 capture_only=(("event_type", SEARCHABLE), ("memory_scope", LASTING)))
 KIND = Kind("events", SOURCE, EventsSection)

@@ -19,7 +19,7 @@ from typing import Any
 from memsync.text import markdown
 
 # What the chunkers produce; `memsync rechunk` brings stored rows up to a new version.
-CHUNKER_VERSION = "4"
+CHUNKER_VERSION = "5"
 # The content hash keys stored embeddings: it covers only the embedded text (and this scheme
 # tag), so a chunker change re-embeds the blocks whose text changed, and no others.
 HASH_SCHEME = "1"
@@ -40,8 +40,16 @@ class Chunk:
     tokens: int = 0  # model tokens of `text` as the chunker counted them; 0: not counted
 
     @property
+    def context(self) -> str | None:
+        """What the model reads between the heading and the body, never searched by words
+        nor shown as the block's text (a conversation turn: the turns just before it).
+        Kept in metadata['context'], so a stored block embeds the same text again."""
+        value = self.metadata.get("context")
+        return str(value) if value else None
+
+    @property
     def text(self) -> str:
-        return embed_text(self.heading_path, self.body_md)
+        return embed_text(self.heading_path, self.body_md, self.context)
 
     @property
     def content_hash(self) -> str:
@@ -54,8 +62,8 @@ def normalize(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-def embed_text(heading_path: str | None, body: str | None) -> str:
-    parts = [p for p in (heading_path, body) if p and p.strip()]
+def embed_text(heading_path: str | None, body: str | None, context: str | None = None) -> str:
+    parts = [p for p in (heading_path, context, body) if p and p.strip()]
     return normalize("\n\n".join(parts))
 
 
@@ -325,5 +333,6 @@ def _plain(value: Any) -> str:
 def block_text(row: Mapping[str, Any]) -> str:
     """The text embedded for a stored block. Derived blocks (chunk_key set) embed exactly
     what their chunker hashed; a block written directly falls back to its title."""
-    head = row.get("heading_path") if row.get("chunk_key") else (row.get("heading_path") or row.get("title"))
-    return embed_text(head, row.get("body_md"))
+    if row.get("chunk_key"):
+        return embed_text(row.get("heading_path"), row.get("body_md"), row.get("context"))
+    return embed_text(row.get("heading_path") or row.get("title"), row.get("body_md"))

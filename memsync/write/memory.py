@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from memsync.errors import FactEnded, InvalidInput
 from memsync.kinds.events import text_of
@@ -160,14 +160,42 @@ class AddNote(_Input):
     title: str | None = Field(None, max_length=500)
 
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+AHEAD = timedelta(days=1)  # clocks differ: history may be stamped up to a day ahead of ours
+
+
+def check_when(v: datetime | None) -> datetime | None:
+    """A time that history brings with it: aware (naive means UTC), from 1900 to a day ahead."""
+    if v is None:
+        return None
+    if v.tzinfo is None:
+        v = v.replace(tzinfo=timezone.utc)
+    if v < EARLIEST:
+        raise ValueError("must not be before 1900")
+    if v > datetime.now(timezone.utc) + AHEAD:
+        raise ValueError("must not be more than a day ahead of now")
+    return v
+
+
+When = Annotated[datetime | None, AfterValidator(check_when)]
+
+
 class StartSession(_Input):
     session_type: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64,
-                              description="planning, scheduling, reflection, execution, …")
+                              description="planning, scheduling, reflection, execution, conversation, …")
     subject: str | None = Field(None, max_length=200, description="what the session is about ('project:3')")
     client_person: int | None = Field(None, ge=1, description="erp.people id of the client it serves")
     profile: str | None = Field(None, max_length=200, description="agent.profiles name")
     context_recipe: str | None = Field(None, max_length=200, description="agent.context_recipes name")
     trace_id: str | None = Field(None, max_length=200)
+    started_at: When = Field(None, description="when it began, for history brought in later (default: now)")
+    ended_at: When = Field(None, description="when it ended: the session is then completed (history)")
+
+    @model_validator(mode="after")
+    def _order(self) -> StartSession:
+        if self.ended_at is not None and self.ended_at < (self.started_at or datetime.now(timezone.utc)):
+            raise ValueError("ended_at must not be before started_at")
+        return self
 
 
 class LogEvent(_Input):
@@ -177,6 +205,7 @@ class LogEvent(_Input):
     memory_scope: Literal["run", "session", "user", "project", "global"] = "session"
     subject: str | None = Field(None, max_length=200, description="default: the session's subject")
     tool: str | None = Field(None, max_length=200, description="agent.tools name, for tool_call/tool_result")
+    occurred_at: When = Field(None, description="when it happened, for history brought in later (default: now)")
 
 
 class EndSession(_Input):
@@ -399,6 +428,7 @@ def start_session(conn: DictConn, a: StartSession, settings: Mapping[str, Any],
             "subject_type": subj.type if subj else None, "subject_id": subj.id if subj else None,
             "trace_id": a.trace_id, "profile_id": prof["id"] if prof else None,
             "context_recipe_id": recipe["id"] if recipe else None, "applied_harness_config": applied,
+            "started_at": a.started_at, "ended_at": a.ended_at,
         })
         return Written("agent.sessions", row, SyncToken.of(q.now(conn), ()))
 
@@ -428,7 +458,7 @@ def log_event(conn: DictConn, a: LogEvent, confine: Confinement | None = None) -
             raise InvalidInput(f"payload: longer than {MAX_TEXT} characters")
         row = q.insert_event(conn, {"session_id": srow["id"], "event_type": a.event_type, "payload": a.payload,
                                     "memory_scope": a.memory_scope, "subject_type": st, "subject_id": sid,
-                                    "tool_id": tool_id})
+                                    "tool_id": tool_id, "occurred_at": a.occurred_at})
         return Written("agent.events", row, _token(conn, ("agent.events", row["id"])))
 
 

@@ -27,7 +27,7 @@ from memsync.storage.db import DictConn
 pytestmark = pytest.mark.integration
 
 WRITE_TOOLS = {"remember", "forget", "supersede", "log_reflection", "add_note", "start_session", "log_event",
-               "end_session", "promote_event"}
+               "log_messages", "end_session", "promote_event"}
 READ_TOOLS = {"retrieve", "search", "get", "list_recipes", "block_actions", "status"}
 
 
@@ -160,6 +160,7 @@ BAD_INPUT: dict[str, tuple[dict[str, Any], str]] = {
     "add_note": ({"subject": "planet:4", "body_md": "x"}, "unknown subject type"),
     "start_session": ({"session_type": "Not Valid"}, "session_type"),
     "log_event": ({"session": "session:999999", "event_type": "note", "payload": {}}, "no session"),
+    "log_messages": ({"session": "session:1", "messages": [{"text": "hi"}]}, "messages.0"),
     "end_session": ({"session": "session:999999"}, "no session"),
     "promote_event": ({"event": "event:999999", "fact_type": "result"}, "no event"),
 }

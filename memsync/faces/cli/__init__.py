@@ -1,7 +1,17 @@
 """The `memsync` command line: the group lives in `base`, each command family in its own
 module, imported here so that its commands register on the group."""
 
-from memsync.faces.cli import admin, daemon, ingest, maintenance, mcp, read, recipes, zep  # noqa: F401  (registers)
+from memsync.faces.cli import (  # noqa: F401  (registers)
+    admin,
+    conversations,
+    daemon,
+    ingest,
+    maintenance,
+    mcp,
+    read,
+    recipes,
+    zep,
+)
 from memsync.faces.cli.base import main
 
 __all__ = ["main"]

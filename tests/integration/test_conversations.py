@@ -1,0 +1,192 @@
+"""Conversations as episodic memory, against the real database: history imported with its
+real times (one transaction per session, idempotent, a bad message fails its session
+only), messages logged in bulk, turns rendered with who said them and when and embedded
+with the turns before them, and an edited turn re-embedding only the blocks it touches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from memsync.app import Memsync
+from memsync.embed import HashingEmbedder
+from memsync.faces.cli import main
+from memsync.index.pgvector import PgvectorIndex
+from memsync.settings import Settings
+from memsync.storage.db import DictConn
+from memsync.write.memory import FieldError
+from memsync.write.worker import Worker
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def tom(conn: DictConn) -> str:
+    row = conn.execute("INSERT INTO erp.people (full_name) VALUES ('Tom') RETURNING id").fetchone()
+    assert row is not None
+    return f"person:{row['id']}"
+
+
+@pytest.fixture
+def app(dsn: str) -> Iterator[Memsync]:
+    with Memsync(Settings.from_env({"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384"})) as a:
+        yield a
+
+
+class Counting(HashingEmbedder):
+    """The fake embedder, counting what it is asked to embed (plumbing only)."""
+
+    def __init__(self) -> None:
+        super().__init__(384)
+        self.texts: list[str] = []
+
+    def encode(self, texts: list[str]) -> Any:
+        self.texts.extend(texts)
+        return super().encode(texts)
+
+
+def drain(dsn: str, settings: Settings, embedder: HashingEmbedder | None = None) -> None:
+    Worker(settings.model_copy(update={"dsn": dsn}), dsn, embedder or HashingEmbedder(), [PgvectorIndex(dsn)]).drain()
+
+
+HISTORY = {"sessions": [
+    {"id": "s1", "date": "2023-05-08T14:00:00Z", "messages": [
+        {"speaker": "Tom", "text": "How was your weekend, Priya?", "id": "m1"},
+        {"speaker": "Priya", "text": "I finally went to the climbing gym on Saturday.", "id": "m2"},
+        {"speaker": "Tom", "text": "Nice! Did you like it?", "id": "m3"},
+        {"speaker": "Priya", "text": "Yes, it was amazing!", "id": "m4"},
+    ]},
+    {"id": "s2", "date": "2023-06-01T09:30:00Z", "messages": [
+        {"speaker": "Priya", "text": "I signed up for a pottery class.", "at": "2023-06-01T09:31:00Z"},
+        {"speaker": "Tom", "text": "When does it start?", "at": "2023-06-01T09:32:00Z"},
+    ]},
+]}
+
+
+def turns(conn: DictConn) -> list[dict[str, Any]]:
+    return conn.execute("""SELECT e.id, e.payload, e.occurred_at, s.trace_id, s.status, s.started_at, s.ended_at
+                             FROM agent.events e JOIN agent.sessions s ON s.id = e.session_id
+                            ORDER BY e.occurred_at, e.id""").fetchall()
+
+
+def test_import_keeps_real_times_and_a_reimport_adds_nothing(app: Memsync, conn: DictConn, tom: str) -> None:
+    done = app.import_conversations(HISTORY, subject=tom)
+    assert [(d.created, d.added, d.skipped, d.error) for d in done] == [(True, 4, 0, None), (True, 2, 0, None)]
+    rows = turns(conn)
+    assert [r["payload"]["text"][:10] for r in rows][:2] == ["How was yo", "I finally "]
+    assert rows[0]["occurred_at"] == datetime(2023, 5, 8, 14, tzinfo=timezone.utc), "the session's date"
+    assert rows[4]["occurred_at"] == datetime(2023, 6, 1, 9, 31, tzinfo=timezone.utc), "the message's own time"
+    assert {r["status"] for r in rows} == {"completed"}
+    assert rows[4]["ended_at"] == datetime(2023, 6, 1, 9, 32, tzinfo=timezone.utc), "ends at its last message"
+    assert rows[4]["payload"]["id"].startswith("m0-"), "an id derived from position and text"
+    again = app.import_conversations(HISTORY, subject=tom)
+    assert [(d.created, d.added, d.skipped) for d in again] == [(False, 0, 4), (False, 0, 2)]
+    assert len(turns(conn)) == 6
+    # a longer export of the same session adds only what is new
+    more = json.loads(json.dumps(HISTORY))
+    more["sessions"][0]["messages"].append({"speaker": "Tom", "text": "Let's go together next time.", "id": "m5"})
+    assert [d.added for d in app.import_conversations(more, subject=tom)] == [1, 0]
+
+
+def test_a_bad_message_fails_its_session_only_naming_index_and_field(app: Memsync, conn: DictConn, tom: str) -> None:
+    bad = json.loads(json.dumps(HISTORY))
+    bad["sessions"][1]["messages"][1] = {"speaker": "Tom"}  # no text
+    bad["sessions"].append({"id": "s3", "date": "1850-01-01", "messages": [{"role": "user", "text": "x"}]})
+    bad["sessions"].append({"id": "s4", "messages": [{"text": "who said this?"}]})
+    bad["sessions"].append(["not", "a", "session"])
+    done = app.import_conversations(bad, subject=tom)
+    assert done[0].error is None and done[0].added == 4
+    assert "session 1" in str(done[1].error) and "messages.1.text" in str(done[1].error)
+    assert "started_at" in str(done[2].error) and "1900" in str(done[2].error)
+    assert "messages.0" in str(done[3].error) and "speaker or a role" in str(done[3].error)
+    assert "session 4" in str(done[4].error)
+    assert len(turns(conn)) == 4, "nothing of a failed session is written"
+    assert conn.execute("SELECT count(*) AS n FROM agent.sessions").fetchone() == {"n": 1}
+
+
+def test_openai_style_messages_and_the_cli(dsn: str, tmp_path: Path, tom: str, conn: DictConn) -> None:
+    env = {"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_HOME": str(tmp_path),
+           "MEMSYNC_LOG_LEVEL": "ERROR"}
+    chat = [{"role": "user", "content": "Book the dentist for Tuesday."},
+            {"role": "assistant", "content": "Booked: Tuesday 10:00 with Dr. Ames."}]
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps(chat))
+    r = CliRunner().invoke(main, ["import", "conversation", str(path), "--subject", tom, "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert (out["sessions"], out["added"], out["failed"]) == (1, 2, 0)
+    r = CliRunner().invoke(main, ["import", "conversation", "-", "--subject", tom], env=env, input=json.dumps(chat))
+    assert r.exit_code == 0 and "nothing new" in r.output, r.output
+    r = CliRunner().invoke(main, ["import", "conversation", "-"], env=env, input="{not json")
+    assert r.exit_code == 2 and "not JSON" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["import", "conversation", "-"], env=env, input='[{"role": "user"}]')
+    assert r.exit_code == 1 and "messages.0.text" in r.output, r.output
+    assert [e["payload"]["role"] for e in turns(conn)] == ["user", "assistant"]
+
+
+def test_history_times_are_validated(app: Memsync, tom: str) -> None:
+    with pytest.raises(FieldError, match="started_at"):
+        app.start_session("conversation", subject=tom, started_at="1899-12-31T00:00:00Z")
+    with pytest.raises(FieldError, match="ended_at must not be before started_at"):
+        app.start_session("conversation", subject=tom, started_at="2023-05-02T00:00:00Z",
+                          ended_at="2023-05-01T00:00:00Z")
+    s = app.start_session("conversation", subject=tom, started_at="2023-05-01T00:00:00Z")
+    with pytest.raises(FieldError, match="occurred_at"):
+        app.log_event(s.row["global_id"], "note", {"text": "x"},
+                      occurred_at=datetime.now(timezone.utc) + timedelta(days=3))
+    e = app.log_event(s.row["global_id"], "note", {"text": "x"}, occurred_at="2023-05-01T10:00:00Z")
+    assert e.row["occurred_at"] == datetime(2023, 5, 1, 10, tzinfo=timezone.utc)
+    w = app.log_messages(s.row["global_id"], [{"speaker": "Tom", "text": "hello", "id": "a"},
+                                               {"speaker": "Tom", "text": "hello again", "id": "a"},
+                                               {"role": "assistant", "text": "hi"}])
+    assert (w.extra["added"], w.extra["skipped"]) == (2, 1)
+    w = app.log_messages(s.row["global_id"], [{"speaker": "Tom", "text": "hello", "id": "a"}])
+    assert (w.extra["added"], w.extra["skipped"]) == (0, 1)
+
+
+def test_turns_say_who_and_when_and_read_the_turn_before(app: Memsync, dsn: str, settings: Settings,
+                                                         conn: DictConn, tom: str) -> None:
+    app.import_conversations(HISTORY, subject=tom)
+    drain(dsn, settings)
+    blocks = conn.execute(
+        """SELECT b.heading_path, b.body_md, b.metadata, e.payload->>'id' AS mid FROM agent.blocks b
+             JOIN agent.events e ON b.source_table = 'agent.events' AND e.id = b.source_id
+            ORDER BY e.occurred_at, e.id""").fetchall()
+    by_id = {b["mid"]: b for b in blocks}
+    assert by_id["m4"]["heading_path"] == "Priya, 8 May 2023"
+    assert by_id["m4"]["body_md"] == "Yes, it was amazing!"
+    assert by_id["m4"]["metadata"]["context"] == ("Priya: I finally went to the climbing gym on Saturday.\n"
+                                                  "Tom: Nice! Did you like it?")
+    assert by_id["m4"]["metadata"]["speaker"] == "Priya"
+    assert "context" not in by_id["m1"]["metadata"], "the first turn has none before it"
+    # by words, a turn is found on its own text (and who said it), not on the turns before it
+    hits = app.search("climbing gym", mode="lexical", k=10)
+    assert [h.text for h in hits] == ["I finally went to the climbing gym on Saturday."]
+    assert [h.text for h in app.search("Priya amazing", mode="lexical", k=1)] == ["Yes, it was amazing!"]
+    assert app.search("June 2023 pottery", mode="lexical", k=1)[0].heading_path == "Priya, 1 June 2023"
+
+
+def test_an_edited_turn_re_embeds_only_what_it_touches(app: Memsync, dsn: str, settings: Settings,
+                                                       conn: DictConn, tom: str) -> None:
+    app.import_conversations(HISTORY, subject=tom)
+    drain(dsn, settings)
+    counting = Counting()
+    conn.execute("""UPDATE agent.events SET payload = jsonb_set(payload, '{text}', '"Did you enjoy it?"')
+                     WHERE payload->>'id' = 'm3'""")
+    drain(dsn, settings, counting)
+    # the edited turn, and the two after it (which read it) in its session; nothing else
+    assert len(counting.texts) == 2, counting.texts
+    assert any(t.startswith("Tom, 8 May 2023") and t.endswith("Did you enjoy it?") for t in counting.texts)
+    assert any("Did you enjoy it?" in t and t.endswith("Yes, it was amazing!") for t in counting.texts)
+    counting.texts.clear()
+    conn.execute("DELETE FROM agent.events WHERE payload->>'id' = 'm3'")
+    drain(dsn, settings, counting)
+    assert len(counting.texts) == 1 and "climbing gym" in counting.texts[0] and "amazing" in counting.texts[0]
+    left = conn.execute("SELECT count(*) AS n FROM agent.blocks WHERE source_table = 'agent.events'").fetchone()
+    assert left == {"n": 5}
