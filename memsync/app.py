@@ -12,18 +12,20 @@ From async code, call it in a worker thread: `await asyncio.to_thread(app.search
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
 from pydantic import BaseModel
 
-from memsync import runtime
+from memsync import __version__, runtime
 from memsync.embed import Embedder
 from memsync.errors import DatabaseError, InvalidInput
 from memsync.index import VectorIndex
+from memsync.read import evaluate as evaluation
 from memsync.read.context import ContextBundle, RetrievalLog, Retriever
 from memsync.read.hybrid import Hit, Mode, SearchError, SearchOptions
 from memsync.read.hybrid import search as hybrid_search
@@ -31,10 +33,11 @@ from memsync.read.recipes import RecipeError, RecipeFile
 from memsync.read.subjects import Confinement, SubjectRef
 from memsync.runtime import Runtime
 from memsync.settings import Settings, redact_dsn
-from memsync.storage.db import DictConn, capture, connect
+from memsync.storage.db import DictConn, capture, connect, evals
 from memsync.storage.db import context as ctxq
 from memsync.storage.db.subjects import subject_types
 from memsync.storage.filters import Filters
+from memsync.text.chunk import CHUNKER_VERSION
 from memsync.write import conversations, memory, ops, tokens
 from memsync.write.tokens import NotSynced, SyncToken
 
@@ -329,6 +332,82 @@ class Memsync:
         """The block's actions whose tools the profile may use."""
         with self.connection() as conn:
             return memory.block_actions(conn, block, profile, confine)
+
+    # ------------------------------------------------------------ evaluation (memsync/read/evaluate.py)
+
+    def evaluate(self, text: str, *, name: str, mode: Mode = "hybrid", recipe: str | None = None,
+                 ks: Sequence[int] = evaluation.DEFAULT_KS, minimum: Mapping[str, float] | None = None,
+                 record: bool = True) -> dict[str, Any]:
+        """Run a labelled set (JSON Lines, see memsync.read.evaluate) through search (`mode`)
+        or a recipe, and record it: an agent.execution_runs row (workflow retrieval_eval)
+        with one agent.step_evaluations row per metric. A metric under its `minimum` is a
+        failed step (and `failed` in the result)."""
+        labelled = evaluation.parse_set(text)
+        ks = tuple(sorted(set(ks)))
+        evaluation.check_thresholds(dict(minimum or {}), ks)
+        with self.connection() as conn:
+            gold = [self._gold(conn, item) for item in labelled]
+        confinements: dict[str, Confinement] = {}
+        scored: list[evaluation.Scored] = []
+        started = datetime.now(timezone.utc)
+        depth = max(max(ks), 10)
+        for item, want in zip(labelled, gold, strict=True):
+            confine = None
+            if item.subject is not None:
+                if item.subject not in confinements:
+                    try:
+                        confinements[item.subject] = self.confinement(item.subject)
+                    except InvalidInput as exc:
+                        raise evaluation.EvalSetError(f"line {item.line}: subject: {exc}") from None
+                confine = confinements[item.subject]
+            t0 = time.perf_counter()
+            if recipe is not None:
+                if item.subject is None:
+                    raise evaluation.EvalSetError(f"line {item.line}: subject: a recipe run needs one")
+                bundle = self.retrieve(recipe, item.subject, query=item.query)
+                keys = [evaluation.key(i.table, i.id) for i in bundle.items if i.id is not None]
+            else:
+                hits = self.search(item.query, k=3 * depth, mode=mode, confine=confine)
+                keys = [evaluation.key(h.source_table, h.source_id) if h.source_table and h.source_id is not None
+                        else evaluation.key("agent.blocks", h.block_id) for h in hits]
+            ms = 1000 * (time.perf_counter() - t0)
+            scored.append(evaluation.Scored(item, list(dict.fromkeys(keys)), want, ms))
+        ended = datetime.now(timezone.utc)
+        summary = evaluation.summarize(scored, ks)
+        failed = evaluation.failing(summary, dict(minimum or {}))
+        emb = self._rt.embedder
+        meta = {"set": name, "set_sha256": evaluation.set_hash(text), "queries": summary.queries,
+                "mode": None if recipe else mode, "recipe": recipe, "k": list(ks), "model": emb.model_id,
+                "precision": getattr(emb, "active_precision", None), "device": getattr(emb, "active_device", None),
+                "chunker_version": CHUNKER_VERSION, "memsync_version": __version__,
+                "settings": {"indexes": list(self.settings.indexes), "chunk_tokens": self.settings.chunk_tokens,
+                             "chunk_overlap": self.settings.chunk_overlap}}
+        out: dict[str, Any] = {"set": name, "queries": summary.queries, "metrics": summary.metrics,
+                               "failed": failed, "run": None}
+        if record:
+            with self.connection() as conn:
+                run = evals.record(conn, started, ended, meta, summary.metrics, failed)
+            out["run"] = {"id": run["id"], "global_id": run["global_id"]}
+        return out
+
+    def _gold(self, conn: DictConn, item: evaluation.Labelled) -> set[str]:
+        keys = set()
+        for ref in item.relevant:
+            direct = evaluation.table_ref(ref)
+            if direct is not None:
+                keys.add(evaluation.key(*direct))
+                continue
+            try:
+                table, row = memory.load(conn, ref)
+            except InvalidInput as exc:
+                raise evaluation.EvalSetError(f"line {item.line}: relevant: {exc}") from None
+            keys.add(evaluation.key(table, int(row["id"])))
+        return keys
+
+    def evaluation_history(self, *, name: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
+        """The last recorded evaluation runs (newest first), each with its metrics."""
+        with self.connection() as conn:
+            return evals.history(conn, limit, name)
 
     def confinement(self, subject: SubjectRef) -> Confinement:
         """The subject and its tree, for a face confined to it (memsync mcp --scope)."""

@@ -5,6 +5,7 @@ from memsync.faces.cli import (  # noqa: F401  (registers)
     admin,
     conversations,
     daemon,
+    evaluation,
     ingest,
     maintenance,
     mcp,
