@@ -25,6 +25,8 @@ from memsync import __version__, runtime
 from memsync.embed import Embedder
 from memsync.errors import DatabaseError, InvalidInput
 from memsync.index import VectorIndex
+from memsync.kinds import conversation
+from memsync.kinds.conversation import Exchange
 from memsync.read import evaluate as evaluation
 from memsync.read.context import ContextBundle, RetrievalLog, Retriever
 from memsync.read.hybrid import Hit, Mode, SearchError, SearchOptions
@@ -134,7 +136,7 @@ class Memsync:
         `after`: a sync token from a write; waits (up to wait_ms) until its changes are
         searchable, else raises NotSynced (or, with stale_ok, searches anyway)."""
         f = filters if isinstance(filters, Filters) else Filters.parse(filters)
-        unknown = set(options) - {"rrf_k", "weights", "candidates", "mmr_lambda", "recency_half_life_days"}
+        unknown = set(options) - {"fusion", "rrf_k", "weights", "candidates", "mmr_lambda", "recency_half_life_days"}
         if unknown:
             raise SearchError(f"unknown search option(s): {', '.join(sorted(unknown))}")
         if confine is not None:
@@ -151,6 +153,23 @@ class Memsync:
                     raise SearchError(f"unknown subject type(s) in filters: {', '.join(strange)}; "
                                       f"known: {', '.join(sorted(known))}")
             return hybrid_search(self._runtime_for(conn), conn, query, SearchOptions(k=k, mode=mode, **options), f)
+
+    def recall(self, query: str, *, k: int = 5, neighbours: int = 1, mode: Mode = "hybrid",
+               filters: Filters | dict[str, Any] | None = None, after: SyncToken | str | None = None,
+               wait_ms: int = tokens.DEFAULT_WAIT_MS, stale_ok: bool = False, confine: Confinement | None = None,
+               ) -> list[Exchange]:
+        """Search conversation turns and return exchanges: each of the `k` best-matching
+        events with `neighbours` turns before and after it in its session, merged where
+        they overlap (see memsync.kinds.conversation). `filters` as in search."""
+        if not isinstance(neighbours, int) or isinstance(neighbours, bool) or not 0 <= neighbours <= 20:
+            raise SearchError(f"neighbours must be a whole number from 0 to 20, got {neighbours!r}")
+        f = filters if isinstance(filters, Filters) else Filters.parse(filters)
+        f = f.model_copy(update={"source_tables": ("agent.events",)})
+        hits = self.search(query, k=k, mode=mode, filters=f, after=after, wait_ms=wait_ms, stale_ok=stale_ok,
+                           confine=confine)
+        ranked = list({h.source_id: h.score for h in hits if h.source_id is not None}.items())
+        with self.connection() as conn:
+            return conversation.recall(conn, ranked, neighbours)
 
     def retrieve(self, recipe: str | int, subject: SubjectRef, *, query: str | None = None,
                  budget_tokens: int | None = None, as_of: datetime | str | None = None,

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from memsync.kinds import artifacts, blocks, events, execution_runs, facts, goals, records, reflections, sessions
+from memsync.kinds import (
+    artifacts,
+    blocks,
+    conversation,
+    events,
+    execution_runs,
+    facts,
+    goals,
+    records,
+    reflections,
+    sessions,
+)
 from memsync.kinds.base import Kind
 
 KINDS: tuple[Kind, ...] = (
     artifacts.KIND, reflections.KIND, facts.KIND, goals.KIND, execution_runs.KIND,
-    events.KIND, sessions.KIND, records.KIND, blocks.KIND,
+    events.KIND, sessions.KIND, conversation.KIND, records.KIND, blocks.KIND,
 )

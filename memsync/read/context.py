@@ -191,7 +191,8 @@ class Retriever:
             return []
         filters = Filters(block_types=tuple(sec.block_types), source_tables=tuple(sec.source_tables),
                           subjects=g.pairs, scoped=True, created_before=g.as_of, created_after=g.since)
-        opts = SearchOptions(k=sec.top_k + len(seen), mode=sec.mode, rrf_k=sec.rrf_k, weights=dict(sec.weights),
+        opts = SearchOptions(k=sec.top_k + len(seen), mode=sec.mode, fusion=sec.fusion, rrf_k=sec.rrf_k,
+                             weights=dict(sec.weights),
                              mmr_lambda=sec.mmr_lambda, recency_half_life_days=sec.recency_half_life_days,
                              as_of=g.as_of)
         items = []
@@ -203,7 +204,7 @@ class Retriever:
                 tokens=h.token_count if h.token_count is not None else self.rt.embedder.count_tokens(body),
                 table=h.source_table or "agent.blocks", id=h.source_id if h.source_table else h.block_id,
                 global_id=h.global_id, score=h.score,
-                score_breakdown={"rrf": h.score, "dense_rank": h.dense_rank, "dense_score": h.dense_score,
+                score_breakdown={sec.fusion: h.score, "dense_rank": h.dense_rank, "dense_score": h.dense_score,
                                  "lexical_rank": h.lexical_rank, "lexical_score": h.lexical_score},
                 block_id=h.block_id, artifact_external_id=h.artifact_external_id,
             ))

@@ -1,5 +1,6 @@
-"""Pure ranking logic: reciprocal rank fusion over the union of signals, recency
-weighting and MMR diversity. No I/O."""
+"""Pure ranking logic: fusion of the signals (z-score fusion by default, reciprocal rank
+fusion on request) over the union of their candidates, recency weighting and MMR
+diversity. No I/O."""
 
 from __future__ import annotations
 
@@ -31,6 +32,41 @@ def rrf(lists: Mapping[str, Ranked], *, k: int = 60, weights: Mapping[str, float
             item = fused.setdefault(block_id, Fused(block_id, 0.0))
             item.score += w / (k + rank)
             item.signals[name] = (rank, score)
+    return sorted(fused.values(), key=lambda f: (-f.score, f.block_id))
+
+
+def zscore(lists: Mapping[str, Ranked], *, weights: Mapping[str, float] | None = None) -> list[Fused]:
+    """Score fusion on standardised scores. Each signal's raw scores become z-scores over its
+    own candidate list (mean 0, standard deviation 1), so a cosine and a BM25 score count on
+    one scale; a candidate a signal did not return gets that list's lowest z (it ranked
+    below everything the signal kept). The fused score is the weighted sum, rescaled to
+    [0, 1] over the pool.
+
+    Why not RRF: rank fusion gives a signal's 5th candidate the same credit whether its
+    score is far above the rest or tied with fifty others, so on conversations, where one
+    signal is often sharp and the other flat, the flat one dragged the sharp one down
+    (bench/episodic_bench.py); on the documentation sets the two fusions are within noise."""
+    fused: dict[int, Fused] = {}
+    floors: dict[str, float] = {}
+    standard: dict[str, dict[int, float]] = {}
+    for name, ranked in lists.items():
+        if not ranked:
+            continue
+        scores = np.array([s for _, s in ranked], dtype=np.float64)
+        mean, sd = float(scores.mean()), float(scores.std())
+        z = (scores - mean) / sd if sd > 0 else np.zeros_like(scores)
+        standard[name] = {b: float(v) for (b, _), v in zip(ranked, z, strict=True)}
+        floors[name] = float(z.min())
+        for rank, (block_id, score) in enumerate(ranked, start=1):
+            fused.setdefault(block_id, Fused(block_id, 0.0)).signals[name] = (rank, score)
+    for item in fused.values():
+        item.score = sum((1.0 if weights is None else weights.get(name, 1.0)) * zs.get(item.block_id, floors[name])
+                         for name, zs in standard.items())
+    if fused:
+        hi = max(i.score for i in fused.values())
+        lo = min(i.score for i in fused.values())
+        for item in fused.values():
+            item.score = (item.score - lo) / (hi - lo) if hi > lo else 1.0
     return sorted(fused.values(), key=lambda f: (-f.score, f.block_id))
 
 

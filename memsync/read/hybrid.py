@@ -22,12 +22,15 @@ from memsync.storage.filters import Filters
 
 Mode = Literal["hybrid", "dense", "lexical"]
 MODES = ("hybrid", "dense", "lexical")
+Fusion = Literal["zscore", "rrf"]
+FUSIONS = ("zscore", "rrf")
 
 
 @dataclass
 class SearchOptions:
     k: int = 10
     mode: Mode = "hybrid"
+    fusion: Fusion = "zscore"  # how hybrid combines its signals (see memsync.read.fusion)
     rrf_k: int = 60
     weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "lexical": 1.0})
     candidates: int | None = None  # per signal; default max(4k, 40)
@@ -56,6 +59,8 @@ def check(query: object, opts: SearchOptions) -> None:
         raise SearchError("query must be text without NUL characters")
     if opts.mode not in MODES:
         raise SearchError(f"unknown search mode {opts.mode!r}; use one of {', '.join(MODES)}")
+    if opts.fusion not in FUSIONS:
+        raise SearchError(f"unknown fusion {opts.fusion!r}; use one of {', '.join(FUSIONS)}")
     _number("k", opts.k, low=1, high=1000, whole=True)
     _number("rrf_k", opts.rrf_k, low=1, whole=True)
     if opts.candidates is not None:
@@ -151,7 +156,10 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
         raise
     if lexical is not None:
         lists["lexical"] = lexical.result()
-    fused = fusion.rrf(lists, k=opts.rrf_k, weights=opts.weights)
+    if opts.fusion == "rrf":
+        fused = fusion.rrf(lists, k=opts.rrf_k, weights=opts.weights)
+    else:
+        fused = fusion.zscore(lists, weights=opts.weights)
     rows = q.hit_rows(conn, [x.block_id for x in fused], opts.as_of)
     fused = [x for x in fused if x.block_id in rows]  # a block deleted since it was indexed
     if opts.recency_half_life_days:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from memsync.errors import InvalidInput
 from memsync.kinds.base import Gather, Item, Scope, SectionBase
 from memsync.kinds.registry import KINDS
-from memsync.read.hybrid import Mode
+from memsync.read.hybrid import Fusion, Mode
 from memsync.storage.filters import check_block_types, check_source_tables
 
 
@@ -34,6 +34,7 @@ class SemanticSection(SectionBase):
     source_tables: list[str] = Field(default_factory=list)
     top_k: int = Field(8, ge=1, le=100)
     mode: Mode = "hybrid"
+    fusion: Fusion = "zscore"
     rrf_k: int = Field(60, ge=1)
     weights: dict[str, float] = Field(default_factory=lambda: {"dense": 1.0, "lexical": 1.0})
     mmr_lambda: float | None = Field(None, ge=0, le=1)

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from memsync.app import Memsync
 from memsync.embed import HashingEmbedder
+from memsync.errors import InvalidInput
 from memsync.faces.cli import main
 from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
@@ -190,3 +191,71 @@ def test_an_edited_turn_re_embeds_only_what_it_touches(app: Memsync, dsn: str, s
     assert len(counting.texts) == 1 and "climbing gym" in counting.texts[0] and "amazing" in counting.texts[0]
     left = conn.execute("SELECT count(*) AS n FROM agent.blocks WHERE source_table = 'agent.events'").fetchone()
     assert left == {"n": 5}
+
+
+def test_recall_returns_exchanges_with_neighbours_merged(app: Memsync, dsn: str, settings: Settings,
+                                                         conn: DictConn, tom: str, tmp_path: Path) -> None:
+    app.import_conversations(HISTORY, subject=tom)
+    drain(dsn, settings)
+    found = app.recall("climbing gym Saturday", k=3, neighbours=1, mode="lexical")
+    assert found, "the turn that says it"
+    first = found[0]
+    texts = [t["payload"]["text"] for t in first.turns]
+    assert texts[:3] == ["How was your weekend, Priya?", "I finally went to the climbing gym on Saturday.",
+                         "Nice! Did you like it?"]
+    assert first.to_dict()["text"].startswith("8 May 2023 (conversation):\nTom: How was your weekend")
+    # two hits in one session whose windows overlap come back as one exchange
+    both = app.recall("weekend amazing", k=5, neighbours=2, mode="lexical")
+    s1 = [x for x in both if x.session_global_id == first.session_global_id]
+    assert len(s1) == 1 and len(s1[0].hits) == 2 and len(s1[0].turns) == 4
+    assert app.recall("weekend", k=1, neighbours=0, mode="lexical")[0].event_ids == \
+        app.recall("weekend", k=1, neighbours=0, mode="lexical")[0].hits
+    with pytest.raises(InvalidInput, match="neighbours"):
+        app.recall("x", neighbours=99)
+    env = {"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_HOME": str(tmp_path),
+           "MEMSYNC_LOG_LEVEL": "ERROR"}
+    r = CliRunner().invoke(main, ["search", "climbing gym", "--events", "--mode", "lexical", "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)[0]["turns"][1]["hit"] is True
+    r = CliRunner().invoke(main, ["search", "  "], env=env)
+    assert r.exit_code == 2 and "blank" in r.output
+
+
+def test_the_conversation_recipe_returns_dated_exchanges(app: Memsync, dsn: str, settings: Settings,
+                                                         tom: str) -> None:
+    app.remember(tom, "Tom prefers morning calls", fact_type="preference")
+    app.import_conversations(HISTORY, subject=tom)
+    drain(dsn, settings)
+    bundle = app.retrieve("conversation_recall", tom, query="pottery class")
+    exchanges = [i for i in bundle.items if i.section == "exchanges"]
+    assert exchanges and exchanges[0].kind == "conversation" and exchanges[0].table == "agent.events"
+    assert exchanges[0].text.startswith("1 June 2023 (conversation):\nPriya: I signed up for a pottery class.")
+    assert exchanges[0].score_breakdown["events"] and exchanges[0].global_id.startswith("event:")
+    md = bundle.to_markdown()
+    assert "Relevant exchanges" in md and "Known facts" in md and "Tom prefers morning calls" in md
+
+
+def test_mcp_log_messages_then_search_events(dsn: str, tmp_path: Path, tom: str) -> None:
+    import asyncio
+
+    from tests.integration.test_mcp import fails, ok, stdio
+
+    async def run() -> None:
+        async with stdio(dsn, tmp_path, MEMSYNC_MODEL="hashing-384") as c:
+            s = await ok(c, "start_session", {"session_type": "conversation", "subject": tom,
+                                              "started_at": "2023-05-08T14:00:00Z"})
+            w = await ok(c, "log_messages", {"session": s["global_id"], "messages": [
+                {"speaker": "Tom", "text": "Which hike should we do in June?", "at": "2023-05-08T14:01:00Z"},
+                {"speaker": "Priya", "text": "The ridge trail above the lake.", "at": "2023-05-08T14:02:00Z",
+                 "id": "p1"}]})
+            assert (w["added"], w["skipped"]) == (2, 0)
+            again = await ok(c, "log_messages", {"session": s["global_id"], "messages": [
+                {"speaker": "Priya", "text": "The ridge trail above the lake.", "id": "p1"}]})
+            assert (again["added"], again["skipped"]) == (0, 1)
+            found = await ok(c, "search", {"query": "ridge trail lake", "events": True, "mode": "lexical"})
+            turns = found["exchanges"][0]["turns"]
+            assert [t["speaker"] for t in turns] == ["Tom", "Priya"] and turns[1]["hit"]
+            await fails(c, "log_messages", {"session": s["global_id"], "messages": [
+                {"speaker": "Tom", "text": "x", "at": "1800-01-01T00:00:00Z"}]}, "messages.0.at")
+
+    asyncio.run(run())

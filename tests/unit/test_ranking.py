@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from memsync.read.budget import SectionItems, fit
-from memsync.read.fusion import Fused, apply_recency, mmr, ndcg, rrf
+from memsync.read.fusion import Fused, apply_recency, mmr, ndcg, rrf, zscore
 from memsync.read.recipes import RecipeError, parse_spec, render_query
 from memsync.read.subjects import SubjectError, parse_ref
 from memsync.storage.filters import FilterError, Filters
@@ -110,3 +110,23 @@ def test_filters_reject_unknown_fields() -> None:
         Filters.parse({"source_tables": ["pg_authid"]})
     assert Filters.parse({"block_types": ["fact"]}).block_types == ("fact",)
     assert Filters().is_empty() and not Filters(scoped=True).is_empty()
+
+
+def test_zscore_fusion_counts_how_far_ahead_a_candidate_is() -> None:
+    # dense puts block 1 far ahead; lexical puts block 2 first by a hair over 3 and 1: rank
+    # fusion picks 2 (ranks 1 + 2 beat 1 + 3), score fusion picks 1
+    dense = [(1, 0.9), (2, 0.3), (3, 0.29), (4, 0.28)]
+    lexical = [(2, 10.0), (3, 9.95), (1, 9.9), (4, 1.0)]
+    assert rrf({"dense": dense, "lexical": lexical}, k=60)[0].block_id == 2
+    fused = zscore({"dense": dense, "lexical": lexical})
+    assert fused[0].block_id == 1 and fused[0].score == 1.0 and fused[-1].score == 0.0
+    assert fused[0].signals == {"dense": (1, 0.9), "lexical": (3, 9.9)}
+    # a candidate one signal did not return sits at that signal's floor, not its mean
+    only_dense = zscore({"dense": [(1, 0.9), (2, 0.1)], "lexical": [(3, 5.0), (4, 1.0)]})
+    assert {f.block_id for f in only_dense} == {1, 2, 3, 4}
+    assert [f.block_id for f in only_dense][:2] in ([1, 3], [3, 1])
+    # weights, one empty list, a list of equal scores: no division by zero
+    assert zscore({"dense": [(1, 0.9), (2, 0.1)], "lexical": [(2, 9.0), (1, 1.0)]},
+                  weights={"dense": 2.0, "lexical": 1.0})[0].block_id == 1
+    assert [f.block_id for f in zscore({"dense": [(1, 0.5), (2, 0.5)], "lexical": []})] == [1, 2]
+    assert zscore({}) == []

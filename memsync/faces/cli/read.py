@@ -20,19 +20,34 @@ if TYPE_CHECKING:
 @click.option("--block-type", "block_types", multiple=True, help="Only these block types (repeatable).")
 @click.option("--source-table", "source_tables", multiple=True, help="Only blocks from these tables (repeatable).")
 @click.option("--subject", "subject_refs", multiple=True, help="Only blocks about this subject, e.g. project:42.")
+@click.option("--events", "as_events", is_flag=True, help="Conversation turns as exchanges: each matching event "
+              "with --neighbours turns around it in its session.")
+@click.option("--neighbours", type=click.IntRange(0, 20), default=1, show_default=True,
+              help="With --events: turns kept on each side of a matching turn.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def search_cmd(ctx: click.Context, query: str, mode: str, k: int, block_types: tuple[str, ...],
-               source_tables: tuple[str, ...], subject_refs: tuple[str, ...], as_json: bool) -> None:
-    """Hybrid (dense + BM25, fused by RRF), dense or lexical search over blocks."""
+               source_tables: tuple[str, ...], subject_refs: tuple[str, ...], as_events: bool, neighbours: int,
+               as_json: bool) -> None:
+    """Hybrid (dense + BM25, fused on their standardised scores), dense or lexical search
+    over blocks; with --events, conversation exchanges."""
     from memsync.read import subjects
     from memsync.storage.filters import Filters
 
+    if not query.strip():
+        raise click.UsageError("QUERY is blank: say what to search for")
     with _app(ctx) as app:
         with app.connection() as conn:
             pairs = tuple((s.type, s.id) for s in (subjects.resolve(conn, r) for r in subject_refs))
         f = Filters.parse({"block_types": block_types, "source_tables": source_tables, "subjects": pairs,
                            "scoped": bool(pairs)})
+        if as_events:
+            found = [x.to_dict() for x in app.recall(query, k=k, neighbours=neighbours, mode=mode,  # type: ignore[arg-type]
+                                                     filters=f)]
+            emit(found, as_json, lambda xs: "\n\n".join(
+                f"{x['score']:.4f}  {x['session']['global_id']}  events {[t['id'] for t in x['turns']]}\n{x['text']}"
+                for x in xs) or "no exchanges")
+            return
         hits = app.search(query, k=k, mode=mode, filters=f)  # type: ignore[arg-type]  # click.Choice checked it
     emit([h.to_dict() for h in hits], as_json, lambda hs: "\n".join(
         f"{h['score']:.4f}  dense #{h['dense_rank'] or '-'} lexical #{h['lexical_rank'] or '-'}  "

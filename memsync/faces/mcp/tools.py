@@ -77,6 +77,9 @@ class SearchArgs(_Args):
     artifact_ids: list[int] = Field(default_factory=list, description="only blocks of these agent.artifacts ids")
     created_after: str | None = Field(None, max_length=64, description="ISO time")
     created_before: str | None = Field(None, max_length=64, description="ISO time")
+    events: bool = Field(False, description="return conversation exchanges instead of blocks: each matching "
+                                            "turn (agent.events) with `neighbours` turns around it in its session")
+    neighbours: int = Field(1, ge=0, le=20, description="with events: turns kept on each side of a matching turn")
     after: str | None = After
     wait_ms: int = WaitMs
 
@@ -126,6 +129,10 @@ def _search(env: Env, c: Caller, a: SearchArgs) -> Any:
         "block_types": a.block_types, "source_tables": a.source_tables, "subjects": _subjects(a.subjects),
         "artifact_ids": a.artifact_ids,
         "created_after": a.created_after, "created_before": a.created_before}.items() if v}
+    if a.events:
+        found = env.app.recall(a.query, k=a.k, neighbours=a.neighbours, mode=a.mode, filters=filters, after=tok,
+                               wait_ms=a.wait_ms, confine=env.confine)
+        return {"exchanges": [x.to_dict() for x in found]}
     hits = env.app.search(a.query, k=a.k, mode=a.mode, filters=filters, after=tok, wait_ms=a.wait_ms,
                           confine=env.confine)
     return {"hits": [h.to_dict() for h in hits]}

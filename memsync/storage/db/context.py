@@ -165,3 +165,28 @@ def runs(conn: DictConn, pairs: Pairs, statuses: list[str], workflows: list[str]
             _subject_match("subject_type", "subject_id")),
         {**_pairs(pairs), "st2": statuses, "wf": workflows, "as_of": as_of, "since": since, "limit": limit},
     ).fetchall()
+
+
+def exchanges(conn: DictConn, event_ids: Sequence[int], neighbours: int) -> list[dict[str, Any]]:
+    """Each event with up to `neighbours` turns (notes and decisions) before and after it in
+    its session, in session order, with the session's type and start: one row per turn,
+    `hit` naming the event whose window it belongs to."""
+    return conn.execute(
+        """WITH hit AS (SELECT e.id, e.session_id, e.occurred_at FROM agent.events e WHERE e.id = ANY(%(ids)s))
+           SELECT h.id AS hit, t.id, t.global_id, t.session_id, t.event_type, t.payload, t.occurred_at,
+                  s.session_type, s.started_at AS session_started_at, s.global_id AS session_global_id
+             FROM hit h JOIN agent.sessions s ON s.id = h.session_id
+             CROSS JOIN LATERAL (
+               (SELECT x.* FROM agent.events x
+                 WHERE x.session_id = h.session_id AND x.event_type IN ('note', 'decision')
+                   AND (x.occurred_at, x.id) < (h.occurred_at, h.id)
+                 ORDER BY x.occurred_at DESC, x.id DESC LIMIT %(n)s)
+               UNION ALL
+               (SELECT x.* FROM agent.events x WHERE x.id = h.id)
+               UNION ALL
+               (SELECT x.* FROM agent.events x
+                 WHERE x.session_id = h.session_id AND x.event_type IN ('note', 'decision')
+                   AND (x.occurred_at, x.id) > (h.occurred_at, h.id)
+                 ORDER BY x.occurred_at, x.id LIMIT %(n)s)) t
+            ORDER BY h.id, t.occurred_at, t.id""",
+        {"ids": list(event_ids), "n": neighbours}).fetchall()
