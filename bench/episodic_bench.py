@@ -30,16 +30,16 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import episodic_sets  # noqa: E402
+import episodic_sets
 
-from memsync.app import Memsync  # noqa: E402
-from memsync.embed import SentenceTransformerEmbedder  # noqa: E402
-from memsync.index.pgvector import PgvectorIndex  # noqa: E402
-from memsync.settings import Settings  # noqa: E402
-from memsync.storage import embedded, migrate  # noqa: E402
-from memsync.storage.db import connect  # noqa: E402
-from memsync.text import chunk  # noqa: E402
-from memsync.write.worker import Worker  # noqa: E402
+from memsync.app import Memsync
+from memsync.embed import SentenceTransformerEmbedder
+from memsync.index.pgvector import PgvectorIndex
+from memsync.settings import Settings
+from memsync.storage import embedded, migrate
+from memsync.storage.db import connect
+from memsync.text import chunk
+from memsync.write.worker import Worker
 
 RRF_K = 60
 MODES = ("hybrid", "dense", "lexical")
