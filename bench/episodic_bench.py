@@ -13,7 +13,7 @@ The naive reference: each turn as "(date) speaker: text"; BM25 (the `bm25s` pack
 the bench only: pip install bm25s) and dense (the same model) over those strings, and their
 RRF (k=60), over the same person's turns.
 
-Usage: python bench/episodic_bench.py [--sets longmemeval,synthetic] [--k 5,10] [--json]
+Usage: python bench/episodic_bench.py [--sets longmemeval,synthetic,synthetic-6k] [--k 5,10] [--json]
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ def load_set(name: str) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str,
         return {"user": sessions}, [{**q, "subject": "user"} for q in questions]
     if name == "synthetic":
         return episodic_sets.synthetic()
+    if name == "synthetic-6k":  # 300 sessions, 6,000 turns: the import and latency targets' size
+        return episodic_sets.synthetic(sessions_per_pair=75, turns=20)
     raise SystemExit(f"unknown set {name!r}")
 
 

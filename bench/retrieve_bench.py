@@ -191,12 +191,14 @@ def quality(rt: Runtime, corpus: Path) -> dict[str, float]:
         labelled = conn.execute(
             "SELECT id, metadata->'front_matter'->>'description' AS query FROM agent.artifacts"
             " WHERE metadata->'front_matter'->>'description' IS NOT NULL ORDER BY id").fetchall()
-        for mode in ("dense", "lexical", "hybrid"):
+        # hybrid with its default fusion (z-scores), and with rank fusion beside it
+        for name, mode, fusion in (("dense", "dense", "zscore"), ("lexical", "lexical", "zscore"),
+                                   ("hybrid", "hybrid", "zscore"), ("hybrid_rrf", "hybrid", "rrf")):
             total = 0.0
             for row in labelled:
-                hits = search(rt, conn, row["query"], SearchOptions(k=40, mode=mode))  # type: ignore[arg-type]
+                hits = search(rt, conn, row["query"], SearchOptions(k=40, mode=mode, fusion=fusion))  # type: ignore[arg-type]
                 total += ndcg(list(dict.fromkeys(str(h.artifact_id) for h in hits)), {str(row["id"])})
-            scores[f"ndcg10_{mode}"] = total / len(labelled)
+            scores[f"ndcg10_{name}"] = total / len(labelled)
         scores.update(naive_reference(rt, conn, labelled))
         scores["queries"] = float(len(labelled))
     return scores

@@ -26,6 +26,11 @@ class FactEnded(InvalidInput):
     forgotten or superseded again; the message says when it ended."""
 
 
+class IdempotencyConflict(InvalidInput):
+    """An idempotency key was used before with a different payload; the message names the
+    fields that differ. Nothing was written."""
+
+
 class DatabaseError(MemsyncError):
     """The database could not be reached or refused an operation."""
 

@@ -56,7 +56,9 @@ def zscore(lists: Mapping[str, Ranked], *, weights: Mapping[str, float] | None =
         mean, sd = float(scores.mean()), float(scores.std())
         z = (scores - mean) / sd if sd > 0 else np.zeros_like(scores)
         standard[name] = {b: float(v) for (b, _), v in zip(ranked, z, strict=True)}
-        floors[name] = float(z.min())
+        # a signal that found one candidate (or tied them all) still found them: what it
+        # missed sits one deviation below, not level with them
+        floors[name] = float(z.min()) if sd > 0 else -1.0
         for rank, (block_id, score) in enumerate(ranked, start=1):
             fused.setdefault(block_id, Fused(block_id, 0.0)).signals[name] = (rank, score)
     for item in fused.values():

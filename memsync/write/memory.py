@@ -17,10 +17,10 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from memsync.errors import FactEnded, InvalidInput
+from memsync.errors import FactEnded, IdempotencyConflict, InvalidInput
 from memsync.kinds.events import text_of
 from memsync.kinds.facts import FactType, ended
-from memsync.read.subjects import Confinement, Subject, SubjectError, resolve
+from memsync.read.subjects import Confinement, ScopeError, Subject, SubjectError, resolve
 from memsync.storage.db import DictConn
 from memsync.storage.db import context as ctxq
 from memsync.storage.db import memory as q
@@ -267,9 +267,14 @@ def _entity(table: str) -> str:
     return next((k for k, t in q.ENTITIES.items() if t == table), table)
 
 
-def load(conn: DictConn, ref: str | int, expect: str | None = None, *, lock: bool = False) -> tuple[str, dict[str, Any]]:
+def load(conn: DictConn, ref: str | int, expect: str | None = None, *, lock: bool = False,
+         confine: Confinement | None = None) -> tuple[str, dict[str, Any]]:
+    """The row a reference names. Under a confinement, a row outside it and a row that does
+    not exist get the same answer, so a caller cannot learn which ids exist elsewhere."""
     table, rid, gid = parse_ref(ref, expect)
     found = q.row(conn, table, id=rid, global_id=gid, lock=lock)
+    if confine is not None and (found is None or not confine.allows(*subject_of(table, found))):
+        raise ScopeError(f"no {_entity(table)} {ref!r} in this scope ({confine.subject.key} and its tree)")
     if found is None:
         raise RefError(f"no {_entity(table)} {ref!r}")
     return table, found
@@ -283,9 +288,16 @@ def subject_of(table: str, row: Mapping[str, Any]) -> tuple[str | None, int | No
 
 
 def _subject(conn: DictConn, ref: str, confine: Confinement | None, what: str) -> Subject:
-    subj = resolve(conn, ref)
-    if confine is not None:
-        confine.check(subj.type, subj.id, f"{what} subject {subj.key}")
+    if confine is None:
+        return resolve(conn, ref)
+    try:
+        subj = resolve(conn, ref)
+    except SubjectError as exc:
+        if "unknown subject type" in str(exc) or "must look like" in str(exc) or "needs an id" in str(exc):
+            raise  # malformed, not a question of existence
+        subj = None
+    if subj is None or not confine.allows(subj.type, subj.id):
+        raise ScopeError(f"{what} no subject {ref!r} in this scope ({confine.subject.key} and its tree)")
     return subj
 
 
@@ -315,18 +327,44 @@ def remember(conn: DictConn, a: Remember, confine: Confinement | None = None) ->
             meta["source"] = a.source
         if a.idempotency_key:
             meta["idempotency_key"] = a.idempotency_key
-        fact, created = q.insert_fact(conn, _fact_fields(subj, a.text, a.fact_type, a.category, a.confidence,
-                                                          a.valid_from, meta))
+        fields = _fact_fields(subj, a.text, a.fact_type, a.category, a.confidence, a.valid_from, meta)
+        if not a.idempotency_key and a.valid_from is None:
+            same = q.same_fact(conn, fields)  # the same statement again: the fact already held
+            if same is not None:
+                return Written("agent.facts", same, SyncToken.of(q.now(conn), ()), created=False,
+                               extra={"duplicate_of": same["global_id"]})
+        fact, created = q.insert_fact(conn, fields)
         if not created:
-            _check_row("agent.facts", fact, confine, a.idempotency_key or "")
+            differ = _differing(fact, fields)
+            if differ:
+                raise IdempotencyConflict(f"idempotency_key {a.idempotency_key!r} was used for another fact about "
+                                          f"{subj.key}: {', '.join(differ)} differ; use a new key")
         return Written("agent.facts", fact, _token(conn, ("agent.facts", fact["id"])), created)
+
+
+def _differing(first: Mapping[str, Any], again: Mapping[str, Any]) -> list[str]:
+    """The fields in which a repeated remember differs from the fact its key made."""
+    def norm(text: Any) -> str:
+        return " ".join(str(text or "").split()).lower()
+
+    out = []
+    if norm(first["content"]) != norm(again["content"]):
+        out.append("text")
+    for name in ("fact_type", "category"):
+        if first[name] != again[name]:
+            out.append(name)
+    if again["confidence"] is not None and (first["confidence"] is None
+                                            or float(first["confidence"]) != float(again["confidence"])):
+        out.append("confidence")
+    if again["valid_from"] is not None and first["valid_from"] != again["valid_from"]:
+        out.append("valid_from")
+    return out
 
 
 def _current_fact(conn: DictConn, ref: str, confine: Confinement | None, hint: str = "") -> tuple[str, dict[str, Any]]:
     """The fact, locked, provided it is inside the confinement and has not ended. A fact not
     yet valid counts: forgetting it ends it at once (an empty interval, never served)."""
-    table, fact = load(conn, ref, "agent.facts", lock=True)
-    _check_row(table, fact, confine, ref)
+    table, fact = load(conn, ref, "agent.facts", lock=True, confine=confine)
     if ended(fact, q.now(conn)):
         end = fact["valid_to"].isoformat()
         if fact["valid_to"] <= fact["valid_from"]:
@@ -369,8 +407,7 @@ def log_reflection(conn: DictConn, a: LogReflection, confine: Confinement | None
         subj = _subject(conn, a.subject, confine, "log_reflection:")
         session_id = None
         if a.session:
-            st, srow = load(conn, a.session, "agent.sessions")
-            _check_row(st, srow, confine, a.session)
+            _st, srow = load(conn, a.session, "agent.sessions", confine=confine)
             session_id = srow["id"]
         row = q.insert_reflection(conn, {
             "session_id": session_id, "mode": a.mode, "subject_type": subj.type, "subject_id": subj.id,
@@ -434,8 +471,7 @@ def start_session(conn: DictConn, a: StartSession, settings: Mapping[str, Any],
 
 
 def _open_session(conn: DictConn, ref: str, confine: Confinement | None) -> dict[str, Any]:
-    table, srow = load(conn, ref, "agent.sessions")
-    _check_row(table, srow, confine, ref)
+    _table, srow = load(conn, ref, "agent.sessions", confine=confine)
     if srow["status"] != "running":
         raise InvalidInput(f"session {ref} has ended ({srow['status']})")
     return srow
@@ -472,8 +508,7 @@ def end_session(conn: DictConn, a: EndSession, confine: Confinement | None = Non
 def promote_event(conn: DictConn, a: PromoteEvent, confine: Confinement | None = None) -> Written:
     """Turn an event into a fact (seed §4.5: promotion), linked both ways."""
     with conn.transaction():
-        table, ev = load(conn, a.event, "agent.events", lock=True)
-        _check_row(table, ev, confine, a.event)
+        _table, ev = load(conn, a.event, "agent.events", lock=True, confine=confine)
         if ev["promoted_fact_id"] is not None:
             fact = q.row(conn, "agent.facts", id=ev["promoted_fact_id"])
             if fact is not None:
@@ -496,8 +531,7 @@ def promote_event(conn: DictConn, a: PromoteEvent, confine: Confinement | None =
 def get(conn: DictConn, ref: str, confine: Confinement | None = None) -> dict[str, Any]:
     """The row, its blocks, its artifact and the ERP subject it belongs to; for a block,
     the row it was derived from."""
-    table, row = load(conn, ref)
-    _check_row(table, row, confine, ref)
+    table, row = load(conn, ref, confine=confine)
     out: dict[str, Any] = {"table": table, "row": row}
     if table == "agent.facts":  # get shows ended and future facts too, marked
         at = q.now(conn)
@@ -521,8 +555,7 @@ def get(conn: DictConn, ref: str, confine: Confinement | None = None) -> dict[st
 
 def block_actions(conn: DictConn, block: str | int, profile: str, confine: Confinement | None = None
                   ) -> list[dict[str, Any]]:
-    table, row = load(conn, block, "agent.blocks")
-    _check_row(table, row, confine, block)
+    _table, row = load(conn, block, "agent.blocks", confine=confine)
     prof = q.profile(conn, profile)
     if prof is None:
         raise InvalidInput(f"profile: no agent.profiles row named {profile!r}")

@@ -14,7 +14,7 @@ import pytest
 
 from memsync.app import Memsync
 from memsync.embed import HashingEmbedder
-from memsync.errors import InvalidInput
+from memsync.errors import IdempotencyConflict, InvalidInput
 from memsync.index.pgvector import PgvectorIndex
 from memsync.read.subjects import ScopeError
 from memsync.settings import Settings
@@ -61,10 +61,23 @@ def test_remember_then_search_sees_it_with_the_token(app: Memsync, people: dict[
     assert w.created and w.row["global_id"].startswith("fact:")
     hits = app.search("meetings after lunch Thursdays", k=5, after=w.token)
     assert hits and hits[0].source_id == w.row["id"], "a read with the token sees the write, no sleep"
-    # the same idempotency key twice: the first fact, not a copy
+    # the same idempotency key twice with the same payload: the first fact, not a copy
     a = app.remember(ada, "Ada works remotely", fact_type="constraint", idempotency_key="k-1")
-    b = app.remember(ada, "Ada works remotely (again)", fact_type="constraint", idempotency_key="k-1")
+    b = app.remember(ada, "Ada  works remotely ", fact_type="constraint", idempotency_key="k-1")
     assert (a.row["id"], a.created, b.created) == (b.row["id"], True, False)
+    # with another payload: a conflict that names what differs, nothing written
+    with pytest.raises(IdempotencyConflict, match="text, category differ"):
+        app.remember(ada, "Ada works from the office", fact_type="constraint", category="place",
+                     idempotency_key="k-1")
+    # keys belong to a subject: Grace may use the same key for her own fact
+    g = app.remember(f"person:{people['Grace']}", "Grace works remotely", fact_type="constraint",
+                     idempotency_key="k-1")
+    assert g.created and g.row["id"] != a.row["id"]
+    # the same statement again (no key): the fact already held, not a second copy
+    again = app.remember(ada, "ada works REMOTELY", fact_type="constraint")
+    assert (again.created, again.row["id"], again.extra["duplicate_of"]) == (False, a.row["id"], a.row["global_id"])
+    other = app.remember(ada, "Ada works remotely", fact_type="preference")
+    assert other.created, "another fact type is another fact"
 
 
 def test_forget_leaves_current_retrieval_at_once_and_stays_in_the_past(

@@ -244,7 +244,18 @@ def test_a_scoped_server_cannot_reach_another_clients_memory(dsn: str, tmp_path:
                 ("promote_event", {"event": g_ev["global_id"], "fact_type": "result"}),
             ]
             for name, args in denied:
-                await fails(c, name, args, "outside this server's scope")
+                await fails(c, name, args, "scope")
+            # absent and forbidden read alike: no way to learn which ids exist elsewhere
+            forbidden = await fails(c, "get", {"ref": g_fact["global_id"]}, "in this scope")
+            absent = await fails(c, "get", {"ref": "fact:5b1a3f7e-0000-4000-8000-000000000000"}, "in this scope")
+            assert forbidden.replace(g_fact["global_id"], "X") == absent.replace(
+                "fact:5b1a3f7e-0000-4000-8000-000000000000", "X")
+            assert (await fails(c, "forget", {"fact": "fact:999999", "reason": "r"}, "in this scope")).replace(
+                "fact:999999", "X") == (await fails(c, "forget", {"fact": f"fact:{g_fact['id']}", "reason": "r"},
+                                                    "in this scope")).replace(f"fact:{g_fact['id']}", "X")
+            assert (await fails(c, "remember", {"subject": "person:999999", "text": "x", "fact_type": "result"},
+                                "in this scope")).replace("person:999999", "X") == (await fails(
+                c, "remember", {"subject": g, "text": "x", "fact_type": "result"}, "in this scope")).replace(g, "X")
             with pytest.raises(Exception, match="outside"):
                 await c.read_resource(f"memsync://person/{grace}")
 
@@ -369,3 +380,55 @@ def test_health_http_probes_the_endpoint(http_server: tuple[str, str]) -> None:
     assert r.exit_code == 0 and json.loads(r.output)["checks"][0]["detail"].endswith("401"), r.output
     r = CliRunner().invoke(main, ["health", "--http", f"http://127.0.0.1:{_free_port()}/mcp"])
     assert r.exit_code == 1 and "FAIL http" in r.output
+
+
+def test_a_scoped_server_sees_its_tree_change_without_a_restart(dsn: str, tmp_path: Path, conn: DictConn,
+                                                                world: dict[str, Any]) -> None:
+    """Revocation is what matters: a project moved from Ada to Grace under a running
+    Ada-scoped server is refused on the next call; a project moved in is reachable."""
+    ada, grace, project = world["Ada"], world["Grace"], world["Ada_project"]
+    env = {"MEMSYNC_MODEL": "hashing-384"}
+
+    async def run() -> None:
+        async with stdio(dsn, tmp_path, "--scope", f"person:{ada}", **env) as c:
+            fact = await ok(c, "remember", {"subject": f"project:{project}", "text": "Ada's project ships in May",
+                                            "fact_type": "result"})
+            assert (await ok(c, "get", {"ref": f"project:{project}"}))["row"]["id"] == project
+            conn.execute("UPDATE erp.projects SET owner_person_id = %s WHERE id = %s", (grace, project))
+            for name, args in (("get", {"ref": f"project:{project}"}), ("get", {"ref": fact["global_id"]}),
+                               ("remember", {"subject": f"project:{project}", "text": "x", "fact_type": "result"}),
+                               ("search", {"query": "ships", "subjects": [f"project:{project}"]}),
+                               ("retrieve", {"recipe": "project_context", "subject": f"project:{project}"})):
+                await fails(c, name, args, "scope")
+            assert not (await ok(c, "search", {"query": "Ada's project ships in May", "k": 10}))["hits"]
+            conn.execute("UPDATE erp.projects SET owner_person_id = %s WHERE id = %s", (ada, world["Grace_project"]))
+            got = await ok(c, "get", {"ref": f"project:{world['Grace_project']}"})
+            assert got["row"]["id"] == world["Grace_project"], "moved in: reachable at once"
+
+    asyncio.run(run())
+
+
+def test_an_embedded_home_is_migrated_on_start_a_dsn_is_only_named(tmp_path: Path, empty_dsn: str) -> None:
+    from click.testing import CliRunner
+
+    from memsync.faces.cli import main
+    from memsync.storage import embedded
+
+    home = tmp_path / "fresh-home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMSYNC_")}
+    env.update({"MEMSYNC_HOME": str(home), "MEMSYNC_MODEL": "hashing-384"})
+    params = StdioServerParameters(command=sys.executable, args=["-m", "memsync.faces.cli", "mcp", "--no-sync"],
+                                   env=env)
+
+    async def run() -> None:
+        async with Client(params, read_timeout_seconds=120) as c:
+            names = [r["name"] for r in (await ok(c, "list_recipes"))["recipes"]]
+            assert "conversation_recall" in names
+
+    try:
+        asyncio.run(run())
+    finally:
+        embedded.stop(home)
+    r = CliRunner().invoke(main, ["mcp", "--no-sync"], env={"MEMSYNC_DSN": empty_dsn, "MEMSYNC_HOME": str(tmp_path),
+                                                           "MEMSYNC_MODEL": "hashing-384"})
+    assert r.exit_code == 1 and "memsync db migrate" in r.output and "Traceback" not in r.output, r.output

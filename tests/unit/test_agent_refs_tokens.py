@@ -41,3 +41,12 @@ def test_references() -> None:
             parse_ref(bad)
     with pytest.raises(RefError, match="expected a session"):
         parse_ref("fact:1", "agent.sessions")
+
+
+def test_the_session_audit_redacts_secrets_not_token_counts() -> None:
+    from memsync.faces.mcp.server import _redact
+
+    out = _redact({"budget_tokens": 800, "token": "t", "api_key": "k", "MEMSYNC_MCP_TOKEN": "m",
+                   "nested": [{"x-auth-token": "a", "password": "p", "max_tokens": 5, "authorization": "b"}]})
+    assert out == {"budget_tokens": 800, "token": "***", "api_key": "***", "MEMSYNC_MCP_TOKEN": "***",
+                   "nested": [{"x-auth-token": "***", "password": "***", "max_tokens": 5, "authorization": "***"}]}

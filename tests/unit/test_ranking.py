@@ -130,3 +130,6 @@ def test_zscore_fusion_counts_how_far_ahead_a_candidate_is() -> None:
                   weights={"dense": 2.0, "lexical": 1.0})[0].block_id == 1
     assert [f.block_id for f in zscore({"dense": [(1, 0.5), (2, 0.5)], "lexical": []})] == [1, 2]
     assert zscore({}) == []
+    # one signal found a single candidate: it still counts against what that signal missed
+    lone = zscore({"dense": [(4, 0.9), (2, 0.85), (3, 0.2), (5, 0.1)], "lexical": [(2, 7.0)]})
+    assert lone[0].block_id == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from memsync.faces.cli.base import _app, main
+from memsync.faces.cli.base import _app, log, main
 
 
 def _host_port(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, int] | None:
@@ -43,5 +43,28 @@ def mcp_cmd(ctx: click.Context, http: tuple[str, int] | None, profile: str | Non
     """
     from memsync.faces.mcp.server import Options, serve
 
+    _migrated(ctx)
     with _app(ctx) as app:
         serve(app, Options(profile=profile, scope=scope, read_only=read_only, sync=not no_sync), http)
+
+
+def _migrated(ctx: click.Context) -> None:
+    """An MCP client starts the server with nothing but its environment: the embedded
+    default is migrated here (a no-op when up to date); a database given by DSN is never
+    migrated behind its owner's back, only named."""
+    from memsync.faces.cli.base import _settings
+    from memsync.runtime import resolve_dsn
+    from memsync.storage import migrate
+
+    settings = _settings(ctx)
+    dsn = resolve_dsn(settings)
+    if settings.dsn is None:
+        applied = migrate.migrate(dsn)
+        if applied:
+            log.info("migrated the embedded database: %s", ", ".join(applied))
+        return
+    pending = [m.name for m in migrate.status(dsn) if m.state == "pending"]
+    if pending:
+        raise click.ClickException(f"the database at MEMSYNC_DSN has {len(pending)} pending migration(s) "
+                                   f"({', '.join(pending[:3])}{', …' if len(pending) > 3 else ''}); "
+                                   "run `memsync db migrate` first")

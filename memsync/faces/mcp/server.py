@@ -39,7 +39,9 @@ from memsync.write import memory as w
 log = logging.getLogger("memsync.mcp")
 
 PAYLOAD_CAP = 2000  # characters of a tool call's arguments or result kept in its session event
-SECRET_KEYS = re.compile(r"token|secret|password|api_key|apikey|authorization", re.I)
+# a key that names a secret ('token', 'api_key', 'x-auth-token'), not one that merely contains
+# the word ('budget_tokens' is a number the audit must keep)
+SECRET_KEYS = re.compile(r"(^|[_\-.])(token|secret|password|passwd|api_?key|authorization|credentials?)$", re.I)
 NOT_LOGGED = ("start_session", "log_event", "log_messages", "end_session")  # they are session records themselves
 NEEDS_MODEL = ("retrieve", "search")  # they embed the query (and wait for writes the local worker syncs)
 MODEL_WAIT_SECONDS = 300.0
@@ -63,13 +65,22 @@ class Memory:
     """What the server shares between requests; the model loads behind it."""
 
     app: Memsync
-    env: t.Env
+    env: t.Env  # as built at start-up; current() is what a call runs with
     exposed: tuple[str, ...]
+    scope: str | None = None
     # set once the model is loaded and (unless --no-sync) the in-process worker runs
     ready: threading.Event = field(default_factory=threading.Event)
     process_caller: t.Caller = field(default_factory=t.Caller)
     principals: dict[str, t.Caller] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def current(self) -> t.Env:
+        """The environment for one call. A scoped server computes its subject's tree again at
+        every call (three small indexed queries), so a subject moved out of the tree is refused
+        on the next call and one moved in is reachable, without a restart."""
+        if self.scope is None:
+            return self.env
+        return t.Env(self.app, self.app.confinement(self.scope), self.env.profile)
 
     def wait_ready(self) -> None:
         if not self.ready.wait(MODEL_WAIT_SECONDS):
@@ -145,19 +156,20 @@ def _tool(mem: Memory, spec: t.ToolSpec) -> Any:
             args = w.parse(spec.args, kwargs)
             if spec.name in NEEDS_MODEL and not mem.ready.is_set():
                 await anyio.to_thread.run_sync(mem.wait_ready)
+            env = await anyio.to_thread.run_sync(mem.current)
             if session:
-                await anyio.to_thread.run_sync(_log_call, mem, session, spec.name, "tool_call", kwargs)
-            result = await anyio.to_thread.run_sync(spec.call, mem.env, caller, args)
+                await anyio.to_thread.run_sync(_log_call, mem, env, session, spec.name, "tool_call", kwargs)
+            result = await anyio.to_thread.run_sync(spec.call, env, caller, args)
         except Exception as exc:
             if not isinstance(exc, MemsyncError):
                 log.warning("tool %s failed: %s", spec.name, _message(exc))
             if session:
-                await anyio.to_thread.run_sync(_log_call, mem, session, spec.name, "tool_result",
+                await anyio.to_thread.run_sync(_log_call, mem, None, session, spec.name, "tool_result",
                                                {"ok": False, "error": _message(exc)})
             raise ToolError(_message(exc)) from None
         out = _result(result)
         if session:
-            await anyio.to_thread.run_sync(_log_call, mem, session, spec.name, "tool_result",
+            await anyio.to_thread.run_sync(_log_call, mem, env, session, spec.name, "tool_result",
                                            {"ok": True, "result": out.structured_content})
         return out
 
@@ -186,14 +198,15 @@ def _result(result: Any) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=json.dumps(data))], structured_content=data)
 
 
-def _log_call(mem: Memory, session: str, tool: str, kind: str, payload: Any) -> None:
+def _log_call(mem: Memory, env: t.Env | None, session: str, tool: str, kind: str, payload: Any) -> None:
     """A call made inside a session becomes its event; a failure to log never fails the call."""
     try:
+        env = env or mem.current()
         with mem.app.connection() as conn:
             key = "arguments" if kind == "tool_call" else "outcome"
             event = w.parse(w.LogEvent, {"session": session, "event_type": kind, "tool": tool,
                                          "payload": {"tool": tool, key: _capped(payload)}})
-            w.log_event(conn, event, mem.env.confine)
+            w.log_event(conn, event, env.confine)
     except Exception as exc:
         log.warning("could not log %s of %s in %s: %s", kind, tool, session, _message(exc))
 
@@ -208,7 +221,7 @@ def _prompts(server: MCPServer, mem: Memory) -> None:
         def render(subject: str, query: str | None = None, _recipe: str = name) -> Any:
             mem.wait_ready()
             bundle = mem.app.retrieve(_recipe, subject, query=query, after=mem.process_caller.token,
-                                      confine=mem.env.confine)
+                                      confine=mem.current().confine)
             return bundle.to_markdown()
 
         async def prompt(subject: str, query: str | None = None, _render: Any = render) -> str:
@@ -253,8 +266,9 @@ def _subject(mem: Memory, subject_type: str, sid: str) -> dict[str, Any]:
         raise InvalidInput(f"subject id {sid!r} must be a number")
     with mem.app.connection() as conn:
         subj = resolve(conn, (subject_type, int(sid)))
-        if mem.env.confine is not None:
-            mem.env.confine.check(subj.type, subj.id, f"subject {subj.key}")
+        confine = mem.current().confine
+        if confine is not None:
+            confine.check(subj.type, subj.id, f"subject {subj.key}")
         return {"subject": subj.key, "name": subj.name, "row": subj.row,
                 "memory": memq.recent_memory(conn, subj.type, subj.id, RECENT)}
 
@@ -279,7 +293,7 @@ def build(app: Memsync, opts: Options) -> tuple[MCPServer, Memory]:
             permitted = set(memq.profile_tools(conn, prof["id"]))
         names = [n for n in names if n in permitted]
     confine: Confinement | None = app.confinement(opts.scope) if opts.scope else None
-    mem = Memory(app, t.Env(app, confine, opts.profile), tuple(names))
+    mem = Memory(app, t.Env(app, confine, opts.profile), tuple(names), scope=opts.scope)
     server: MCPServer = MCPServer(
         "memsync", version=_version(), log_level="WARNING",
         instructions="memsync is this user's long-term memory in Postgres. Use retrieve (with a recipe from "

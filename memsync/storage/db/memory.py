@@ -63,16 +63,32 @@ def insert_fact(conn: DictConn, f: Mapping[str, Any]) -> tuple[dict[str, Any], b
                                     valid_from, metadata)
            VALUES (%(fact_type)s, %(category)s, %(content)s, %(subject_type)s, %(subject_id)s, %(confidence)s,
                    coalesce(%(valid_from)s, now()), %(metadata)s)
-           ON CONFLICT ((metadata->>'idempotency_key')) WHERE metadata ? 'idempotency_key' DO NOTHING
+           ON CONFLICT (subject_type, (coalesce(subject_id, 0)), (metadata->>'idempotency_key'))
+              WHERE metadata ? 'idempotency_key' DO NOTHING
            RETURNING *""",
         {**f, "metadata": Jsonb(f["metadata"])},
     ).fetchone()
     if created is not None:
         return created, True
-    first = conn.execute("SELECT * FROM agent.facts WHERE metadata->>'idempotency_key' = %s",
-                         (f["metadata"]["idempotency_key"],)).fetchone()
+    first = conn.execute(
+        """SELECT * FROM agent.facts WHERE metadata->>'idempotency_key' = %s AND subject_type = %s
+              AND coalesce(subject_id, 0) = coalesce(%s::bigint, 0)""",
+        (f["metadata"]["idempotency_key"], f["subject_type"], f["subject_id"])).fetchone()
     assert first is not None
     return first, False
+
+
+def same_fact(conn: DictConn, f: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A current fact with the same subject, type, category and text (whitespace and case
+    aside): remembering it again returns this one instead of a copy."""
+    return conn.execute(
+        r"""SELECT * FROM agent.facts
+            WHERE subject_type = %(subject_type)s AND subject_id IS NOT DISTINCT FROM %(subject_id)s
+              AND fact_type = %(fact_type)s AND category IS NOT DISTINCT FROM %(category)s
+              AND lower(regexp_replace(btrim(content), '\s+', ' ', 'g'))
+                  = lower(regexp_replace(btrim(%(content)s), '\s+', ' ', 'g'))
+              AND memsync.is_current(valid_from, valid_to, now())
+            ORDER BY id LIMIT 1""", f).fetchone()
 
 
 def end_fact(conn: DictConn, fact_id: int, note: Mapping[str, Any]) -> dict[str, Any]:
