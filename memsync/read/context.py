@@ -119,6 +119,8 @@ class Retriever:
             raise RecipeError(f"budget_tokens must be a positive whole number of tokens, got {budget_tokens!r}")
         if query is not None and (not isinstance(query, str) or "\x00" in query):
             raise RecipeError("query must be text without NUL characters")
+        if isinstance(recipe, str) and "\x00" in recipe:
+            raise RecipeError("recipe must be a name without NUL characters")
         try:
             row, spec = self.load_recipe(recipe)
             subj = subjects.resolve(self.conn, subject)

@@ -51,13 +51,17 @@ def parse_ref(ref: SubjectRef) -> tuple[str, int | None, str | None]:
             raise SubjectError(f"subject id {ref[1]!r} must be an integer")
         return ref[0], ref[1], None
     text = str(ref).strip()
+    if "\x00" in text:
+        raise SubjectError("subject must not contain NUL characters")
     kind, sep, rest = text.partition(":")
     if not re.fullmatch(r"[a-z][a-z0-9_]*", kind):
-        raise SubjectError(f"subject {text!r} must look like 'project:42' or a global_id")
+        raise SubjectError(f"subject {text[:80]!r} must look like 'project:42' or a global_id")
     if not sep:
         return kind, None, None  # e.g. 'personal'
-    if re.fullmatch(r"\d+", rest):
+    if re.fullmatch(r"[0-9]{1,18}", rest):
         return kind, int(rest), None
+    if re.fullmatch(r"-?\d+", rest) or rest[:1].isdigit():
+        raise SubjectError(f"subject {text[:80]!r}: an id is a positive whole number in ASCII digits")
     return kind, None, text
 
 

@@ -10,12 +10,23 @@ read or written must belong to the confined subject's tree."""
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from memsync.errors import FactEnded, IdempotencyConflict, InvalidInput
 from memsync.kinds.events import text_of
@@ -27,6 +38,7 @@ from memsync.storage.db import memory as q
 from memsync.storage.db.subjects import RELATIONS
 from memsync.write.tokens import SyncToken
 
+ASCII_ID = re.compile(r"[0-9]+")  # str.isdigit() takes '²' and '٣'
 MAX_TEXT = 100_000  # characters of one fact, note or payload text
 MAX_JSON = 1_000_000  # characters of a JSON payload or metrics object
 
@@ -59,7 +71,13 @@ def _clean(v: str | None) -> str | None:
     return v
 
 
-Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+def _not_blank(v: str) -> str:
+    if not v.strip():
+        raise ValueError("must not be blank")
+    return v
+
+
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT), AfterValidator(_not_blank)]
 Ref = Annotated[str, Field(min_length=1, max_length=200, description=(
     "a row: its global_id ('fact:6f1c…') or 'type:id' ('fact:12')"))]
 SubjectArg = Annotated[str, Field(min_length=1, max_length=200, description=(
@@ -81,10 +99,23 @@ def _strings(v: Any) -> Iterator[str]:
             yield from _strings(x)
 
 
+def _numbers(v: Any) -> Iterator[float]:
+    if isinstance(v, float):
+        yield v
+    elif isinstance(v, dict):
+        for x in v.values():
+            yield from _numbers(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from _numbers(x)
+
+
 def _json_ok(v: Any) -> Any:
-    """PostgreSQL's jsonb refuses NUL characters; a payload is bounded in size."""
+    """PostgreSQL's jsonb refuses NUL characters, NaN and infinities; a payload is bounded in size."""
     if any("\x00" in s for s in _strings(v)):
         raise ValueError("must not contain NUL characters")
+    if any(not math.isfinite(x) for x in _numbers(v)):
+        raise ValueError("must not contain NaN or infinite numbers (JSON has none)")
     if len(json.dumps(v, default=str)) > MAX_JSON:
         raise ValueError(f"is larger than {MAX_JSON} characters of JSON")
     return v
@@ -92,6 +123,16 @@ def _json_ok(v: Any) -> Any:
 
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        """true is not 1: a boolean where a number is expected is an error, not a coercion."""
+        if isinstance(v, bool) and info.field_name is not None:
+            ann = cls.model_fields[info.field_name].annotation
+            if ann is not bool and bool not in get_args(ann):
+                raise ValueError("expected a number, not a boolean")
+        return v
 
     @field_validator("*", mode="after")
     @classmethod
@@ -247,7 +288,9 @@ def parse_ref(ref: str | int, expect: str | None = None) -> tuple[str, int | Non
             raise RefError(f"reference {ref!r} needs a type: 'fact:{ref}'")
         return expect, ref, None
     text = str(ref).strip()
-    if expect is not None and text.isdigit():
+    if "\x00" in text:
+        raise RefError("reference must not contain NUL characters")
+    if expect is not None and ASCII_ID.fullmatch(text):
         return expect, int(text), None
     kind, sep, rest = text.partition(":")
     table = q.ENTITIES.get(kind)
@@ -256,10 +299,12 @@ def parse_ref(ref: str | int, expect: str | None = None) -> tuple[str, int | Non
                        f"types: {', '.join(sorted(q.ENTITIES))}")
     if expect is not None and table != expect:
         raise RefError(f"reference {text[:80]!r} names a {kind}, expected a {_entity(expect)}")
-    if rest.isdigit():
+    if ASCII_ID.fullmatch(rest):
         if len(rest) > 18:
             raise RefError(f"reference {text[:80]!r}: the id is out of range")
         return table, int(rest), None
+    if re.fullmatch(r"-?\d+", rest) or rest[:1].isdigit():  # '-1', '٣', '²': an id, but not one
+        raise RefError(f"reference {text[:80]!r}: an id is a positive whole number in ASCII digits")
     return table, None, text
 
 
@@ -556,6 +601,8 @@ def get(conn: DictConn, ref: str, confine: Confinement | None = None) -> dict[st
 def block_actions(conn: DictConn, block: str | int, profile: str, confine: Confinement | None = None
                   ) -> list[dict[str, Any]]:
     _table, row = load(conn, block, "agent.blocks", confine=confine)
+    if not isinstance(profile, str) or "\x00" in profile:
+        raise InvalidInput("profile: must be a name without NUL characters")
     prof = q.profile(conn, profile)
     if prof is None:
         raise InvalidInput(f"profile: no agent.profiles row named {profile!r}")

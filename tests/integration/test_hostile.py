@@ -115,6 +115,25 @@ def test_library_hostile_inputs(conn: DictConn, seeded: dict[str, Any]) -> None:
         ("budget_tokens", lambda app: app.retrieve("daily_planning", subject, budget_tokens=0)),
         ("budget_tokens", lambda app: app.retrieve("daily_planning", subject, budget_tokens="5")),
         ("query must be text", lambda app: app.retrieve("daily_planning", subject, query="a\x00b")),
+        # what reached the database (or the SDK) before: NUL in a reference, a recipe, a profile
+        ("NUL", lambda app: app.get("fact:1\x00")),
+        ("NUL", lambda app: app.retrieve("daily\x00planning", subject)),
+        ("NUL", lambda app: app.retrieve("daily_planning", "person:1\x00")),
+        ("NUL", lambda app: app.block_actions("block:1", profile="p\x00")),
+        ("NaN or infinite", lambda app: app.log_reflection(f"person:{seeded['person']}", "daily",
+                                                           metrics={"focus": float("nan")})),
+        ("NaN or infinite", lambda app: app.log_reflection(f"person:{seeded['person']}", "daily",
+                                                           metrics={"x": [1.0, float("inf")]})),
+        # ids in ASCII digits only: '²' failed inside, '٣' and '１' resolved to 3 and 1
+        ("ASCII digits", lambda app: app.get("fact:²")),
+        ("ASCII digits", lambda app: app.get("fact:٣")),
+        ("ASCII digits", lambda app: app.get("fact:１")),
+        ("ASCII digits", lambda app: app.remember("person:-1", "x", fact_type="result")),
+        ("positive whole number", lambda app: app.get("fact:-4")),
+        # blank text is not a fact; true is not a number
+        ("must not be blank", lambda app: app.remember(f"person:{seeded['person']}", "   ", fact_type="result")),
+        ("not a boolean", lambda app: app.remember(f"person:{seeded['person']}", "x", fact_type="result",
+                                                   confidence=True)),
     ]
     with Memsync(Settings.from_env({"MEMSYNC_DSN": seeded["env"]["MEMSYNC_DSN"], "MEMSYNC_MODEL": "hashing-384",
                                     "MEMSYNC_LOG_RETRIEVALS": "false"})) as app:

@@ -194,6 +194,11 @@ def test_profile_and_read_only_limit_the_tools(dsn: str, tmp_path: Path, conn: D
                      " WHERE name IN ('remember', 'start_session')", (prof["id"],))
         async with stdio(dsn, tmp_path, "--profile", "scribe", "--no-sync", MEMSYNC_MODEL="hashing-384") as c:
             assert {t.name for t in (await c.list_tools()).tools} == {"remember", "start_session"}
+            # no retrieve, no get: no prompts (each renders a retrieve) and no resources (each is a get)
+            assert not (await c.list_prompts()).prompts
+            assert not (await c.list_resource_templates()).resource_templates
+            with pytest.raises(Exception):  # noqa: B017 (the SDK's own error for an unknown prompt)
+                await c.get_prompt("daily_planning", {"subject": "personal"})
             await fails(c, "search", {"query": "x"}, "search")
             s = await ok(c, "start_session", {"session_type": "notes"})
             assert s["row"]["applied_harness_config"]["profile"]["tools"] == ["remember", "start_session"]

@@ -304,8 +304,11 @@ def build(app: Memsync, opts: Options) -> tuple[MCPServer, Memory]:
     for spec in t.TOOLS:
         if spec.name in names:
             server.add_tool(_tool(mem, spec), name=spec.name, description=spec.description)
-    _prompts(server, mem)
-    _resources(server, mem)
+    # profiles gate everything, not tools alone: a prompt renders a retrieve, a resource is a get
+    if "retrieve" in names:
+        _prompts(server, mem)
+    if "get" in names:
+        _resources(server, mem)
     return server, mem
 
 

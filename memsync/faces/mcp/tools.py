@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from memsync.app import Memsync
 from memsync.errors import InvalidInput
@@ -43,8 +43,8 @@ class Env:
     profile: str | None
 
 
-class _Args(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Args(w._Input):
+    """Read tools' arguments, checked like the write API's: NUL, booleans as numbers, JSON."""
 
 
 WaitMs = Field(DEFAULT_WAIT_MS, ge=0, le=120_000, description=(
