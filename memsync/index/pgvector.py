@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 import numpy as np
 import psycopg
 
-from memsync.errors import DatabaseError, IndexUnavailable, RowError, connection_failed
+from memsync.errors import DatabaseError, IndexUnavailable, RowError, connection_failed, transient
 from memsync.index import PointLoader
-from memsync.storage.db import DictConn, connect
+from memsync.storage.db import DictConn, connect, yield_in_deadlocks
 from memsync.storage.db import vectors as q
 from memsync.storage.db.search import dense
 from memsync.storage.filters import Filters
@@ -33,6 +33,7 @@ class PgvectorIndex:
     def _db(self) -> DictConn:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self._dsn, autocommit=True, vectors=True)
+            yield_in_deadlocks(self._conn)  # a user's cascading delete wins; the worker redoes its write
         return self._conn
 
     def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -43,6 +44,10 @@ class PgvectorIndex:
                 with self._turn:
                     return fn(self._db(), *args)
             except psycopg.Error as exc:
+                if transient(exc):  # a deadlock or a conflict: nobody's fault, the call is idempotent
+                    if attempt == 1:
+                        continue
+                    raise  # the worker redoes the batch without counting an attempt
                 if not connection_failed(exc):
                     raise RowError(f"pgvector refused the write: {exc}".strip()) from exc
                 if self._conn is not None:

@@ -60,7 +60,7 @@ def parse_ref(ref: SubjectRef) -> tuple[str, int | None, str | None]:
         return kind, None, None  # e.g. 'personal'
     if re.fullmatch(r"[0-9]{1,18}", rest):
         return kind, int(rest), None
-    if re.fullmatch(r"-?\d+", rest) or rest[:1].isdigit():
+    if re.fullmatch(r"-?\d+", rest) or rest.isdigit():
         raise SubjectError(f"subject {text[:80]!r}: an id is a positive whole number in ASCII digits")
     return kind, None, text
 

@@ -303,7 +303,7 @@ def parse_ref(ref: str | int, expect: str | None = None) -> tuple[str, int | Non
         if len(rest) > 18:
             raise RefError(f"reference {text[:80]!r}: the id is out of range")
         return table, int(rest), None
-    if re.fullmatch(r"-?\d+", rest) or rest[:1].isdigit():  # '-1', '٣', '²': an id, but not one
+    if re.fullmatch(r"-?\d+", rest) or rest.isdigit():  # '-1', '٣', '²': an id, but not one
         raise RefError(f"reference {text[:80]!r}: an id is a positive whole number in ASCII digits")
     return table, None, text
 

@@ -251,3 +251,53 @@ def test_a_pool_hands_a_workers_failure_to_its_caller(settings: Settings, fake_e
     pool = [Worker(settings, dead, fake_embedder, []) for _ in range(2)]
     with pytest.raises(DatabaseError, match="cannot connect"):
         run_pool(pool, threading.Event(), once=True)
+
+
+def test_in_a_deadlock_with_a_user_the_worker_session_is_undone(dsn: str) -> None:
+    """A user's cascading delete and the worker's index write can wait on each other; the
+    worker's sessions check for deadlocks first, so Postgres undoes the worker's transaction
+    (redone at once, no attempt counted) and the user's write goes through."""
+    from memsync.errors import transient
+    from memsync.storage.db import yield_in_deadlocks
+
+    with connect(dsn, autocommit=True) as c:
+        c.execute("CREATE TABLE public.dl (id int PRIMARY KEY, v int)")
+        c.execute("INSERT INTO public.dl VALUES (1, 0), (2, 0)")
+    user, worker = connect(dsn), connect(dsn)
+    yield_in_deadlocks(worker)
+    try:
+        user.execute("UPDATE public.dl SET v = 1 WHERE id = 1")
+        worker.execute("UPDATE public.dl SET v = 2 WHERE id = 2")
+        outcome: dict[str, BaseException | None] = {}
+        waiting = threading.Event()
+
+        def as_user() -> None:
+            waiting.set()
+            try:
+                user.execute("UPDATE public.dl SET v = 1 WHERE id = 2")
+                user.commit()
+                outcome["user"] = None
+            except Exception as exc:
+                outcome["user"] = exc
+
+        t = threading.Thread(target=as_user)
+        t.start()
+        waiting.wait()
+        deadline = time.monotonic() + 10
+        with connect(dsn, autocommit=True) as probe:  # the user's update is blocked before the worker closes the cycle
+            while time.monotonic() < deadline and not probe.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE public.dl%'"
+            ).fetchone():
+                time.sleep(0.01)
+        try:
+            worker.execute("UPDATE public.dl SET v = 2 WHERE id = 1")
+            outcome["worker"] = None
+        except Exception as exc:
+            outcome["worker"] = exc
+            worker.rollback()
+        t.join(timeout=30)
+        assert outcome["user"] is None, outcome
+        assert outcome["worker"] is not None and transient(outcome["worker"]), outcome
+    finally:
+        user.close()
+        worker.close()

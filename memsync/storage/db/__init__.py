@@ -48,3 +48,20 @@ def wait_for_server(dsn: str, seconds: float, waiting: Callable[[str], None]) ->
                 waiting(str(exc).splitlines()[0])
                 told = True
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+
+# The sync worker's sessions wait this long before checking for a deadlock (the server's
+# default is 1 s). The session that checks first is the one Postgres aborts, so in a
+# deadlock between a user's write (a cascading DELETE) and the worker, the worker's
+# transaction is the one undone, and it is redone at once (errors.transient).
+WORKER_DEADLOCK_TIMEOUT = "100ms"
+
+
+def yield_in_deadlocks(conn: DictConn) -> None:
+    """Make this worker session the deadlock victim rather than the user's transaction.
+    Only a superuser may change the setting; elsewhere the server's own rule stands."""
+    try:
+        with conn.transaction():
+            conn.execute("SELECT set_config('deadlock_timeout', %s, false)", (WORKER_DEADLOCK_TIMEOUT,))
+    except psycopg.errors.InsufficientPrivilege:
+        pass

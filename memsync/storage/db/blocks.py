@@ -10,7 +10,7 @@ import numpy as np
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from memsync.storage.db import DictConn
+from memsync.storage.db import DictConn, yield_in_deadlocks
 from memsync.storage.db.capture import _table
 from memsync.text.chunk import Chunk
 
@@ -24,6 +24,7 @@ def mark_sync_origin(conn: DictConn) -> None:
     """For this session: writes on this connection are the worker's own results, so the
     capture triggers ignore them."""
     conn.execute("SELECT set_config('memsync.origin', 'sync', false)")
+    yield_in_deadlocks(conn)
 
 
 @dataclass(frozen=True)
