@@ -42,7 +42,7 @@ from memsync.text import chunk
 from memsync.write.worker import Worker
 
 RRF_K = 60
-MODES = ("hybrid", "dense", "lexical")
+MODES = ("hybrid", "dense", "lexical", "hybrid_rrf")  # hybrid_rrf: rank fusion instead of z-scores, same run
 
 
 def recall(ranked: list[str], gold: list[str], k: int) -> float:
@@ -135,8 +135,9 @@ def run_set(name: str, embedder: Any, ks: list[int]) -> dict[str, Any]:
                 subj = subjects[q["subject"]]
                 for mode in MODES:
                     t0 = time.perf_counter()
-                    hits = app.search(q["query"], k=max(ks) * 3, mode=mode,  # type: ignore[arg-type]
-                                      filters={"subjects": [subj.split(":")], "source_tables": ["agent.events"]})
+                    hits = app.search(q["query"], k=max(ks) * 3, mode=mode.removesuffix("_rrf"),  # type: ignore[arg-type]
+                                      filters={"subjects": [subj.split(":")], "source_tables": ["agent.events"]},
+                                      fusion="rrf" if mode.endswith("_rrf") else "zscore")
                     if mode == "hybrid":
                         latency.append(1000 * (time.perf_counter() - t0))
                     ranked = list(dict.fromkeys(mid_of[h.source_id] for h in hits if h.source_id in mid_of))

@@ -14,7 +14,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -25,6 +25,9 @@ from memsync.embed import HashingEmbedder, SentenceTransformerEmbedder
 from memsync.settings import Settings
 from memsync.storage import migrate
 from memsync.storage.db import DictConn, connect
+
+if TYPE_CHECKING:
+    from memsync.app import Memsync
 
 _counter = itertools.count()
 
@@ -140,6 +143,15 @@ def settings(tmp_path: Path) -> Settings:
         {}, home=tmp_path / "home", model="hashing-384", backoff_seconds=0.0, poll_seconds=0.2,
         qdrant_path=tmp_path / "qdrant",
     )
+
+
+@pytest.fixture
+def app(dsn: str) -> Iterator[Memsync]:
+    """The application object on the test database, with the fast fake embedder."""
+    from memsync.app import Memsync
+
+    with Memsync(Settings.from_env({"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384"})) as a:
+        yield a
 
 
 @pytest.fixture

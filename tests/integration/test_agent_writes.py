@@ -37,12 +37,6 @@ def people(conn: DictConn) -> dict[str, int]:
 
 
 @pytest.fixture
-def app(dsn: str) -> Iterator[Memsync]:
-    with Memsync(Settings.from_env({"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384"})) as a:
-        yield a
-
-
-@pytest.fixture
 def daemon(dsn: str, settings: Settings) -> Iterator[Worker]:
     """A sync worker running beside the test, as `memsync run` would."""
     w = Worker(settings.model_copy(update={"dsn": dsn}), dsn, HashingEmbedder(), [PgvectorIndex(dsn)])

@@ -6,7 +6,6 @@ with the turns before them, and an edited turn re-embedding only the blocks it t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -32,12 +31,6 @@ def tom(conn: DictConn) -> str:
     row = conn.execute("INSERT INTO erp.people (full_name) VALUES ('Tom') RETURNING id").fetchone()
     assert row is not None
     return f"person:{row['id']}"
-
-
-@pytest.fixture
-def app(dsn: str) -> Iterator[Memsync]:
-    with Memsync(Settings.from_env({"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384"})) as a:
-        yield a
 
 
 class Counting(HashingEmbedder):

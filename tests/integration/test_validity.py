@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -35,12 +34,6 @@ def ada(conn: DictConn) -> str:
     row = conn.execute("INSERT INTO erp.people (full_name) VALUES ('Ada') RETURNING id").fetchone()
     assert row is not None
     return f"person:{row['id']}"
-
-
-@pytest.fixture
-def app(dsn: str) -> Iterator[Memsync]:
-    with Memsync(Settings.from_env({"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384"})) as a:
-        yield a
 
 
 def drain(dsn: str, settings: Settings) -> None:
