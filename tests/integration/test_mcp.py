@@ -135,6 +135,9 @@ def test_every_tool_over_stdio_with_the_real_model(dsn: str, tmp_path: Path, wor
             assert "daily_planning" in prompts
             pr = await c.get_prompt("daily_planning", {"subject": ada, "query": "invoices"})
             assert "last Friday" in pr.messages[0].content.text  # type: ignore[union-attr]
+            # a prompt that cannot render says why (the SDK's own line named only the prompt)
+            with pytest.raises(Exception, match="no person"):
+                await c.get_prompt("daily_planning", {"subject": "person:424242"})
             res = await c.read_resource(f"memsync://person/{world['Ada']}")
             body = json.loads(res.contents[0].text)  # type: ignore[union-attr]
             assert body["name"] == "Ada" and any("last Friday" in f["content"] for f in body["memory"]["facts"])

@@ -27,7 +27,8 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.prompts.base import Prompt
-from mcp_types import CallToolResult, TextContent
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, CallToolResult, TextContent
 
 from memsync.app import Memsync
 from memsync.errors import InvalidInput, MemsyncError
@@ -228,8 +229,8 @@ def _prompts(server: MCPServer, mem: Memory) -> None:
             """subject: 'project:3' or a global_id; query: what the agent is working on."""
             try:
                 return str(await anyio.to_thread.run_sync(_render, subject, query))
-            except MemsyncError as exc:
-                raise ValueError(str(exc)) from None
+            except MemsyncError as exc:  # the SDK replaces any other error's reason with its own line
+                raise MCPError(INVALID_PARAMS, str(exc)) from None
 
         prompt.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
             inspect.Parameter("subject", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
