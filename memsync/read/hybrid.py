@@ -140,7 +140,7 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
         # the model gets the CPU to itself: with BM25 running beside it on a small machine its
         # threads stall each other (measured: query embedding 19 ms alone, 44 ms beside BM25)
         t0 = time.perf_counter()
-        qvec = rt.embedder.encode([query])[0]
+        qvec = rt.embedder.encode_query(query)
         t.embed_ms = 1000 * (time.perf_counter() - t0)
     # then the two index queries run at once: BM25 on the caller's connection (another
     # thread), the dense kNN on the index's own connection (this thread)

@@ -328,6 +328,7 @@ def warm_up(mem: Memory, sync: bool, stop: threading.Event) -> threading.Thread:
     def body() -> None:
         try:
             app.runtime.embedder.encode(["warm up"])
+            app.runtime.embedder.encode_query("warm up")  # the query graph (exported once per home)
             log.info("model %s loaded", app.runtime.embedder.model_id)
         except Exception as exc:
             log.error("model load failed: %s", _message(exc))

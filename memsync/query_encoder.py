@@ -1,0 +1,144 @@
+"""One short text (a search query) embedded at the cost of its arithmetic. torch's eager
+mode spends ~9 ms of dispatch on the ~100 small operations of a ten-token MiniLM pass,
+bf16 or fp32, one thread or two; the same graph in ONNX Runtime takes ~3.7 ms
+(bench/query_embed_bench.py). The graph is exported from the loaded model once (~2 s) into
+a cache folder and reused; the vectors match the batch path's (cosine ≥ 0.9999).
+
+Only what can be checked is taken: a model whose sentence-transformers modules are a
+transformer followed by mean pooling (and optionally normalisation). Anything else, or
+any failure to export or load, leaves the caller on the torch path (logged once)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ONNX_OPSET = 17
+
+
+class QueryEncoder:
+    """An ONNX Runtime session over a sentence-transformers model's transformer, with its
+    tokenizer, mean pooling and normalisation done here."""
+
+    def __init__(self, session: Any, tokenize: Any, max_length: int):
+        self._session = session
+        self._tokenize = tokenize
+        self._max_length = max_length
+        self._names = {i.name for i in session.get_inputs()}
+
+    def encode(self, text: str) -> np.ndarray:
+        feats = self._tokenize([text])
+        ids = feats["input_ids"].numpy().astype(np.int64)[:, : self._max_length]
+        mask = feats["attention_mask"].numpy().astype(np.int64)[:, : self._max_length]
+        inputs = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._names:
+            inputs["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, inputs)[0]
+        summed = (hidden * mask[..., None]).sum(axis=1)
+        vec = summed[0] / max(float(mask.sum()), 1.0)
+        norm = float(np.linalg.norm(vec))
+        return np.asarray(vec / norm if norm else vec, dtype=np.float32)
+
+
+def supported(model: Any) -> str | None:
+    """None when the model's pipeline is one this encoder reproduces; else why not."""
+    mods = [type(m).__name__ for m in model]
+    if len(mods) < 2 or mods[0] != "Transformer" or mods[1] != "Pooling" or any(
+            m != "Normalize" for m in mods[2:]):
+        return f"modules {mods} are not Transformer, Pooling[, Normalize]"
+    pooling = model[1]
+    mode = getattr(pooling, "pooling_mode_mean_tokens", None)
+    if mode is None:  # newer sentence-transformers keep the mode as a string
+        mode = getattr(pooling, "pooling_mode", None) == "mean"
+    if not mode:
+        return "its pooling is not the mean of the tokens"
+    return None
+
+
+def cache_key(model_dir: str) -> str:
+    """Names the exported graph by what it was made from: the model's files and the torch
+    and onnx versions that exported it."""
+    import onnx
+    import torch
+
+    h = hashlib.sha256(f"{torch.__version__}\x00{onnx.__version__}\x00{ONNX_OPSET}".encode())
+    root = Path(model_dir)
+    for name in ("config.json", "model.safetensors", "pytorch_model.bin"):
+        f = root / name
+        if f.exists():
+            st = f.stat()
+            h.update(f"{name}\x00{st.st_size}\x00{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:20]
+
+
+def export(model: Any, path: Path) -> None:
+    """The transformer of a loaded sentence-transformers model as an fp32 ONNX graph with
+    dynamic batch and sequence axes, written atomically."""
+    import copy
+
+    import torch
+
+    transformer = copy.deepcopy(model[0].auto_model).float().eval().to("cpu")
+
+    class Hidden(torch.nn.Module):
+        def __init__(self, inner: Any):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    sample = _tokenizer(model)(["an example query to trace"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+            "hidden": {0: "batch", 1: "tokens"}}
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Hidden(transformer), (sample["input_ids"], sample["attention_mask"]), str(tmp),
+                          input_names=["input_ids", "attention_mask"], output_names=["hidden"],
+                          dynamic_axes=axes, opset_version=ONNX_OPSET, dynamo=False)
+    os.replace(tmp, path)
+
+
+def build(model: Any, model_dir: str, cache: Path, threads: int) -> QueryEncoder | None:
+    """The ONNX query encoder for a loaded model, exporting it into `cache` the first time;
+    None (and a log line) where it cannot be had."""
+    why = supported(model)
+    if why is not None:
+        log.info("queries embed through torch: %s", why)
+        return None
+    try:
+        import onnxruntime as ort
+
+        path = cache / f"query-{cache_key(model_dir)}.onnx"
+        if not path.exists():
+            export(model, path)
+            log.info("exported the query graph to %s", path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, threads)
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        # no busy-waiting between runs: the threads would take the cores from the torch encode
+        # and the BM25 query that run beside a search in the same process
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # no onnxruntime, an export the exporter refuses, a cache we cannot write
+        log.warning("queries embed through torch: the ONNX query graph is not available (%s)",
+                    str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__)
+        return None
+    return QueryEncoder(session, _tokenizer(model), int(getattr(model, "max_seq_length", 256) or 256))
+
+
+def _tokenizer(model: Any) -> Any:
+    """The model's own text-to-features step (`preprocess` in newer sentence-transformers)."""
+    return getattr(model, "preprocess", None) or model.tokenize

@@ -1,0 +1,67 @@
+"""The query fast path: one search query embedded through ONNX Runtime on a CPU, with the
+real packaged model, gives the batch path's vector (cosine >= 0.999); where the graph
+cannot be had, queries go through torch and still work."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memsync import query_encoder
+from memsync.embed import SentenceTransformerEmbedder
+
+pytestmark = pytest.mark.model
+
+QUERIES = ["how do I configure the memory processor for long threads", "Priya climbing gym",
+           "x", "What was the amount I was pre-approved for when I got my mortgage from the bank? " * 12]
+
+
+def test_onnx_queries_match_the_batch_path(tmp_path: Path) -> None:
+    emb = SentenceTransformerEmbedder(cache_dir=tmp_path)
+    fast = [emb.encode_query(q) for q in QUERIES]
+    assert list((tmp_path / "models").glob("query-*.onnx")), "the graph was exported once, into the cache"
+    assert emb._query_encoder() is not None
+    batch = emb.encode(QUERIES)  # the default precision (bf16 on a CPU that has it)
+    exact = SentenceTransformerEmbedder(precision="fp32").encode(QUERIES)
+    for q, a, b, x in zip(QUERIES, fast, batch, exact, strict=True):
+        assert a.shape == (384,) and a.dtype == np.float32
+        assert float(np.dot(a, x)) >= 0.9999, q[:40]  # the fp32 graph: the fp32 batch path's vector
+        # against the default batch path: as close as that path is to its own fp32 result
+        assert float(np.dot(a, b)) >= min(0.999, float(np.dot(b, x)) - 1e-4), q[:40]
+    # a second embedder reuses the exported graph (no second export)
+    again = SentenceTransformerEmbedder(cache_dir=tmp_path)
+    mtime = next((tmp_path / "models").glob("query-*.onnx")).stat().st_mtime
+    assert float(np.dot(again.encode_query(QUERIES[0]), fast[0])) >= 0.9999
+    assert next((tmp_path / "models").glob("query-*.onnx")).stat().st_mtime == mtime
+
+
+def test_without_the_graph_queries_go_through_torch(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would go")
+    emb = SentenceTransformerEmbedder(cache_dir=blocked)
+    with caplog.at_level(logging.WARNING):
+        v = emb.encode_query(QUERIES[0])
+    assert emb._query_encoder() is None and "through torch" in caplog.text
+    assert float(np.dot(v, emb.encode([QUERIES[0]])[0])) >= 0.9999
+    torch_only = SentenceTransformerEmbedder(cache_dir=tmp_path, query_runtime="torch")
+    torch_only.encode_query("x")
+    assert torch_only._query_encoder() is None and not (tmp_path / "models").exists()
+
+
+def test_only_a_pipeline_it_reproduces_is_taken() -> None:
+    class Transformer: ...
+
+    class Pooling:
+        def __init__(self, mean: bool):
+            self.pooling_mode_mean_tokens = mean
+
+    class Normalize: ...
+
+    class Dense: ...
+
+    assert query_encoder.supported([Transformer(), Pooling(True), Normalize()]) is None
+    assert "mean" in str(query_encoder.supported([Transformer(), Pooling(False)]))
+    assert "modules" in str(query_encoder.supported([Transformer(), Pooling(True), Dense()]))
