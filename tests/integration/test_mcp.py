@@ -440,3 +440,52 @@ def test_an_embedded_home_is_migrated_on_start_a_dsn_is_only_named(tmp_path: Pat
     r = CliRunner().invoke(main, ["mcp", "--no-sync"], env={"MEMSYNC_DSN": empty_dsn, "MEMSYNC_HOME": str(tmp_path),
                                                            "MEMSYNC_MODEL": "hashing-384"})
     assert r.exit_code == 1 and "memsync db migrate" in r.output and "Traceback" not in r.output, r.output
+
+
+@pytest.mark.model
+def test_closing_stdin_while_the_model_loads_ends_the_server_cleanly(dsn: str, tmp_path: Path) -> None:
+    """A client that goes away while the model is still loading: the server leaves at once
+    (clients kill one that lingers) with exit code 0 and no traceback; how long it takes is
+    measured by bench/mcp_bench.py, not asserted here."""
+    env = {**os.environ, **_env(dsn, tmp_path)}
+    env.pop("MEMSYNC_MODEL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "memsync.faces.cli", "mcp"], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    proc.stdin.write((json.dumps(init) + "\n").encode())
+    proc.stdin.flush()
+    assert json.loads(proc.stdout.readline())["id"] == 1
+    proc.stdin.close()
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in proc.stderr.read().decode()
+
+
+def test_malformed_stdio_lines_get_an_error_response_and_the_session_goes_on(dsn: str, tmp_path: Path) -> None:
+    env = {**os.environ, **_env(dsn, tmp_path, MEMSYNC_MODEL="hashing-384")}
+    proc = subprocess.Popen([sys.executable, "-m", "memsync.faces.cli", "mcp", "--no-sync"], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+
+    def ask(raw: str) -> dict[str, Any]:
+        proc.stdin.write(raw.encode() + b"\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+        return json.loads(proc.stdout.readline())  # type: ignore[union-attr, no-any-return]
+
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    assert ask(json.dumps(init))["id"] == 1
+    proc.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
+    cases = [("{not json", None, -32700),
+             ('{"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {"x": "\\ud800"}}', 7, -32700),
+             ("[" * 100_000 + "]" * 100_000, None, -32700),
+             ('{"jsonrpc": "2.0", "id": 9, "method": "ping", "params": {"n": ' + "9" * 5000 + "}}", None, -32700),
+             ('{"jsonrpc": "2.0", "id": "x"}', "x", -32600)]
+    for raw, rid, code in cases:
+        answer = ask(raw)
+        assert (answer["id"], answer["error"]["code"]) == (rid, code), (raw[:40], answer)
+    assert ask(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))["result"]["tools"]
+    proc.stdin.close()
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read().decode().count("refused a message from the client") == len(cases)

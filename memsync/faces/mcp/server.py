@@ -12,12 +12,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import inspect
 import json
 import logging
+import os
 import re
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -32,6 +35,7 @@ from mcp_types import INVALID_PARAMS, CallToolResult, TextContent
 
 from memsync.app import Memsync
 from memsync.errors import InvalidInput, MemsyncError
+from memsync.faces.mcp import stdio
 from memsync.faces.mcp import tools as t
 from memsync.read.subjects import Confinement
 from memsync.storage.db import memory as memq
@@ -46,6 +50,7 @@ SECRET_KEYS = re.compile(r"(^|[_\-.])(token|secret|password|passwd|api_?key|auth
 NOT_LOGGED = ("start_session", "log_event", "log_messages", "end_session")  # they are session records themselves
 NEEDS_MODEL = ("retrieve", "search")  # they embed the query (and wait for writes the local worker syncs)
 MODEL_WAIT_SECONDS = 300.0
+EXIT_GRACE_SECONDS = 0.3  # how long a closing server waits for its background thread
 RECENT = 10  # rows of each kind a subject resource shows
 
 
@@ -363,12 +368,24 @@ def serve(app: Memsync, opts: Options, http: tuple[str, int] | None = None) -> N
     background = warm_up(mem, opts.sync, stop)
     try:
         if http is None:
-            anyio.run(server.run_stdio_async)
+            with stdio.guarded():  # a malformed line gets an error response, not silence
+                anyio.run(server.run_stdio_async)
         else:
             anyio.run(_serve_http, server, http, app.settings.mcp_token)
     finally:
-        stop.set()  # the worker finishes its batch; exiting under torch would abort the process
-        background.join(timeout=30)
+        stop.set()
+        background.join(timeout=EXIT_GRACE_SECONDS)
+    if background.is_alive():
+        # The client is gone (stdin closed, or SIGTERM over HTTP) while the model still loads or
+        # the in-process worker is inside a batch; clients kill a server that lingers past ~2 s.
+        # Leave now: a batch in flight is rolled back with the connection and its items are
+        # claimed at once by the next worker (liveness locks), and interpreter teardown while
+        # torch runs on another thread could abort the process.
+        log.info("exiting without waiting for the model load or the in-process batch (redone by the next worker)")
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(0)
 
 
 MIN_TOKEN = 16  # characters a bearer token needs off loopback
