@@ -179,6 +179,17 @@ def test_bad_input_for_each_tool_is_a_clear_tool_error(dsn: str, tmp_path: Path,
             await fails(c, "remember", {"subject": "person:424242", "text": "x", "fact_type": "result"}, "no person")
             # wrong JSON types are checked by the SDK: its message names the field, with no link to pydantic's docs
             await fails(c, "search", {"query": "x", "k": "many"}, "valid integer")
+            # what reached the database or the SDK before: each refused by field, before any SQL
+            for name, args, words in (
+                    ("get", {"ref": "fact:1\x00"}, "NUL"),
+                    ("retrieve", {"recipe": "daily\x00planning", "subject": "personal"}, "NUL"),
+                    ("retrieve", {"recipe": "daily_planning", "subject": "person:1\x00"}, "NUL"),
+                    ("block_actions", {"block": "block:1", "profile": "p\x00"}, "NUL"),
+                    ("get", {"ref": "fact:²"}, "ASCII digits"), ("get", {"ref": "fact:١"}, "ASCII digits"),
+                    ("search", {"query": "x", "k": True}, "not a boolean"),
+                    ("remember", {"subject": "personal", "text": "   ", "fact_type": "result"}, "blank"),
+                    ("search", {"query": "x", "subjects": ["person:-1"]}, "positive whole number")):
+                await fails(c, name, args, words)
             await fails(c, "search", {"query": "x", "after": "mst1.broken"}, "damaged")
 
     asyncio.run(run())

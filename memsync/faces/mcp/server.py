@@ -23,7 +23,7 @@ import re
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import anyio
 import anyio.to_thread
@@ -32,6 +32,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.prompts.base import Prompt
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolResult, TextContent
+from pydantic import BeforeValidator
 
 from memsync.app import Memsync
 from memsync.errors import InvalidInput, MemsyncError
@@ -148,9 +149,22 @@ def _signature(model: type[Any]) -> inspect.Signature:
         info = copy.copy(f)  # the model's own field keeps its default
         info.default = ...  # the parameter carries the default
         info.default_factory = None
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                        annotation=Annotated[f.annotation, info]))
+        ann: Any = Annotated[f.annotation, info]
+        if _numeric(f.annotation):  # the SDK checks types first, in lax mode, and would turn true into 1
+            ann = Annotated[f.annotation, info, BeforeValidator(_not_bool)]
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=ann))
     return inspect.Signature(params, return_annotation=CallToolResult)
+
+
+def _numeric(annotation: Any) -> bool:
+    kinds = set(get_args(annotation)) or {annotation}
+    return bool(kinds & {int, float}) and bool not in kinds
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")
+    return value
 
 
 def _tool(mem: Memory, spec: t.ToolSpec) -> Any:
