@@ -384,7 +384,12 @@ class Memsync:
                 if item.subject is None:
                     raise evaluation.EvalSetError(f"line {item.line}: subject: a recipe run needs one")
                 bundle = self.retrieve(recipe, item.subject, query=item.query)
-                keys = [evaluation.key(i.table, i.id) for i in bundle.items if i.id is not None]
+                keys = []
+                for i in bundle.items:
+                    if i.kind == "conversation":  # an exchange delivers every turn it holds
+                        keys.extend(evaluation.key("agent.events", e) for e in i.score_breakdown.get("events", ()))
+                    elif i.id is not None:
+                        keys.append(evaluation.key(i.table, i.id))
             else:
                 hits = self.search(item.query, k=3 * depth, mode=mode, confine=confine)
                 keys = [evaluation.key(h.source_table, h.source_id) if h.source_table and h.source_id is not None

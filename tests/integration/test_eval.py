@@ -81,3 +81,19 @@ def test_unknown_gold_rows_are_named(dsn: str, tmp_path: Path) -> None:
     env = {"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_HOME": str(tmp_path)}
     r = CliRunner().invoke(main, ["eval", str(path)], env=env)
     assert r.exit_code == 2 and "line 1: relevant: no fact" in r.output and "Traceback" not in r.output
+
+
+def test_eval_through_a_recipe(dsn: str, settings: Settings, conn: DictConn, app: Memsync) -> None:
+    tom = conn.execute("INSERT INTO erp.people (full_name) VALUES ('Tom') RETURNING id").fetchone()
+    assert tom is not None
+    app.import_conversations(HISTORY, subject=f"person:{tom['id']}")
+    Worker(settings.model_copy(update={"dsn": dsn}), dsn, HashingEmbedder(), [PgvectorIndex(dsn)]).drain()
+    ev = {r["mid"]: r["id"] for r in conn.execute("SELECT id, payload->>'id' AS mid FROM agent.events")}
+    subject = f"person:{tom['id']}"
+    text = json.dumps({"query": "climbing gym", "relevant": [f"agent.events:{ev['m2']}"], "subject": subject})
+    out = app.evaluate(text, name="recipe-set", recipe="conversation_recall", ks=(1, 5))
+    assert out["queries"] == 1 and out["run"] is not None
+    assert out["metrics"]["recall@5"] == 1.0  # an exchange counts every turn it delivers
+    with pytest.raises(evaluate.EvalSetError, match="line 1: subject: a recipe run needs one"):
+        app.evaluate(json.dumps({"query": "x", "relevant": ["agent.events:1"]}), name="x",
+                     recipe="conversation_recall")
