@@ -384,7 +384,7 @@ class Memsync:
                 if item.subject is None:
                     raise evaluation.EvalSetError(f"line {item.line}: subject: a recipe run needs one")
                 bundle = self.retrieve(recipe, item.subject, query=item.query)
-                keys = []
+                keys: list[str] = []
                 for i in bundle.items:
                     if i.kind == "conversation":  # an exchange delivers every turn it holds
                         keys.extend(evaluation.key("agent.events", e) for e in i.score_breakdown.get("events", ()))
