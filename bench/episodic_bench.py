@@ -35,6 +35,7 @@ import episodic_sets
 from memsync.app import Memsync
 from memsync.embed import SentenceTransformerEmbedder
 from memsync.index.pgvector import PgvectorIndex
+from memsync.read.hybrid import Timing
 from memsync.settings import Settings
 from memsync.storage import embedded, migrate
 from memsync.storage.db import connect
@@ -131,15 +132,18 @@ def run_set(name: str, embedder: Any, ks: list[int]) -> dict[str, Any]:
                      for label, sessions in by_subject.items() for s in sessions for m in s["messages"]]
             scores: dict[str, list[float]] = {}
             latency: list[float] = []
+            stages: list[dict[str, float]] = []
             for q in questions:
                 subj = subjects[q["subject"]]
                 for mode in MODES:
                     t0 = time.perf_counter()
+                    timing = Timing()
                     hits = app.search(q["query"], k=max(ks) * 3, mode=mode.removesuffix("_rrf"),  # type: ignore[arg-type]
                                       filters={"subjects": [subj.split(":")], "source_tables": ["agent.events"]},
-                                      fusion="rrf" if mode.endswith("_rrf") else "zscore")
+                                      fusion="rrf" if mode.endswith("_rrf") else "zscore", timing=timing)
                     if mode == "hybrid":
                         latency.append(1000 * (time.perf_counter() - t0))
+                        stages.append(timing.to_dict())
                     ranked = list(dict.fromkeys(mid_of[h.source_id] for h in hits if h.source_id in mid_of))
                     for k in ks:
                         scores.setdefault(f"{mode}@{k}", []).append(recall(ranked, q["relevant"], k))
@@ -150,6 +154,7 @@ def run_set(name: str, embedder: Any, ks: list[int]) -> dict[str, Any]:
                 "import_s": imported, "sync_s": synced, "raw_encode_s": raw,
                 "import_sync_over_raw": (imported + synced) / raw,
                 "search_p50_ms": statistics.median(latency),
+                "search_stages_p50_ms": {k: statistics.median(x[k] for x in stages) for k in stages[0]},
             })
             return result
     finally:
@@ -179,7 +184,8 @@ def main() -> None:
         best = max(max(r[f"naive_{n}@{k}"] for n in ("bm25", "dense", "rrf")) for k in ks[:1])
         print(f"hybrid - best naive @{ks[0]}: {r[f'hybrid@{ks[0]}'] - best:+.3f}")
         print(f"import+sync {r['import_s'] + r['sync_s']:.1f} s / raw encode {r['raw_encode_s']:.1f} s = "
-              f"{r['import_sync_over_raw']:.2f}; search hybrid p50 {r['search_p50_ms']:.1f} ms")
+              f"{r['import_sync_over_raw']:.2f}; search hybrid p50 {r['search_p50_ms']:.1f} ms ("
+              + ", ".join(f"{k.removesuffix('_ms')} {v:.1f}" for k, v in r["search_stages_p50_ms"].items()) + ")")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from memsync.kinds import conversation
 from memsync.kinds.conversation import Exchange
 from memsync.read import evaluate as evaluation
 from memsync.read.context import ContextBundle, RetrievalLog, Retriever
-from memsync.read.hybrid import Hit, Mode, SearchError, SearchOptions
+from memsync.read.hybrid import Hit, Mode, SearchError, SearchOptions, Timing
 from memsync.read.hybrid import search as hybrid_search
 from memsync.read.recipes import RecipeError, RecipeFile
 from memsync.read.subjects import Confinement, SubjectRef
@@ -131,10 +131,11 @@ class Memsync:
     def search(self, query: str, *, k: int = 10, mode: Mode = "hybrid",
                filters: Filters | dict[str, Any] | None = None, after: SyncToken | str | None = None,
                wait_ms: int = tokens.DEFAULT_WAIT_MS, stale_ok: bool = False, confine: Confinement | None = None,
-               **options: Any) -> list[Hit]:
+               timing: Timing | None = None, **options: Any) -> list[Hit]:
         """Hybrid (default), dense or lexical search over blocks; see SearchOptions for options.
         `after`: a sync token from a write; waits (up to wait_ms) until its changes are
-        searchable, else raises NotSynced (or, with stale_ok, searches anyway)."""
+        searchable, else raises NotSynced (or, with stale_ok, searches anyway). `timing`, when
+        given, is filled with where the time went (pool checkout, embedding, each signal, …)."""
         f = filters if isinstance(filters, Filters) else Filters.parse(filters)
         unknown = set(options) - {"fusion", "rrf_k", "weights", "candidates", "mmr_lambda", "recency_half_life_days"}
         if unknown:
@@ -144,7 +145,10 @@ class Memsync:
                 confine.check(t, i, f"filters.subjects {t}:{'' if i is None else i}")
             if not f.subjects:
                 f = f.model_copy(update={"subjects": tuple(sorted(confine.pairs, key=str)), "scoped": True})
+        t0 = time.perf_counter()
         with self.connection() as conn:
+            if timing is not None:
+                timing.pool_ms = 1000 * (time.perf_counter() - t0)  # the checkout and its health check
             self._await(conn, after, wait_ms, stale_ok)
             if f.subjects:  # a subject type outside the vocabulary would silently match nothing
                 known = subject_types(conn)
@@ -152,7 +156,8 @@ class Memsync:
                 if strange:
                     raise SearchError(f"unknown subject type(s) in filters: {', '.join(strange)}; "
                                       f"known: {', '.join(sorted(known))}")
-            return hybrid_search(self._runtime_for(conn), conn, query, SearchOptions(k=k, mode=mode, **options), f)
+            return hybrid_search(self._runtime_for(conn), conn, query, SearchOptions(k=k, mode=mode, **options), f,
+                                 timing)
 
     def recall(self, query: str, *, k: int = 5, neighbours: int = 1, mode: Mode = "hybrid",
                filters: Filters | dict[str, Any] | None = None, after: SyncToken | str | None = None,

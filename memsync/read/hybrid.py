@@ -118,10 +118,21 @@ def dense_index(rt: Runtime) -> VectorIndex:
 
 @dataclass
 class Timing:
-    embed_ms: float = 0.0
-    dense_ms: float = 0.0
-    lexical_ms: float = 0.0
+    """Where one search's time went, stage by stage (ms). dense and lexical run at once, so
+    total is about embed + max(dense, lexical) + hits + fusion."""
+
+    pool_ms: float = 0.0  # the connection checkout and its health check (Memsync.search)
+    embed_ms: float = 0.0  # the query embedding
+    dense_ms: float = 0.0  # the kNN query on the dense index
+    lexical_ms: float = 0.0  # BM25 in Postgres (beside the kNN)
+    fusion_ms: float = 0.0  # combining the two lists (and recency, MMR when asked)
+    hits_ms: float = 0.0  # loading the hits' rows, dropping facts that are not current
     total_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        from dataclasses import asdict
+
+        return {k: round(v, 3) for k, v in asdict(self).items()}
 
 
 def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None = None,
@@ -156,12 +167,17 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
         raise
     if lexical is not None:
         lists["lexical"] = lexical.result()
+    t0 = time.perf_counter()
     if opts.fusion == "rrf":
         fused = fusion.rrf(lists, k=opts.rrf_k, weights=opts.weights)
     else:
         fused = fusion.zscore(lists, weights=opts.weights)
+    t.fusion_ms = 1000 * (time.perf_counter() - t0)
+    t0 = time.perf_counter()
     rows = q.hit_rows(conn, [x.block_id for x in fused], opts.as_of)
+    t.hits_ms = 1000 * (time.perf_counter() - t0)
     fused = [x for x in fused if x.block_id in rows]  # a block deleted since it was indexed
+    t0 = time.perf_counter()
     if opts.recency_half_life_days:
         fused = fusion.apply_recency(fused, {b: r["created_at"] for b, r in rows.items()},
                                      datetime.now(timezone.utc), opts.recency_half_life_days)
@@ -169,6 +185,7 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
         vecs = q.stored_vectors(conn, rt.embedder.model_id, [x.block_id for x in fused])
         fused = fusion.mmr(fused, {b: as_array(v) for b, v in vecs.items()}, qvec,
                            opts.k, opts.mmr_lambda)
+    t.fusion_ms += 1000 * (time.perf_counter() - t0)
     hits = [_hit(x, rows[x.block_id]) for x in fused[: opts.k]]
     t.total_ms = 1000 * (time.perf_counter() - started)
     return hits

@@ -58,9 +58,12 @@ def test_status_search_verify_reindex_reembed(conn: DictConn, env: dict[str, str
     text = cli(env, "status").output
     assert "backlog:      0 pending" in text and "lag:          p50" in text
 
-    hits = json.loads(cli(env, "search", "deep work noon", "--k", "3", "--json").output)
+    out = json.loads(cli(env, "search", "deep work noon", "--k", "3", "--json").output)
+    hits = out["hits"]
     assert hits[0]["text"] == "deep work before noon" and len(hits) == 3
-    lexical = json.loads(cli(env, "search", "deep work noon", "--mode", "lexical", "--json").output)
+    assert out["timing"]["total_ms"] > 0 and set(out["timing"]) == {
+        "pool_ms", "embed_ms", "dense_ms", "lexical_ms", "fusion_ms", "hits_ms", "total_ms"}
+    lexical = json.loads(cli(env, "search", "deep work noon", "--mode", "lexical", "--json").output)["hits"]
     assert [h["text"] for h in lexical] == ["deep work before noon"]
 
     assert cli(env, "verify").exit_code == 0

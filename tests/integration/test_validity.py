@@ -102,7 +102,7 @@ def test_the_cli_serves_only_current_facts(dsn: str, tmp_path: Path, ada: str, a
     assert runner.invoke(main, ["run", "--once"], env=env).exit_code == 0
     out = runner.invoke(main, ["search", "orchard", "--json"], env=env)
     assert out.exit_code == 0, out.output
-    hits = json.loads(out.output)
+    hits = json.loads(out.output)["hits"]
     assert [h["source_id"] for h in hits if h["source_table"] == "agent.facts"] == [cur.row["id"]]
 
 

@@ -130,7 +130,7 @@ def test_an_outage_defers_then_catches_up_and_search_keeps_working(
     stub.fail_status = 503
     drain(env)  # the vector side drains; the mirror defers, dead-letters nothing
     assert cli(env, "search", "morning calls", "--json").exit_code == 0
-    hits = json.loads(cli(env, "search", "Ada prefers morning calls", "--json").output)
+    hits = json.loads(cli(env, "search", "Ada prefers morning calls", "--json").output)["hits"]
     assert any(h["source_table"] == "agent.events" for h in hits)
     status = json.loads(cli(env, "status", "--json").output)
     assert status["mirrors"]["zep"]["pending"] >= 4 and status["mirrors"]["zep"]["dead"] == 0

@@ -32,6 +32,7 @@ def search_cmd(ctx: click.Context, query: str, mode: str, k: int, block_types: t
     """Hybrid (dense + BM25, fused on their standardised scores), dense or lexical search
     over blocks; with --events, conversation exchanges."""
     from memsync.read import subjects
+    from memsync.read.hybrid import Timing
     from memsync.storage.filters import Filters
 
     if not query.strip():
@@ -48,8 +49,12 @@ def search_cmd(ctx: click.Context, query: str, mode: str, k: int, block_types: t
                 f"{x['score']:.4f}  {x['session']['global_id']}  events {[t['id'] for t in x['turns']]}\n{x['text']}"
                 for x in xs) or "no exchanges")
             return
-        hits = app.search(query, k=k, mode=mode, filters=f)  # type: ignore[arg-type]  # click.Choice checked it
-    emit([h.to_dict() for h in hits], as_json, lambda hs: "\n".join(
+        timing = Timing()
+        hits = app.search(query, k=k, mode=mode, filters=f, timing=timing)  # type: ignore[arg-type]
+    if as_json:
+        emit({"hits": [h.to_dict() for h in hits], "timing": timing.to_dict()}, True, str)
+        return
+    emit([h.to_dict() for h in hits], False, lambda hs: "\n".join(
         f"{h['score']:.4f}  dense #{h['dense_rank'] or '-'} lexical #{h['lexical_rank'] or '-'}  "
         f"{h['source_table']}#{h['source_id']} block {h['block_id']} [{h['block_type']}] "
         f"{h['heading_path'] or ''}\n        {h['text'][:100]!r}" for h in hs) or "no hits")
