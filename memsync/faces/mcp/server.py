@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import inspect
 import json
@@ -23,7 +22,7 @@ import re
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 
 import anyio
 import anyio.to_thread
@@ -32,7 +31,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.prompts.base import Prompt
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolResult, TextContent
-from pydantic import BeforeValidator
+from pydantic import Field, WithJsonSchema
 
 from memsync.app import Memsync
 from memsync.errors import InvalidInput, MemsyncError
@@ -141,30 +140,37 @@ def _message(exc: BaseException) -> str:
 
 
 def _signature(model: type[Any]) -> inspect.Signature:
-    """The argument model's fields as keyword parameters: the SDK derives the tool's JSON
-    schema (names, types, defaults, descriptions) from this signature."""
+    """The argument model's fields as keyword parameters. The SDK derives the tool's JSON
+    schema from this signature and validates arguments against it before the handler runs,
+    answering a wrong type in pydantic's own words; so each parameter carries its field's
+    schema (names, types, defaults, descriptions) but accepts any value, and the handler's
+    check against the model answers in memsync's ('field: message', as everywhere else)."""
+    schema = _inlined(model.model_json_schema())
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     for name, f in model.model_fields.items():
         default = inspect.Parameter.empty if f.is_required() else f.get_default(call_default_factory=True)
-        info = copy.copy(f)  # the model's own field keeps its default
-        info.default = ...  # the parameter carries the default
-        info.default_factory = None
-        ann: Any = Annotated[f.annotation, info]
-        if _numeric(f.annotation):  # the SDK checks types first, in lax mode, and would turn true into 1
-            ann = Annotated[f.annotation, info, BeforeValidator(_not_bool)]
+        prop = dict(schema["properties"][name])
+        ann = Annotated[Any, WithJsonSchema(prop), Field(description=f.description)]
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=ann))
     return inspect.Signature(params, return_annotation=CallToolResult)
 
 
-def _numeric(annotation: Any) -> bool:
-    kinds = set(get_args(annotation)) or {annotation}
-    return bool(kinds & {int, float}) and bool not in kinds
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with every local $ref replaced by its definition (a parameter's schema
+    travels alone, without the model's $defs)."""
+    defs = schema.get("$defs", {})
 
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk({**defs[ref.split("/")[-1]], **{k: v for k, v in node.items() if k != "$ref"}})
+            return {k: walk(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [walk(x) for x in node]
+        return node
 
-def _not_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("expected a number, not a boolean")
-    return value
+    return walk(schema)  # type: ignore[no-any-return]
 
 
 def _tool(mem: Memory, spec: t.ToolSpec) -> Any:
