@@ -45,9 +45,6 @@ def mcp_cmd(ctx: click.Context, http: tuple[str, int] | None, profile: str | Non
 
     from memsync.faces.mcp.server import Options, serve
 
-    # The SDK checks argument types itself and sends pydantic's text back; without the link
-    # to pydantic's docs an agent reads the field and what was wrong (this process only)
-    os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
     _migrated(ctx)
     with _app(ctx) as app:
         serve(app, Options(profile=profile, scope=scope, read_only=read_only, sync=not no_sync), http)
