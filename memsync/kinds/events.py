@@ -22,6 +22,7 @@ from memsync.kinds.base import ChunkParams, Gather, Item, Kind, SectionBase, Sou
 from memsync.storage.db import context as q
 from memsync.text.chunk import Chunk, TokenCounter, approx_tokens, bounded, normalize, piece_key
 
+MemoryScope = Literal["run", "session", "user", "project", "global"]  # agent.events.memory_scope
 SEARCHABLE = ("note", "decision")
 CONTEXT_SHARE = 4  # the turns before a turn take at most this share (1/4) of its chunk's tokens
 # 'run' memory lives for one run (and holds memsync's own audit records): not searchable later
@@ -122,7 +123,7 @@ def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
 class EventsSection(SectionBase):
     kind: Literal["events"]
     event_types: list[Literal["tool_call", "tool_result", "note", "error", "decision"]] = Field(default_factory=list)
-    memory_scopes: list[Literal["run", "session", "user", "project", "global"]] = Field(default_factory=list)
+    memory_scopes: list[MemoryScope] = Field(default_factory=list)
 
     def gather(self, g: Gather) -> list[Item]:
         rows = q.events(g.conn, g.pairs, list(self.event_types), list(self.memory_scopes), g.as_of, g.since, g.limit)

@@ -16,7 +16,6 @@ import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from memsync.errors import InvalidInput
 from memsync.read.fusion import ndcg
@@ -167,10 +166,3 @@ def failing(summary: Summary, minimum: dict[str, float]) -> dict[str, float]:
 def lower_is_better(metric: str) -> bool:
     return metric.endswith("_ms")
 
-
-def describe(summary: Summary) -> str:
-    return "  ".join(f"{k} {v:.1f}" if lower_is_better(k) else f"{k} {v:.3f}" for k, v in summary.metrics.items())
-
-
-def as_json(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))

@@ -58,11 +58,24 @@ def parse_ref(ref: SubjectRef) -> tuple[str, int | None, str | None]:
         raise SubjectError(f"subject {text[:80]!r} must look like 'project:42' or a global_id")
     if not sep:
         return kind, None, None  # e.g. 'personal'
-    if re.fullmatch(r"[0-9]{1,18}", rest):
-        return kind, int(rest), None
+    try:
+        sid = id_part(rest)
+    except ValueError as exc:
+        raise SubjectError(f"subject {text[:80]!r}: {exc}") from None
+    return (kind, sid, None) if sid is not None else (kind, None, text)
+
+
+def id_part(rest: str) -> int | None:
+    """The id after 'type:' in a reference: 42 for '42' (ASCII digits, at most 18), None
+    where it is no number at all (a global_id). '-1', '٣', '²' (str.isdigit() takes them)
+    and longer runs of digits raise ValueError saying what is wrong. Pure."""
+    if re.fullmatch(r"[0-9]+", rest):
+        if len(rest) > 18:
+            raise ValueError("the id is out of range")
+        return int(rest)
     if re.fullmatch(r"-?\d+", rest) or rest.isdigit():
-        raise SubjectError(f"subject {text[:80]!r}: an id is a positive whole number in ASCII digits")
-    return kind, None, text
+        raise ValueError("an id is a positive whole number in ASCII digits")
+    return None
 
 
 def resolve(conn: DictConn, ref: SubjectRef) -> Subject:

@@ -10,11 +10,12 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 from pydantic import Field, model_validator
 
 from memsync.errors import InvalidInput
+from memsync.kinds.events import MemoryScope
 from memsync.read.subjects import Confinement, Subject
 from memsync.storage.db import DictConn
 from memsync.storage.db import memory as q
@@ -24,7 +25,6 @@ from memsync.write.memory import (
     Text,
     When,
     Written,
-    _check_row,
     _Input,
     _open_session,
     _subject,
@@ -35,7 +35,6 @@ from memsync.write.tokens import SyncToken
 
 MAX_MESSAGES = 10_000  # messages of one call or one imported session
 IMPORT_SESSION_TYPE = "conversation"
-MemoryScope = Literal["run", "session", "user", "project", "global"]
 
 
 class Message(_Input):
@@ -186,7 +185,7 @@ def import_session(conn: DictConn, index: int, data: Any, subject: str | None,
     try:
         s = parse(ImportedSession, data)
     except FieldError as exc:
-        sid = data.get("id") if isinstance(data, Mapping) else None
+        sid = data.get("id")
         return Imported(index, f"import:{sid}" if sid else "?", error=f"session {index}: {exc}")
     imp = Imported(index, s.key())
     try:
@@ -204,8 +203,6 @@ def import_session(conn: DictConn, index: int, data: Any, subject: str | None,
                     "applied_harness_config": {"imported": {"key": imp.key, "by": "memsync.import"}},
                     "started_at": start, "ended_at": end})
                 imp.created = True
-            else:
-                _check_row("agent.sessions", srow, confine, imp.key)
             have = q.message_ids(conn, srow["id"])
             ids = [m.id or _derived_id(i, m) for i, m in enumerate(s.messages)]
             new = _first_of_each_id([(m, mid) for m, mid in zip(s.messages, ids, strict=True) if mid not in have])

@@ -66,25 +66,24 @@ def gather(settings: Settings) -> Facts:
     from memsync.storage import migrate
     from memsync.storage.db import capture, connect
 
-    why = _why
     try:
         dsn = runtime.resolve_dsn(settings)
         connect(dsn).close()
     except Exception as exc:
-        return Facts(why(exc), None, {}, None, None, None)
+        return Facts(_why(exc), None, {}, None, None, None)
     migration_error = None
     try:
         pending_migrations: tuple[str, ...] | None = tuple(
             m.name for m in migrate.status(dsn) if m.state == "pending")
     except MemsyncError as exc:
-        pending_migrations, migration_error = None, why(exc)
+        pending_migrations, migration_error = None, _why(exc)
     errors: dict[str, str | None] = {}
     for name in settings.mirrors:
         try:
             MIRRORS[name].open(settings).probe()
             errors[name] = None
         except Exception as exc:
-            errors[name] = why(exc)
+            errors[name] = _why(exc)
     for name in (n for n in settings.indexes if n in INDEXES):
         try:
             index = INDEXES[name].open(settings, dsn)
@@ -96,7 +95,7 @@ def gather(settings: Settings) -> Facts:
                     close()
             errors[name] = None
         except Exception as exc:
-            errors[name] = why(exc)
+            errors[name] = _why(exc)
     pending = oldest = dead = None
     if pending_migrations == ():
         try:
@@ -105,7 +104,7 @@ def gather(settings: Settings) -> Facts:
             pending, dead = int(b["pending"]), int(b["dead"])
             oldest = float(b["oldest_pending_seconds"]) if b["oldest_pending_seconds"] is not None else None
         except Exception as exc:
-            errors["queue"] = why(exc)
+            errors["queue"] = _why(exc)
     return Facts(None, pending_migrations, errors, pending, oldest, dead, migration_error)
 
 
@@ -122,8 +121,9 @@ def worker_here(settings: Settings, host: str) -> Check:
     from memsync import runtime
     from memsync.storage.db import connect
     from memsync.storage.db import workers as registry
+    from memsync.write.worker import heartbeat_seconds
 
-    beat = max(0.5, min(10.0, settings.lease_seconds / 4))
+    beat = heartbeat_seconds(settings.lease_seconds)
     try:
         with connect(runtime.resolve_dsn(settings), autocommit=True) as conn:
             rows = registry.alive_on(conn, host, STALE_BEATS * beat + 5)

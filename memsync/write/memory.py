@@ -29,16 +29,15 @@ from pydantic import (
 )
 
 from memsync.errors import FactEnded, IdempotencyConflict, InvalidInput
-from memsync.kinds.events import text_of
+from memsync.kinds.events import MemoryScope, text_of
 from memsync.kinds.facts import FactType, ended
-from memsync.read.subjects import Confinement, ScopeError, Subject, SubjectError, resolve
+from memsync.read.subjects import Confinement, ScopeError, Subject, SubjectError, id_part, resolve
 from memsync.storage.db import DictConn
 from memsync.storage.db import context as ctxq
 from memsync.storage.db import memory as q
 from memsync.storage.db.subjects import RELATIONS
 from memsync.write.tokens import SyncToken
 
-ASCII_ID = re.compile(r"[0-9]+")  # str.isdigit() takes '²' and '٣'
 MAX_TEXT = 100_000  # characters of one fact, note or payload text
 MAX_JSON = 1_000_000  # characters of a JSON payload or metrics object
 
@@ -87,34 +86,25 @@ Category = Annotated[str | None, Field(None, pattern=r"^[a-z][a-z0-9_]*$", max_l
 NoteBlockType = Literal["prompt_snippet", "note", "sop_step", "doc_section", "task", "goal", "other"]
 
 
-def _strings(v: Any) -> Iterator[str]:
-    if isinstance(v, str):
-        yield v
-    elif isinstance(v, dict):
+def _leaves(v: Any) -> Iterator[Any]:
+    """Every key and value inside a JSON-like value."""
+    if isinstance(v, dict):
         for k, x in v.items():
             yield str(k)
-            yield from _strings(x)
+            yield from _leaves(x)
     elif isinstance(v, list):
         for x in v:
-            yield from _strings(x)
-
-
-def _numbers(v: Any) -> Iterator[float]:
-    if isinstance(v, float):
+            yield from _leaves(x)
+    else:
         yield v
-    elif isinstance(v, dict):
-        for x in v.values():
-            yield from _numbers(x)
-    elif isinstance(v, list):
-        for x in v:
-            yield from _numbers(x)
 
 
 def _json_ok(v: Any) -> Any:
     """PostgreSQL's jsonb refuses NUL characters, NaN and infinities; a payload is bounded in size."""
-    if any("\x00" in s for s in _strings(v)):
+    leaves = list(_leaves(v))
+    if any(isinstance(x, str) and "\x00" in x for x in leaves):
         raise ValueError("must not contain NUL characters")
-    if any(not math.isfinite(x) for x in _numbers(v)):
+    if any(isinstance(x, float) and not math.isfinite(x) for x in leaves):
         raise ValueError("must not contain NaN or infinite numbers (JSON has none)")
     if len(json.dumps(v, default=str)) > MAX_JSON:
         raise ValueError(f"is larger than {MAX_JSON} characters of JSON")
@@ -243,7 +233,7 @@ class LogEvent(_Input):
     session: Ref
     event_type: Literal["tool_call", "tool_result", "note", "error", "decision"]
     payload: dict[str, Any] = Field(description="JSON; a note or decision keeps its prose under 'text'")
-    memory_scope: Literal["run", "session", "user", "project", "global"] = "session"
+    memory_scope: MemoryScope = "session"
     subject: str | None = Field(None, max_length=200, description="default: the session's subject")
     tool: str | None = Field(None, max_length=200, description="agent.tools name, for tool_call/tool_result")
     occurred_at: When = Field(None, description="when it happened, for history brought in later (default: now)")
@@ -290,7 +280,7 @@ def parse_ref(ref: str | int, expect: str | None = None) -> tuple[str, int | Non
     text = str(ref).strip()
     if "\x00" in text:
         raise RefError("reference must not contain NUL characters")
-    if expect is not None and ASCII_ID.fullmatch(text):
+    if expect is not None and re.fullmatch(r"[0-9]+", text):  # a bare id; str.isdigit() takes '²' and '٣'
         return expect, int(text), None
     kind, sep, rest = text.partition(":")
     table = q.ENTITIES.get(kind)
@@ -299,13 +289,11 @@ def parse_ref(ref: str | int, expect: str | None = None) -> tuple[str, int | Non
                        f"types: {', '.join(sorted(q.ENTITIES))}")
     if expect is not None and table != expect:
         raise RefError(f"reference {text[:80]!r} names a {kind}, expected a {_entity(expect)}")
-    if ASCII_ID.fullmatch(rest):
-        if len(rest) > 18:
-            raise RefError(f"reference {text[:80]!r}: the id is out of range")
-        return table, int(rest), None
-    if re.fullmatch(r"-?\d+", rest) or rest.isdigit():  # '-1', '٣', '²': an id, but not one
-        raise RefError(f"reference {text[:80]!r}: an id is a positive whole number in ASCII digits")
-    return table, None, text
+    try:
+        rid = id_part(rest)
+    except ValueError as exc:
+        raise RefError(f"reference {text[:80]!r}: {exc}") from None
+    return (table, rid, None) if rid is not None else (table, None, text)
 
 
 def _entity(table: str) -> str:

@@ -41,22 +41,12 @@ def mcp_cmd(ctx: click.Context, http: tuple[str, int] | None, profile: str | Non
     Client configuration (stdio): {"mcpServers": {"memsync": {"command": "memsync",
     "args": ["mcp"]}}}
     """
-    import os
-
-    from memsync.faces.mcp.server import Options, serve
+    from memsync.faces.mcp.server import Options, leave, serve
 
     _migrated(ctx)
     with _app(ctx) as app:
         serve(app, Options(profile=profile, scope=scope, read_only=read_only, sync=not no_sync), http)
-    # Connections are closed and output flushed: leave without the interpreter's teardown of
-    # torch and ONNX Runtime (~1.5 s), past the ~2 s a client gives a server before SIGTERM.
-    import logging
-    import sys
-
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    leave()  # the app is closed: skip the interpreter's slow teardown
 
 
 def _migrated(ctx: click.Context) -> None:

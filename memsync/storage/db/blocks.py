@@ -49,13 +49,12 @@ def load_source_rows(conn: DictConn, table: str, ids: Sequence[int]) -> dict[int
 
 
 def _load_turns(conn: DictConn, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """Events with what their block says besides their own text: the session's type and
-    start, and the payloads of the turns just before them in the session, oldest first
-    (migration 0017 re-queues a turn when those change)."""
+    """Events with what their block reads besides their own text: the payloads of the turns
+    just before them in the session, oldest first (migration 0017 re-queues a turn when
+    those change)."""
     rows = conn.execute(
-        """SELECT e.*, s.session_type, s.started_at AS session_started_at,
-                  coalesce(prev.turns, '[]'::jsonb) AS previous_turns
-             FROM agent.events e JOIN agent.sessions s ON s.id = e.session_id
+        """SELECT e.*, coalesce(prev.turns, '[]'::jsonb) AS previous_turns
+             FROM agent.events e
              LEFT JOIN LATERAL (
                SELECT jsonb_agg(p.payload ORDER BY p.occurred_at, p.id) AS turns
                  FROM (SELECT x.payload, x.occurred_at, x.id FROM agent.events x
