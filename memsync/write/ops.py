@@ -16,7 +16,6 @@ from memsync.storage.db import blocks as q
 from memsync.storage.db import mirror as mirror_q
 from memsync.text import chunk
 from memsync.text.chunk import CHUNKER_VERSION
-from memsync.write.sources import SOURCES
 
 Progress = Callable[[int], object]
 log = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ def status(conn: DictConn, model: str, indexes: Sequence[VectorIndex]) -> dict[s
         "model": model,
         "last_successful_sync": audit.get_state(conn, "last_successful_sync"),
         "last_sync_session": last,
-        "chunker_version": {"code": CHUNKER_VERSION, "stored": chunker_version(conn)},
+        "chunker_version": {"code": CHUNKER_VERSION, "older_blocks": q.older_chunks(conn, CHUNKER_VERSION)},
         "mirrors": mirror_q.backlog(conn),
     }
 
@@ -131,8 +130,6 @@ def rechunk(conn: DictConn, tables: Sequence[str]) -> dict[str, int]:
     with conn.transaction():
         for table in tables:
             queued[table] = capture.enqueue_all(conn, table)
-        if set(tables) >= set(SOURCES):
-            audit.set_state(conn, "chunker_version", {"version": CHUNKER_VERSION})
     return queued
 
 
@@ -141,12 +138,6 @@ def gc_embeddings(conn: DictConn, grace_hours: float = 24.0, dry_run: bool = Fal
     those younger than the grace period, which a rename or a re-add may still need."""
     n = q.unused_embeddings(conn, grace_hours * 3600, delete=not dry_run)
     return {"unused": n, "deleted": 0 if dry_run else n, "grace_hours": grace_hours, "dry_run": dry_run}
-
-
-def chunker_version(conn: DictConn) -> str | None:
-    """The chunker version the stored blocks were last fully rechunked with (None: never)."""
-    state = audit.get_state(conn, "chunker_version")
-    return str(state["version"]) if isinstance(state, dict) and state.get("version") else None
 
 
 def active_model(conn: DictConn) -> str | None:

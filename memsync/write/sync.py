@@ -175,7 +175,7 @@ class Pipeline:
                 global_id = f"block:{uuid.uuid4()}"
                 rows.append(q.BlockRow(p.item.source_id, c, subject_type, subject_id, artifact_id,
                                        c.tokens or self.embedder.count_tokens(c.text), global_id, point_id(global_id)))
-        return q.write_chunks(self.conn, source.table, rows)
+        return q.write_chunks(self.conn, source.table, rows, chunk.CHUNKER_VERSION)
 
     def _prepare_block(self, item: Item) -> Work:
         """A block written directly is its own source: hash it, then embed and index it."""

@@ -170,6 +170,29 @@ def test_unchanged_resave_computes_zero_embeddings(conn: DictConn, dsn: str, set
     assert_indexes_match(conn, fake_embedder.model_id, both)
 
 
+def test_status_counts_blocks_of_an_older_chunker(conn: DictConn, dsn: str, settings: Settings,
+                                                  fake_embedder: HashingEmbedder) -> None:
+    """Each block records the chunker that made it: a fresh install has nothing to rechunk;
+    blocks of an older chunker are counted, and a rechunk that makes the same text again
+    brings them up to date without embedding anything."""
+    from memsync.text.chunk import CHUNKER_VERSION
+    from memsync.write import ops
+
+    pg = [PgvectorIndex(dsn)]
+    conn.execute("INSERT INTO agent.artifacts (artifact_type, title, body_md) VALUES ('doc', 'Guide', %s)", (DOC,))
+    conn.execute("INSERT INTO agent.reflections (mode, raw_text) VALUES ('daily', 'Reflections are chunked too.')")
+    drain(dsn, settings, fake_embedder, pg)
+    assert ops.status(conn, fake_embedder.model_id, pg)["chunker_version"] == {"code": CHUNKER_VERSION,
+                                                                               "older_blocks": 0}
+    conn.execute("UPDATE agent.blocks SET chunker_version = 'old' WHERE source_table = 'agent.artifacts'")
+    assert ops.status(conn, fake_embedder.model_id, pg)["chunker_version"]["older_blocks"] == 4
+    n = fake_embedder.encoded
+    ops.rechunk(conn, ["agent.artifacts"])
+    drain(dsn, settings, fake_embedder, pg)
+    assert ops.status(conn, fake_embedder.model_id, pg)["chunker_version"]["older_blocks"] == 0
+    assert fake_embedder.encoded == n
+
+
 def test_change_during_processing_is_not_lost(conn: DictConn, dsn: str, settings: Settings,
                                               fake_embedder: HashingEmbedder) -> None:
     """A change that lands after the claim bumps the version: the ack releases the item

@@ -44,11 +44,14 @@ def run_cmd(ctx: click.Context, once: bool, wait_seconds: float, no_wait: bool, 
         # with no MEMSYNC_MODEL, follow the model `memsync reembed` makes active
         follow = runtime.model_loader(rt.settings) if runtime.follows_active_model(settings) else None
         n = max(1, workers or rt.settings.workers)
-        # load the model before taking work: a missing model fails here, not on a claimed batch
-        dim = rt.embedder.dim
-        where = ", ".join(str(v) for v in (getattr(rt.embedder, "active_device", None),
-                                            getattr(rt.embedder, "active_precision", None)) if v)
-        log.info("model %s ready (dimension %d%s)", rt.embedder.model_id, dim, f"; {where}" if where else "")
+        # load the model before taking work: a missing model fails here, not on a claimed
+        # batch. A drain with nothing to drain loads nothing (torch and the model are most
+        # of the start-up cost).
+        if not once or _has_work(app):
+            dim = rt.embedder.dim
+            where = ", ".join(str(v) for v in (getattr(rt.embedder, "active_device", None),
+                                                getattr(rt.embedder, "active_precision", None)) if v)
+            log.info("model %s ready (dimension %d%s)", rt.embedder.model_id, dim, f"; {where}" if where else "")
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -73,6 +76,13 @@ def run_cmd(ctx: click.Context, once: bool, wait_seconds: float, no_wait: bool, 
     emit(result, as_json, lambda d: _run_text(d, left))
     if left:
         ctx.exit(1)
+
+
+def _has_work(app: Any) -> bool:
+    from memsync.storage.db import workers as registry
+
+    with app.connection() as conn:
+        return bool(registry.pending_ids(conn))
 
 
 def _run_text(d: dict[str, Any], left: list[dict[str, Any]]) -> str:
@@ -126,10 +136,9 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
             lines.append(f"mirror {name}:  {m['pending']} pending" + (f", oldest {float(age):.1f}s" if age else "")
                          + f", {m['dead']} dead-lettered")
         cv = d["chunker_version"]
-        if cv["stored"] != cv["code"] and d["blocks"]:
-            lines.insert(5, f"chunker:      version {cv['code']}; stored blocks were made by "
-                            f"{'an earlier one' if cv['stored'] is None else 'version ' + cv['stored']}: "
-                            "run `memsync rechunk`")
+        if cv["older_blocks"]:
+            lines.insert(5, f"chunker:      version {cv['code']}; {cv['older_blocks']} stored blocks were made by "
+                            "an earlier one: run `memsync rechunk`")
         for w in d["workers"]:
             state = "alive" if w["alive"] else ("stopped" if w["stopped_at"] else "dead")
             lines.append(f"  {w['id']} ({w['mode']}, host {w['host']}, pid {w['pid']}): {state}, "

@@ -78,17 +78,18 @@ def blocks_of_sources(conn: DictConn, table: str, ids: Sequence[int]) -> dict[in
     return out
 
 
-def write_chunks(conn: DictConn, table: str, rows: Sequence[BlockRow]) -> int:
+def write_chunks(conn: DictConn, table: str, rows: Sequence[BlockRow], chunker_version: str) -> int:
     """Insert new chunks and update changed ones (by source and chunk_key); unchanged rows
-    are not touched. Returns the number of rows written."""
+    are not touched (a block the running chunker would make alike only gets its version).
+    Returns the number of rows written."""
     if not rows:
         return 0
     written = conn.execute(
         """INSERT INTO agent.blocks AS b
                 (block_type, title, body_md, heading_path, source_table, source_id, artifact_id,
                  subject_type, subject_id, chunk_key, ordinal, content_hash, token_count, metadata,
-                 global_id, vector_key)
-           SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                 global_id, vector_key, chunker_version)
+           SELECT *, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
                                 %s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::text[],
                                 %s::int[], %s::text[], %s::int[], %s::jsonb[], %s::text[], %s::text[])
            ON CONFLICT (source_table, source_id, chunk_key) WHERE chunk_key IS NOT NULL DO UPDATE
@@ -97,15 +98,16 @@ def write_chunks(conn: DictConn, table: str, rows: Sequence[BlockRow]) -> int:
                   artifact_id = EXCLUDED.artifact_id, subject_type = EXCLUDED.subject_type,
                   subject_id = EXCLUDED.subject_id, ordinal = EXCLUDED.ordinal,
                   content_hash = EXCLUDED.content_hash, token_count = EXCLUDED.token_count,
-                  metadata = EXCLUDED.metadata
+                  metadata = EXCLUDED.metadata, chunker_version = EXCLUDED.chunker_version
             WHERE (b.block_type, b.title, b.body_md, b.heading_path, b.artifact_id, b.subject_type,
-                   b.subject_id, b.ordinal, b.content_hash, b.metadata)
+                   b.subject_id, b.ordinal, b.content_hash, b.metadata, b.chunker_version)
                   IS DISTINCT FROM
                   (EXCLUDED.block_type, EXCLUDED.title, EXCLUDED.body_md, EXCLUDED.heading_path,
                    EXCLUDED.artifact_id, EXCLUDED.subject_type, EXCLUDED.subject_id,
-                   EXCLUDED.ordinal, EXCLUDED.content_hash, EXCLUDED.metadata)
+                   EXCLUDED.ordinal, EXCLUDED.content_hash, EXCLUDED.metadata, EXCLUDED.chunker_version)
         RETURNING b.id""",
         (
+            chunker_version,
             [r.chunk.block_type for r in rows], [r.chunk.title for r in rows],
             [r.chunk.body_md for r in rows], [r.chunk.heading_path for r in rows],
             [table] * len(rows), [r.source_id for r in rows], [r.artifact_id for r in rows],
@@ -217,6 +219,13 @@ def blocks_with_hashes(conn: DictConn, hashes: Sequence[str]) -> list[int]:
 
 def count_blocks(conn: DictConn) -> int:
     row = conn.execute("SELECT count(*) AS n FROM agent.blocks").fetchone()
+    return int(row["n"]) if row else 0
+
+
+def older_chunks(conn: DictConn, chunker_version: str) -> int:
+    """Blocks a chunker made whose version is not this one (or is unknown)."""
+    row = conn.execute("SELECT count(*) AS n FROM agent.blocks WHERE chunk_key IS NOT NULL"
+                       " AND chunker_version IS DISTINCT FROM %s", (chunker_version,)).fetchone()
     return int(row["n"]) if row else 0
 
 
