@@ -35,7 +35,7 @@ from memsync.read.recipes import RecipeError, RecipeFile
 from memsync.read.subjects import Confinement, SubjectRef
 from memsync.runtime import Runtime
 from memsync.settings import Settings, redact_dsn
-from memsync.storage.db import DictConn, capture, connect, evals
+from memsync.storage.db import DictConn, connect, evals, queue
 from memsync.storage.db import context as ctxq
 from memsync.storage.db.subjects import subject_types
 from memsync.storage.filters import Filters
@@ -243,10 +243,11 @@ class Memsync:
             row = ctxq.put_recipe(conn, recipe.name, recipe.description, recipe.raw_spec)
         return row, before
 
-    def retry(self, ids: Sequence[int] | None = None) -> int:
-        """Requeue dead-lettered outbox items (all, or these ids); returns how many."""
+    def retry(self, ids: Sequence[int] | None = None, mirror: str | None = None) -> int:
+        """Requeue dead-lettered items of the outbox, or of a mirror's queue (all, or these
+        ids); returns how many."""
         with self.connection() as conn:
-            return capture.retry_dead(conn, list(ids) if ids else None)
+            return queue.retry_dead(conn, queue.mirror(mirror) if mirror else queue.OUTBOX, ids)
 
 
     # ------------------------------------------------------------ agent writes (memsync/write/memory.py)

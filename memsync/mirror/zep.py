@@ -28,7 +28,7 @@ from memsync.settings import Settings
 from memsync.storage.db import DictConn
 from memsync.storage.db import mirror as q
 from memsync.storage.db.audit import AUDIT_SESSION_TYPES
-from memsync.storage.db.mirror import Item
+from memsync.storage.db.queue import Item
 
 log = logging.getLogger("memsync.mirror.zep")
 NAME = "zep"
@@ -89,6 +89,8 @@ class ZepMirror:
 
     def apply(self, conn: DictConn, item: Item) -> str:
         """Bring Zep in line with the row as it is now; returns what was done."""
+        if item.source_id is None:  # mirror_queue.source_id is NOT NULL: only a truncate has none
+            raise RowError(f"a {item.source_table} item without a row id")
         if item.source_table == "erp.people":
             return self._person(conn, item.source_id)
         if item.source_table == "agent.sessions":

@@ -5,7 +5,7 @@ pure; `gather` does the I/O and never raises: a failure is a failed check."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from memsync.settings import Settings
@@ -32,6 +32,8 @@ class Facts:
     oldest_pending_seconds: float | None
     dead: int | None
     migration_error: str | None = None
+    mirrors: dict[str, dict[str, Any]] = field(default_factory=dict)  # mirror -> its queue's backlog
+    live: dict[str, dict[str, int]] | None = None  # queue name -> live workers and their restarts
 
 
 def evaluate(f: Facts, s: Settings) -> list[Check]:
@@ -56,6 +58,20 @@ def evaluate(f: Facts, s: Settings) -> list[Check]:
         checks.append(Check("dead_letters", f.dead <= s.health_max_dead,
                             f"{f.dead} dead-lettered (limit {s.health_max_dead}; `memsync status` lists them, "
                             "`memsync retry` requeues)" if f.dead else "none"))
+    for name, b in f.mirrors.items():
+        age = float(b["oldest_pending_seconds"] or 0.0)
+        checks.append(Check(f"mirror:{name}", age <= s.health_max_age_seconds and int(b["dead"]) <= s.health_max_dead,
+                            f"{b['pending']} pending, oldest {age:.0f}s (limit {s.health_max_age_seconds:.0f}s), "
+                            f"{b['dead']} dead-lettered (limit {s.health_max_dead}; "
+                            f"`memsync retry --mirror {name}` requeues)"))
+    if f.live and f.live.get("outbox", {}).get("workers"):
+        # `memsync run` is up: each of its loops must be too (a mirror's crashed loop is
+        # restarted; one that is not running at all is a fault)
+        for name in f.mirrors:
+            loop = f.live.get(f"mirror {name}", {"workers": 0, "restarts": 0})
+            checks.append(Check(f"loop:mirror {name}", loop["workers"] > 0,
+                                f"{loop['workers']} live, restarted {loop['restarts']} times" if loop["workers"]
+                                else "no live loop drains it while sync workers run"))
     return checks
 
 
@@ -63,8 +79,10 @@ def gather(settings: Settings) -> Facts:
     from memsync import runtime
     from memsync.errors import MemsyncError
     from memsync.index.registry import INDEXES, MIRRORS
+    from memsync.loop import heartbeat_seconds
     from memsync.storage import migrate
-    from memsync.storage.db import capture, connect
+    from memsync.storage.db import connect, queue
+    from memsync.storage.db import workers as registry
 
     try:
         dsn = runtime.resolve_dsn(settings)
@@ -97,15 +115,23 @@ def gather(settings: Settings) -> Facts:
         except Exception as exc:
             errors[name] = _why(exc)
     pending = oldest = dead = None
+    mirrors: dict[str, dict[str, Any]] = {}
+    live: dict[str, dict[str, int]] | None = None
     if pending_migrations == ():
         try:
             with connect(dsn, autocommit=True) as conn:
-                b = capture.backlog(conn)
+                b = queue.backlog(conn, queue.OUTBOX)
+                mirrors = {name: queue.backlog(conn, queue.mirror(name)) for name in settings.mirrors}
+                live = {}
+                for w in registry.alive_on(conn, None, STALE_BEATS * heartbeat_seconds(settings.lease_seconds) + 5):
+                    loop = live.setdefault(w["queue"], {"workers": 0, "restarts": 0})
+                    loop["workers"] += 1
+                    loop["restarts"] += int(w["restarts"])
             pending, dead = int(b["pending"]), int(b["dead"])
             oldest = float(b["oldest_pending_seconds"]) if b["oldest_pending_seconds"] is not None else None
         except Exception as exc:
             errors["queue"] = _why(exc)
-    return Facts(None, pending_migrations, errors, pending, oldest, dead, migration_error)
+    return Facts(None, pending_migrations, errors, pending, oldest, dead, migration_error, mirrors, live)
 
 
 # ------------------------------------------------------------------ one container's own liveness
@@ -119,9 +145,9 @@ def worker_here(settings: Settings, host: str) -> Check:
     """A sync worker of this host holds its liveness lock and heartbeats (`memsync run`
     beats every lease/4 seconds, at most 10)."""
     from memsync import runtime
+    from memsync.loop import heartbeat_seconds
     from memsync.storage.db import connect
     from memsync.storage.db import workers as registry
-    from memsync.write.worker import heartbeat_seconds
 
     beat = heartbeat_seconds(settings.lease_seconds)
     try:

@@ -11,7 +11,7 @@ import numpy as np
 
 from memsync.embed import Embedder, encode_each
 from memsync.index import Point, PointLoader, VectorIndex, point_id
-from memsync.storage.db import DictConn, audit, capture, workers
+from memsync.storage.db import DictConn, audit, capture, queue, workers
 from memsync.storage.db import blocks as q
 from memsync.storage.db import mirror as mirror_q
 from memsync.text import chunk
@@ -45,11 +45,11 @@ def sweep_orphans(conn: DictConn, model: str, index: VectorIndex) -> int:
 def status(conn: DictConn, model: str, indexes: Sequence[VectorIndex]) -> dict[str, Any]:
     last = audit.last_sync_session(conn)
     return {
-        "backlog": capture.backlog(conn),
+        "backlog": queue.backlog(conn, queue.OUTBOX),
         "backlog_by_table": workers.backlog_by_table(conn),
         "lag": workers.lag(conn),
         "workers": workers.listing(conn),
-        "dead_letters": capture.dead_letters(conn, limit=20),
+        "dead_letters": queue.dead_letters(conn, queue.OUTBOX, limit=20),
         "blocks": q.count_blocks(conn),
         "embeddings": q.count_embeddings(conn, model),
         "vectors": {idx.name: idx.count(model) for idx in indexes},

@@ -22,9 +22,9 @@ from memsync.errors import EmbeddingError, IndexUnavailable, MemsyncError, RowEr
 from memsync.index import VectorIndex, point_id
 from memsync.kinds.base import ChunkParams, Source
 from memsync.settings import Settings
-from memsync.storage.db import DictConn, capture
+from memsync.storage.db import DictConn, queue
 from memsync.storage.db import blocks as q
-from memsync.storage.db.capture import Item
+from memsync.storage.db.queue import OUTBOX, Item
 from memsync.text import chunk
 from memsync.text.chunk import Chunk
 from memsync.write import ops
@@ -315,7 +315,7 @@ class Pipeline:
             # blocks written directly (or before vector_key was kept) learn their point id
             q.set_vector_keys(self.back, {r["id"]: point_id(r["global_id"]) for r in unkeyed})
             stats.blocks_removed += q.delete_blocks(self.back, [b for w in works for b in w.remove])
-            capture.ack_many(self.back, [w.item for w in works], self.worker_id)
+            queue.ack_many(self.back, OUTBOX, [w.item for w in works], self.worker_id)
         stats.acked += len(works)
         stats.synced.extend((w.item.source_table, w.item.source_id) for w in works)
 
@@ -326,8 +326,8 @@ class Pipeline:
         """These items failed on their own: retry with backoff, dead-letter at the limit."""
         message = f"{type(exc).__name__}: {exc}"
         for item in items:
-            dead = capture.fail(conn or self.conn, item, self.worker_id, message,
-                                self.settings.max_attempts, self.settings.backoff_seconds)
+            dead = queue.fail(conn or self.conn, OUTBOX, item, self.worker_id, message,
+                              self.settings.max_attempts, self.settings.backoff_seconds)
             stats.failed += 1
             stats.dead += int(dead)
             log.warning("%s id=%s failed (attempt %d)%s: %s", item.source_table, item.source_id,
@@ -346,7 +346,7 @@ class Pipeline:
         """An index is down: retry these items later without counting an attempt, so an
         outage never dead-letters good rows."""
         message = f"{type(exc).__name__}: {exc}"
-        capture.defer(self.back, items, self.worker_id, message, self.settings.backoff_seconds)
+        queue.defer(self.back, OUTBOX, items, self.worker_id, message, self.settings.backoff_seconds)
         stats.deferred += len(items)
         stats.errors.append(message)
         log.warning("%d items deferred: %s", len(items), message)

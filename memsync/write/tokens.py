@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from memsync.errors import InvalidInput, MemsyncError
-from memsync.storage.db import DictConn, capture
+from memsync.storage.db import DictConn, capture, queue
 from memsync.storage.db import memory as q
 
 PREFIX = "mst1."
@@ -92,7 +92,7 @@ def wait(conn: DictConn, token: SyncToken, wait_ms: int = DEFAULT_WAIT_MS) -> li
     if not pending or any(p["dead"] for p in pending) or wait_ms <= 0:
         return pending
     deadline = time.monotonic() + wait_ms / 1000
-    capture.listen(conn, capture.SYNCED_CHANNEL)
+    capture.listen(conn, queue.SYNCED_CHANNEL)
     try:
         while True:
             pending = q.unsynced(conn, token.changes)  # after LISTEN: an ack in between is not missed
@@ -102,7 +102,7 @@ def wait(conn: DictConn, token: SyncToken, wait_ms: int = DEFAULT_WAIT_MS) -> li
             for _ in conn.notifies(timeout=min(left, RECHECK_SECONDS), stop_after=1):
                 pass
     finally:
-        capture.unlisten(conn, capture.SYNCED_CHANNEL)
+        capture.unlisten(conn, queue.SYNCED_CHANNEL)
 
 
 def describe(pending: list[dict[str, Any]]) -> str:

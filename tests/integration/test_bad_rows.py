@@ -18,7 +18,7 @@ from memsync.errors import EmbeddingError
 from memsync.index import VectorIndex
 from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
-from memsync.storage.db import DictConn, capture, connect
+from memsync.storage.db import DictConn, connect, queue
 from memsync.text.chunk import Chunk
 from memsync.write.sources import SOURCES, ChunkParams
 from memsync.write.sync import Pipeline
@@ -99,7 +99,7 @@ def test_a_chunker_that_raises_fails_only_its_row(conn: DictConn, dsn: str, sett
     sources = {**SOURCES, "agent.facts": replace(facts, chunker=fragile)}
     for text in ("first", "BOOM", "third"):
         conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', %s)", (text,))
-    items = capture.claim(conn, "test-worker", 64, 300)
+    items = queue.claim(conn, queue.OUTBOX, "test-worker", 64, 300)
     assert len(items) == 3
     with connect(dsn, autocommit=True, vectors=True) as work:
         pipe = Pipeline(work, fake_embedder, [PgvectorIndex(dsn)], settings, "test-worker", sources=sources)

@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pytest
+from helpers import count
 from qdrant_client import QdrantClient
 
 from memsync.embed import HashingEmbedder
@@ -33,21 +35,8 @@ CLI = [sys.executable, "-m", "memsync.faces.cli"]
 ROUNDS = 20  # 500 new rows a round
 
 
-def count(conn: DictConn, q: str) -> int:
-    row = conn.execute(q).fetchone()
-    return int(row["n"]) if row else 0
-
-
-def wait_for(pred: Any, timeout: float = 60.0, step: float = 0.1) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            if pred():
-                return
-        except Exception:  # the server may be restarting
-            pass
-        time.sleep(step)
-    raise AssertionError("condition not reached in time")
+def wait_for(pred: Any, timeout: float = 60.0) -> None:
+    helpers.wait_for(pred, timeout, 0.1, tolerate=True)  # the server may be restarting
 
 
 def write_round(conn: DictConn, r: int) -> None:

@@ -197,13 +197,13 @@ def test_change_during_processing_is_not_lost(conn: DictConn, dsn: str, settings
                                               fake_embedder: HashingEmbedder) -> None:
     """A change that lands after the claim bumps the version: the ack releases the item
     instead of deleting it, and the next pass indexes the new text."""
-    from memsync.storage.db import capture
+    from memsync.storage.db import queue
 
     fid = conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'v1') RETURNING id"
                        ).fetchone()["id"]  # type: ignore[index]
-    (item,) = capture.claim(conn, "w1", 10, 60)
+    (item,) = queue.claim(conn, queue.OUTBOX, "w1", 10, 60)
     conn.execute("UPDATE agent.facts SET content = 'v2' WHERE id = %s", (fid,))
-    assert capture.ack(conn, item, "w1") is False
+    assert queue.ack(conn, queue.OUTBOX, item, "w1") is False
     drain(dsn, settings, fake_embedder, [PgvectorIndex(dsn)])
     assert blocks(conn, "agent.facts", fid)["fact"]["body_md"] == "v2"
     assert pending(conn) == 0

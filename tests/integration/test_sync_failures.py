@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from helpers import count, wait_for
 from qdrant_client import QdrantClient
 
 from memsync.embed import HashingEmbedder
@@ -16,25 +17,11 @@ from memsync.index import VectorIndex
 from memsync.index.pgvector import PgvectorIndex
 from memsync.index.qdrant import QdrantIndex
 from memsync.settings import Settings
-from memsync.storage.db import DictConn, capture, connect
+from memsync.storage.db import DictConn, capture, connect, queue
 from memsync.write import ops
 from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
-
-
-def count(conn: DictConn, q: str) -> int:
-    row = conn.execute(q).fetchone()
-    return int(row["n"]) if row else 0
-
-
-def wait_for(pred: Any, timeout: float = 60.0, step: float = 0.05) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(step)
-    raise AssertionError("condition not reached in time")
 
 
 def test_postgres_restart_while_daemon_runs(tmp_path: Path) -> None:
@@ -111,7 +98,7 @@ def test_unknown_source_is_dead_lettered_with_a_clear_error(conn: DictConn, dsn:
     s = settings.model_copy(update={"max_attempts": 1})
     stats = Worker(s, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
     assert stats.dead == 1
-    (dl,) = capture.dead_letters(conn)
+    (dl,) = queue.dead_letters(conn, queue.OUTBOX)
     assert "agent.nonexistent is not a registered source" in dl["last_error"]
 
 

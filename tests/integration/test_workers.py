@@ -4,50 +4,27 @@ slow batch keeps its leases, a hung worker loses them, and `run --once` says wha
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import CLI, count, env_for, wait_for
 from qdrant_client import QdrantClient
 
 from memsync.embed import HashingEmbedder
 from memsync.index.pgvector import PgvectorIndex
 from memsync.index.qdrant import QdrantIndex
 from memsync.settings import Settings
-from memsync.storage.db import DictConn, capture, connect
+from memsync.storage.db import DictConn, capture, connect, queue
 from memsync.storage.db import workers as registry
 from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
-CLI = [sys.executable, "-m", "memsync.faces.cli"]
-
-
-def count(conn: DictConn, q: str) -> int:
-    row = conn.execute(q).fetchone()
-    return int(row["n"]) if row else 0
-
-
-def wait_for(pred: Any, timeout: float = 60.0, step: float = 0.05) -> float:
-    """Seconds it took."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if pred():
-            return time.monotonic() - start
-        time.sleep(step)
-    raise AssertionError("condition not reached in time")
-
-
-def env_for(dsn: str, **extra: str) -> dict[str, str]:
-    # default lease, attempts and backoff: only the model is the fast deterministic one
-    return {**os.environ, "MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_LOG_LEVEL": "WARNING",
-            **extra}
 
 
 def assert_each_block_indexed_once(conn: DictConn) -> None:
@@ -176,7 +153,7 @@ def test_a_hung_worker_loses_its_items_when_the_lease_runs_out(conn: DictConn, d
     conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'held')")
     with connect(dsn, autocommit=True) as hung:  # alive (holds its lock), never heartbeats
         registry.register(hung, "hung-worker", "host", 1, "daemon")
-        assert len(capture.claim(hung, "hung-worker", 10, 1.0)) == 1
+        assert len(queue.claim(hung, queue.OUTBOX, "hung-worker", 10, 1.0)) == 1
         assert Worker(settings, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once().items == 0
         wait_for(lambda: count(conn, "SELECT count(*) AS n FROM memsync.outbox WHERE claimed_until < now()") == 1)
         stats = Worker(settings, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
@@ -189,7 +166,7 @@ def test_run_once_waits_for_live_workers_and_reports_what_is_left(conn: DictConn
     env = env_for(dsn)
     holder = connect(dsn, autocommit=True)
     registry.register(holder, "busy-worker", "elsewhere", 4242, "daemon")
-    held = capture.claim(holder, "busy-worker", 2, 300)
+    held = queue.claim(holder, queue.OUTBOX, "busy-worker", 2, 300)
     out = subprocess.run([*CLI, "run", "--once", "--no-wait", "--json"], env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 1, out.stderr
@@ -201,7 +178,7 @@ def test_run_once_waits_for_live_workers_and_reports_what_is_left(conn: DictConn
     assert "Traceback" not in text.stderr
 
     # the holder finishes its items (here: gives them back) while a --once run waits
-    threading.Timer(1.0, lambda: (capture.release_worker(holder, "busy-worker"), holder.close())).start()
+    threading.Timer(1.0, lambda: (queue.release_worker(holder, queue.OUTBOX, "busy-worker"), holder.close())).start()
     out = subprocess.run([*CLI, "run", "--once", "--wait", "30", "--json"], env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr

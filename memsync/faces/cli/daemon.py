@@ -141,8 +141,10 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
                             "an earlier one: run `memsync rechunk`")
         for w in d["workers"]:
             state = "alive" if w["alive"] else ("stopped" if w["stopped_at"] else "dead")
-            lines.append(f"  {w['id']} ({w['mode']}, host {w['host']}, pid {w['pid']}): {state}, "
-                         f"last heartbeat {w['heartbeat_at']:%Y-%m-%d %H:%M:%S%z}, {w['items_held']} items held")
+            restarts = f", restarted {w['restarts']} times" if w["restarts"] else ""
+            lines.append(f"  {w['id']} ({w['queue']}, {w['mode']}, host {w['host']}, pid {w['pid']}): {state}, "
+                         f"last heartbeat {w['heartbeat_at']:%Y-%m-%d %H:%M:%S%z}, {w['items_held']} items held"
+                         + restarts)
         for dl in d["dead_letters"]:
             lines.append(f"  dead #{dl['id']} {dl['source_table']} id={dl['source_id']}: {dl['last_error']}")
         return "\n".join(lines)
@@ -160,11 +162,13 @@ def _last_sync(d: dict[str, Any]) -> str:
 
 @main.command("retry")
 @click.argument("ids", nargs=-1, type=int)
+@click.option("--mirror", metavar="NAME", help="Requeue this mirror's dead letters (e.g. zep) instead of the outbox's.")
 @click.pass_context
-def retry_cmd(ctx: click.Context, ids: tuple[int, ...]) -> None:
-    """Requeue dead-lettered items (all of them, or the outbox ids given)."""
+def retry_cmd(ctx: click.Context, ids: tuple[int, ...], mirror: str | None) -> None:
+    """Requeue dead-lettered items (all of them, or the ids given, as `memsync status` lists
+    them) of the outbox, or of a mirror's queue."""
     with _app(ctx) as app:
-        n = app.retry(ids)
+        n = app.retry(ids, mirror)
     click.echo(f"requeued {n} item(s)")
 
 

@@ -1,10 +1,10 @@
-"""SQL for mirrors (migration 0013): enabling one, its queue (claim, ack, fail, defer, the
-same rules as the outbox's), what it holds (mirror_items), and the rows it copies."""
+"""SQL for mirrors (migration 0013): enabling one, filling and measuring its queue (whose
+claim / ack / fail are the one queue's, memsync/storage/db/queue.py), what it holds
+(mirror_items), and the rows it copies."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -14,17 +14,6 @@ from memsync.storage.db.audit import AUDIT_SESSION_TYPES
 
 CHANNEL = "memsync_mirror"
 MIRRORED_TABLES = ("erp.people", "agent.sessions", "agent.events", "agent.reflections")
-MAX_DEFER_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class Item:
-    id: int
-    source_table: str
-    source_id: int
-    op: str
-    version: int
-    attempts: int
 
 
 def enable(conn: DictConn, mirror: str) -> int:
@@ -44,60 +33,6 @@ def enable(conn: DictConn, mirror: str) -> int:
         return n
 
 
-def claim(conn: DictConn, mirror: str, worker: str, limit: int, lease_seconds: float,
-          max_attempts: int) -> list[Item]:
-    with conn.transaction():
-        conn.execute(
-            """UPDATE memsync.mirror_queue SET dead_at = now(), claimed_by = NULL, claimed_until = NULL,
-                      last_error = concat_ws('; ', last_error, 'abandoned on attempt ' || attempts)
-                WHERE mirror = %s AND dead_at IS NULL AND claimed_until < now() AND attempts >= %s""",
-            (mirror, max_attempts))
-        rows = conn.execute(
-            """UPDATE memsync.mirror_queue q
-                  SET claimed_by = %(w)s, claimed_until = now() + make_interval(secs => %(lease)s),
-                      attempts = q.attempts + 1
-                WHERE q.id IN (SELECT id FROM memsync.mirror_queue
-                                WHERE mirror = %(m)s AND dead_at IS NULL AND available_at <= now()
-                                  AND (claimed_by IS NULL OR claimed_until < now())
-                                ORDER BY available_at, id LIMIT %(n)s FOR UPDATE SKIP LOCKED)
-            RETURNING q.id, q.source_table, q.source_id, q.op, q.version, q.attempts""",
-            {"w": worker, "lease": lease_seconds, "m": mirror, "n": limit}).fetchall()
-    return sorted((Item(**r) for r in rows), key=lambda i: i.id)
-
-
-def ack(conn: DictConn, item: Item, worker: str) -> bool:
-    """Done, unless a newer change arrived meanwhile (then it is released for a redo)."""
-    gone = conn.execute("DELETE FROM memsync.mirror_queue WHERE id = %s AND version = %s AND claimed_by = %s",
-                        (item.id, item.version, worker)).rowcount
-    if not gone:
-        conn.execute("UPDATE memsync.mirror_queue SET claimed_by = NULL, claimed_until = NULL, attempts = 0"
-                     " WHERE id = %s AND claimed_by = %s", (item.id, worker))
-    return bool(gone)
-
-
-def fail(conn: DictConn, item: Item, worker: str, error: str, max_attempts: int, backoff: float) -> bool:
-    row = conn.execute(
-        """UPDATE memsync.mirror_queue
-              SET claimed_by = NULL, claimed_until = NULL, last_error = %(e)s,
-                  available_at = now() + make_interval(secs => %(b)s * power(2, attempts - 1)),
-                  dead_at = CASE WHEN attempts >= %(max)s THEN now() END
-            WHERE id = %(id)s AND claimed_by = %(w)s RETURNING dead_at""",
-        {"e": error[:4000], "b": backoff, "max": max_attempts, "id": item.id, "w": worker}).fetchone()
-    return row is not None and row["dead_at"] is not None
-
-
-def defer(conn: DictConn, items: Sequence[Item], worker: str, error: str, backoff: float) -> None:
-    """The mirror is down: give the items back without counting the attempt."""
-    conn.execute(
-        """UPDATE memsync.mirror_queue
-              SET claimed_by = NULL, claimed_until = NULL, last_error = %(e)s,
-                  attempts = greatest(attempts - 1, 0), deferrals = deferrals + 1,
-                  available_at = now() + make_interval(secs => least(%(b)s * power(2, deferrals), %(cap)s))
-            WHERE id = ANY(%(ids)s) AND claimed_by = %(w)s""",
-        {"e": error[:4000], "b": max(backoff, 0.1), "cap": MAX_DEFER_SECONDS, "ids": [i.id for i in items],
-         "w": worker})
-
-
 def backlog(conn: DictConn) -> dict[str, dict[str, Any]]:
     rows = conn.execute(
         """SELECT m.name,
@@ -110,12 +45,6 @@ def backlog(conn: DictConn) -> dict[str, dict[str, Any]]:
     return {r["name"]: {k: v for k, v in r.items() if k != "name"} for r in rows}
 
 
-def dead_letters(conn: DictConn, mirror: str, limit: int = 20) -> list[dict[str, Any]]:
-    return conn.execute(
-        """SELECT id, source_table, source_id, op, attempts, last_error, dead_at FROM memsync.mirror_queue
-            WHERE mirror = %s AND dead_at IS NOT NULL ORDER BY dead_at DESC LIMIT %s""", (mirror, limit)).fetchall()
-
-
 def requeue(conn: DictConn, mirror: str, keys: Sequence[tuple[str, str]]) -> int:
     """Queue these (table, id) rows for the mirror again (verify --repair)."""
     return conn.execute(
@@ -124,13 +53,6 @@ def requeue(conn: DictConn, mirror: str, keys: Sequence[tuple[str, str]]) -> int
            ON CONFLICT (mirror, source_table, source_id) DO UPDATE
               SET version = q.version + 1, available_at = now(), attempts = 0, dead_at = NULL""",
         (mirror, [k[0] for k in keys], [int(k[1]) for k in keys])).rowcount
-
-
-def retry_dead(conn: DictConn, mirror: str) -> int:
-    return conn.execute(
-        """UPDATE memsync.mirror_queue SET dead_at = NULL, attempts = 0, available_at = now(),
-                  claimed_by = NULL, claimed_until = NULL WHERE mirror = %s AND dead_at IS NOT NULL""",
-        (mirror,)).rowcount
 
 
 # ------------------------------------------------------------------ what the mirror holds

@@ -5,25 +5,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from memsync.storage.db import DictConn
-from memsync.storage.db.capture import ONLY, only_params
+from memsync.storage.db import DictConn, queue
+from memsync.storage.db.queue import ONLY, only_params
+
+# the items a worker holds, in every queue
+_HELD = """(SELECT claimed_by, dead_at FROM memsync.outbox WHERE claimed_by IS NOT NULL
+            UNION ALL SELECT claimed_by, dead_at FROM memsync.mirror_queue WHERE claimed_by IS NOT NULL)"""
 
 
-def register(conn: DictConn, worker: str, host: str, pid: int, mode: str) -> int:
+def register(conn: DictConn, worker: str, host: str, pid: int, mode: str, queue: str = "outbox",
+             restarts: int = 0) -> int:
     """Record the worker and take its liveness lock on `conn` (which must live exactly as
-    long as the worker). Rows of workers long gone are pruned on the way."""
+    long as the worker); `restarts`: how often its loop crashed and was started again before
+    it. Rows of workers long gone are pruned on the way."""
     with conn.transaction():
         conn.execute(
-            """DELETE FROM memsync.workers w
+            f"""DELETE FROM memsync.workers w
                 WHERE w.heartbeat_at < now() - interval '1 day'
                   AND w.id NOT IN (SELECT memsync.live_workers())
-                  AND NOT EXISTS (SELECT 1 FROM memsync.outbox o WHERE o.claimed_by = w.id)""")
+                  AND NOT EXISTS (SELECT 1 FROM {_HELD} h WHERE h.claimed_by = w.id)""")
         row = conn.execute(
-            """INSERT INTO memsync.workers (id, host, pid, lock_key, mode)
-               VALUES (%s, %s, %s, nextval('memsync.worker_lock_key'), %s)
+            """INSERT INTO memsync.workers (id, host, pid, lock_key, mode, queue, restarts)
+               VALUES (%s, %s, %s, nextval('memsync.worker_lock_key'), %s, %s, %s)
                ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), stopped_at = NULL
                RETURNING lock_key""",
-            (worker, host, pid, mode),
+            (worker, host, pid, mode, queue, restarts),
         ).fetchone()
     assert row is not None
     key = int(row["lock_key"])
@@ -37,11 +43,7 @@ def heartbeat(conn: DictConn, worker: str, lease_seconds: float | None) -> int:
     conn.execute("UPDATE memsync.workers SET heartbeat_at = now() WHERE id = %s", (worker,))
     if lease_seconds is None:
         return 0
-    return conn.execute(
-        """UPDATE memsync.outbox SET claimed_until = now() + make_interval(secs => %s)
-            WHERE claimed_by = %s AND claimed_until IS NOT NULL""",
-        (lease_seconds, worker),
-    ).rowcount
+    return queue.renew(conn, worker, lease_seconds)
 
 
 def prune_ack_lag(conn: DictConn, keep: int = 10000) -> None:
@@ -61,10 +63,10 @@ def listing(conn: DictConn, recent_seconds: float = 3600) -> list[dict[str, Any]
     """Live workers, and dead ones that stopped or were last seen within `recent_seconds`
     or still hold items."""
     return conn.execute(
-        """WITH live AS (SELECT memsync.live_workers() AS id),
-                held AS (SELECT claimed_by AS id, count(*) AS items FROM memsync.outbox
-                          WHERE claimed_by IS NOT NULL AND dead_at IS NULL GROUP BY claimed_by)
-           SELECT w.id, w.host, w.pid, w.mode, w.started_at, w.heartbeat_at, w.stopped_at,
+        f"""WITH live AS (SELECT memsync.live_workers() AS id),
+                held AS (SELECT claimed_by AS id, count(*) AS items FROM {_HELD} h
+                          WHERE dead_at IS NULL GROUP BY claimed_by)
+           SELECT w.id, w.host, w.pid, w.mode, w.queue, w.restarts, w.started_at, w.heartbeat_at, w.stopped_at,
                   w.id IN (SELECT id FROM live) AS alive, coalesce(h.items, 0) AS items_held
              FROM memsync.workers w LEFT JOIN held h ON h.id = w.id
             WHERE w.id IN (SELECT id FROM live) OR h.items > 0
@@ -115,12 +117,13 @@ def pending_ids(conn: DictConn, only: Sequence[tuple[str, int]] | None = None) -
     return [r["id"] for r in rows]
 
 
-def alive_on(conn: DictConn, host: str, within_seconds: float) -> list[dict[str, Any]]:
-    """Workers of `host` that hold their liveness lock and heartbeated within the window."""
+def alive_on(conn: DictConn, host: str | None, within_seconds: float) -> list[dict[str, Any]]:
+    """Workers of `host` (None: any host) that hold their liveness lock and heartbeated
+    within the window."""
     return conn.execute(
-        """SELECT w.id, w.heartbeat_at FROM memsync.workers w
-            WHERE w.host = %s AND w.stopped_at IS NULL
+        """SELECT w.id, w.queue, w.restarts, w.heartbeat_at FROM memsync.workers w
+            WHERE (%s::text IS NULL OR w.host = %s) AND w.stopped_at IS NULL
               AND w.heartbeat_at > now() - make_interval(secs => %s)
               AND w.id IN (SELECT memsync.live_workers())""",
-        (host, within_seconds),
+        (host, host, within_seconds),
     ).fetchall()

@@ -1,0 +1,43 @@
+"""Helpers the integration tests share: counting rows, waiting on a condition (never a
+bare sleep), the CLI as a subprocess and its environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from memsync.storage.db import DictConn
+
+CLI = [sys.executable, "-m", "memsync.faces.cli"]
+
+
+def count(conn: DictConn, q: str, params: Any = None) -> int:
+    """The `n` column of a one-row query."""
+    row = conn.execute(q, params).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def wait_for(pred: Callable[[], Any], timeout: float = 60.0, step: float = 0.05, *,
+             tolerate: bool = False) -> float:
+    """Poll until pred() is true; returns the seconds it took. `tolerate`: an exception from
+    pred (a server restarting) counts as not yet."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            if pred():
+                return time.monotonic() - start
+        except Exception:
+            if not tolerate:
+                raise
+        time.sleep(step)
+    raise AssertionError("condition not reached in time")
+
+
+def env_for(dsn: str, **extra: str) -> dict[str, str]:
+    """The CLI's environment: memsync's defaults (lease, attempts, backoff), the fast
+    deterministic model."""
+    return {**os.environ, "MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_LOG_LEVEL": "WARNING",
+            **extra}
