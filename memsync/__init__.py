@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from memsync.version import __version__ as __version__
+
 __all__ = ["Memsync", "add_note", "block_actions", "end_session", "forget", "get", "log_event", "log_reflection",
            "promote_event", "remember", "retrieve", "search", "start_session", "supersede", "wait_synced"]
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from memsync import __version__, runtime
+from memsync import runtime
 from memsync.embed import Embedder
 from memsync.errors import DatabaseError, InvalidInput
 from memsync.index import VectorIndex
@@ -34,12 +34,14 @@ from memsync.read.hybrid import search as hybrid_search
 from memsync.read.recipes import RecipeError, RecipeFile
 from memsync.read.subjects import Confinement, SubjectRef
 from memsync.runtime import Runtime
-from memsync.settings import Settings, redact_dsn
+from memsync.settings import Settings
 from memsync.storage.db import DictConn, connect, evals, queue
 from memsync.storage.db import context as ctxq
 from memsync.storage.db.subjects import subject_types
+from memsync.storage.dsn import redact_dsn
 from memsync.storage.filters import Filters
 from memsync.text.chunk import CHUNKER_VERSION
+from memsync.version import __version__
 from memsync.write import conversations, memory, ops, tokens
 from memsync.write.tokens import NotSynced, SyncToken
 
@@ -58,6 +60,7 @@ class Memsync:
         self._pool: Any = None
         self._lock = threading.Lock()
         self._log = RetrievalLog()
+        self._retired: list[Runtime] = []  # runtimes of models switched away from (closed with the app)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -85,7 +88,9 @@ class Memsync:
             except Exception:  # closing must not fail on a server that is gone
                 pass
             pool.close()
-        self._rt.close()
+        for rt in [*self._retired, self._rt]:
+            rt.close()
+        self._retired.clear()
 
     def _open_pool(self) -> Any:
         with self._lock:
@@ -120,10 +125,11 @@ class Memsync:
         if self._follow and (model := ops.active_model(conn)) and model != self._rt.embedder.model_id:
             with self._lock:
                 if model != self._rt.embedder.model_id:
-                    old = self._rt
+                    # calls on other threads may still be using the old runtime: it is closed
+                    # with the app, not now
+                    self._retired.append(self._rt)
                     self._rt = runtime.build(self.settings.model_copy(update={"model": model}),
                                              indexes=self._indexes)
-                    old.close()
         return self._rt
 
     # ------------------------------------------------------------ read
@@ -242,6 +248,24 @@ class Memsync:
             before = ctxq.recipe(conn, name=recipe.name)
             row = ctxq.put_recipe(conn, recipe.name, recipe.description, recipe.raw_spec)
         return row, before
+
+    def verify(self, repair: bool = False) -> list[dict[str, Any]]:
+        """Compare blocks with each index (missing, orphaned, stale points) and what Postgres
+        says each mirror should hold with what it has; `repair` fixes indexes and requeues
+        the rows a mirror lacks."""
+        from memsync.index.registry import MIRRORS
+        from memsync.storage.db import mirror as mirror_q
+
+        with self.connection() as conn:
+            rt = self._runtime_for(conn)
+            reports = [ops.verify(conn, rt.embedder.model_id, idx, repair) for idx in rt.indexes]
+            for name in rt.settings.mirrors:
+                m = MIRRORS[name].open(rt.settings).verify(conn)
+                repaired = bool(repair and m["missing"])
+                if repaired:
+                    mirror_q.requeue(conn, name, [tuple(ref.split("#", 1)) for ref in m["missing"]])
+                reports.append({"index": name, "mirror": True, **m, "repaired": repaired})
+        return reports
 
     def retry(self, ids: Sequence[int] | None = None, mirror: str | None = None) -> int:
         """Requeue dead-lettered items of the outbox, or of a mirror's queue (all, or these

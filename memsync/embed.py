@@ -142,17 +142,19 @@ class SentenceTransformerEmbedder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
                 device = resolve_device(self.device)
                 precision = resolve_precision(self.precision, device)
                 try:
                     import torch
                     from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as hf_logging
 
-                    model = SentenceTransformer(model_path(self.model_id), device=device)
+                    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a bar per load
+                    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+
+                    # never the network: models ship in a package or sit in the local cache
+                    # (local_files_only, not HF_HUB_OFFLINE: the host's environment is not ours)
+                    model = SentenceTransformer(model_path(self.model_id), device=device, local_files_only=True)
                     if precision != "fp32":
                         model = model.to(torch.bfloat16 if precision == "bf16" else torch.float16)
                 except Exception as exc:  # any load failure: missing files, bad name, device memory

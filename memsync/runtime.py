@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from memsync import embed
 from memsync.embed import Embedder
 from memsync.errors import MemsyncError
-from memsync.index import VectorIndex, open_indexes
+from memsync.index import VectorIndex
+from memsync.index.registry import open_indexes
 from memsync.settings import Settings
 
 
@@ -20,9 +22,40 @@ class Runtime:
     dsn: str
     embedder: Embedder
     indexes: list[VectorIndex] = field(default_factory=list)
+    _search_index: VectorIndex | None = field(default=None, init=False, repr=False)
+    _lexical: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def search_index(self) -> VectorIndex:
+        """The enabled index that ranks first for search (Qdrant when configured), else
+        pgvector in the same database (the embedded default), opened once and closed with
+        the runtime."""
+        from memsync.index.registry import INDEXES
+
+        known = [i for i in self.indexes if i.name in INDEXES]
+        if known:
+            return min(known, key=lambda i: INDEXES[i.name].search_rank)
+        with self._lock:
+            if self._search_index is None:
+                self._search_index = INDEXES["pgvector"].open(self.settings, self.dsn)
+            return self._search_index
+
+    def lexical_pool(self) -> ThreadPoolExecutor:
+        """Threads for the BM25 query that runs beside the kNN: one per pooled connection, so
+        a caller holding a connection never waits for a slot."""
+        with self._lock:
+            if self._lexical is None:
+                self._lexical = ThreadPoolExecutor(max_workers=self.settings.pool_size,
+                                                   thread_name_prefix="memsync-lexical")
+            return self._lexical
 
     def close(self) -> None:
-        for idx in self.indexes:
+        with self._lock:
+            extra, self._search_index = self._search_index, None
+            lexical, self._lexical = self._lexical, None
+        if lexical is not None:
+            lexical.shutdown(wait=True)
+        for idx in [*self.indexes, *([extra] if extra is not None else [])]:
             close = getattr(idx, "close", None)
             if close:
                 close()

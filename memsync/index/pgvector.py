@@ -92,5 +92,7 @@ class PgvectorIndex:
         return dense(conn, model, vector, k, filters, self._iterative)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        """Waits for a call in progress on another thread (never closes under it)."""
+        with self._turn:
+            if self._conn is not None:
+                self._conn.close()

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from memsync import settings as names
+
 if TYPE_CHECKING:
     from memsync.index import VectorIndex
     from memsync.settings import Settings
@@ -56,3 +58,10 @@ def _zep(settings: Settings) -> Any:
 
 
 MIRRORS: dict[str, MirrorKind] = {k.name: k for k in (MirrorKind("zep", _zep),)}
+# Settings accepts these names without importing this module (it would import the indexes)
+assert set(INDEXES) == set(names.VECTOR_INDEXES) and set(MIRRORS) == set(names.MIRRORS)
+
+
+def open_indexes(settings: Settings, dsn: str) -> list[VectorIndex]:
+    # names checked by Settings; mirrors (zep) are not search indexes: memsync/mirror/
+    return [INDEXES[name].open(settings, dsn) for name in settings.indexes if name in INDEXES]

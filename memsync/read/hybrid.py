@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from memsync.errors import InvalidInput
-from memsync.index import VectorIndex, as_array
+from memsync.index import as_array
 from memsync.read import fusion
 from memsync.runtime import Runtime
 from memsync.storage.db import DictConn
@@ -105,17 +105,6 @@ class Hit:
         return d
 
 
-def dense_index(rt: Runtime) -> VectorIndex:
-    """The enabled index that ranks first for search (Qdrant when configured), else pgvector
-    in the same database (the embedded default)."""
-    from memsync.index.registry import INDEXES
-
-    known = [i for i in rt.indexes if i.name in INDEXES]
-    if known:
-        return min(known, key=lambda i: INDEXES[i.name].search_rank)
-    return INDEXES["pgvector"].open(rt.settings, rt.dsn)
-
-
 @dataclass
 class Timing:
     """Where one search's time went, stage by stage (ms). dense and lexical run at once, so
@@ -155,11 +144,11 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
         t.embed_ms = 1000 * (time.perf_counter() - t0)
     # then the two index queries run at once: BM25 on the caller's connection (another
     # thread), the dense kNN on the index's own connection (this thread)
-    lexical = _LEXICAL.submit(_timed_bm25, conn, query, n, f, t) if want_lexical else None
+    lexical = rt.lexical_pool().submit(_timed_bm25, conn, query, n, f, t) if want_lexical else None
     try:
         if qvec is not None:
             t0 = time.perf_counter()
-            lists["dense"] = dense_index(rt).search(rt.embedder.model_id, qvec, n, f)
+            lists["dense"] = rt.search_index().search(rt.embedder.model_id, qvec, n, f)
             t.dense_ms = 1000 * (time.perf_counter() - t0)
     except BaseException:
         if lexical is not None:
@@ -189,9 +178,6 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
     hits = [_hit(x, rows[x.block_id]) for x in fused[: opts.k]]
     t.total_ms = 1000 * (time.perf_counter() - started)
     return hits
-
-
-_LEXICAL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memsync-lexical")
 
 
 def _timed_bm25(conn: DictConn, query: str, n: int, f: Filters, t: Timing) -> list[tuple[int, float]]:

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from memsync.errors import ConfigError
-from memsync.settings import Settings, redact_dsn
+from memsync.settings import Settings
+from memsync.storage.dsn import redact_dsn
 
 
 def test_reads_memsync_env_vars() -> None:

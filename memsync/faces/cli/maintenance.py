@@ -85,20 +85,8 @@ def rechunk_cmd(ctx: click.Context, sources: tuple[str, ...], as_json: bool) -> 
 @click.pass_context
 def verify_cmd(ctx: click.Context, repair: bool, as_json: bool) -> None:
     """Compare blocks with each index: missing, orphaned, stale points."""
-    from memsync.index.registry import MIRRORS
-    from memsync.write import ops
-
-    with _app(ctx) as app, app.connection() as conn:
-        rt = app.runtime
-        reports: list[dict[str, Any]] = [ops.verify(conn, rt.embedder.model_id, idx, repair) for idx in rt.indexes]
-        for name in rt.settings.mirrors:  # what Postgres says the mirror should hold vs what it has
-            m = MIRRORS[name].open(rt.settings).verify(conn)
-            if repair and m["missing"]:
-                from memsync.storage.db import mirror as mirror_q
-
-                mirror_q.requeue(conn, name, [tuple(ref.split("#", 1)) for ref in m["missing"]])
-                m["repaired"] = True
-            reports.append({"index": name, "mirror": True, "repaired": False, **m})
+    with _app(ctx) as app:
+        reports = app.verify(repair)
 
     def line(r: dict[str, Any]) -> str:
         if r.get("mirror"):

@@ -52,6 +52,7 @@ NEEDS_MODEL = ("retrieve", "search")  # they embed the query (and wait for write
 MODEL_WAIT_SECONDS = 300.0
 EXIT_GRACE_SECONDS = 0.3  # how long a closing server waits for its background thread
 RECENT = 10  # rows of each kind a subject resource shows
+MAX_SESSIONS = 10_000  # HTTP sessions whose read-your-writes state is kept (the oldest unused go first)
 
 
 class ServerError(MemsyncError):
@@ -78,6 +79,7 @@ class Memory:
     ready: threading.Event = field(default_factory=threading.Event)
     process_caller: t.Caller = field(default_factory=t.Caller)
     principals: dict[str, t.Caller] = field(default_factory=dict)
+    sessions: dict[str, t.Caller] = field(default_factory=dict)  # HTTP sessions by token and Mcp-Session-Id
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def current(self) -> t.Env:
@@ -102,13 +104,16 @@ class Memory:
         headers = ctx.headers
         if headers is None:
             return self.process_caller
-        connection = getattr(ctx.request_context.session, "_connection", None)
-        if connection is not None and connection.session_id:
-            state: dict[str, Any] = connection.state
-            with self.lock:
-                return state.setdefault("memsync", t.Caller())  # type: ignore[no-any-return]
         principal = hashlib.sha256(str(headers.get("authorization", "")).encode()).hexdigest()
+        session = headers.get("mcp-session-id")
         with self.lock:
+            if session:  # the SDK checked the id against its live sessions before this call
+                key = f"{principal}:{session}"
+                caller = self.sessions.pop(key, None) or t.Caller()
+                self.sessions[key] = caller  # most recent last
+                while len(self.sessions) > MAX_SESSIONS:  # ended sessions age out
+                    self.sessions.pop(next(iter(self.sessions)))
+                return caller
             return self.principals.setdefault(principal, t.Caller(track_session=False))
 
 
@@ -339,7 +344,7 @@ def build(app: Memsync, opts: Options) -> tuple[MCPServer, Memory]:
 
 
 def _version() -> str:
-    from memsync import __version__
+    from memsync.version import __version__
 
     return __version__
 

@@ -11,7 +11,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from memsync.errors import DatabaseError
-from memsync.settings import redact_dsn
+from memsync.storage.dsn import redact_dsn
 
 DictConn = psycopg.Connection[dict[str, Any]]
 
