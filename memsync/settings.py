@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from memsync.errors import ConfigError
 from memsync.storage.dsn import redact_dsn
+from memsync.vocabulary import CHUNK_OVERLAP, CHUNK_TOKENS
 
 # The names MEMSYNC_INDEXES accepts; what each one is lives in memsync/index/registry.py,
 # which checks that it declares exactly these.
@@ -74,9 +75,9 @@ class Settings(BaseModel):
     poll_seconds: float = Field(5.0, gt=0, description="Fallback poll interval when no NOTIFY arrives.")
     max_attempts: int = Field(5, ge=1, description="Attempts before an item is dead-lettered.")
     backoff_seconds: float = Field(2.0, ge=0, description="Base of the exponential retry backoff.")
-    chunk_tokens: int = Field(256, ge=16, description="Max tokens per chunk (model tokenizer); capped at what the "
+    chunk_tokens: int = Field(CHUNK_TOKENS, ge=16, description="Max tokens per chunk (model tokenizer); capped at what the "
                               "model reads, its window less its special tokens (254 for the default model).")
-    chunk_overlap: int = Field(32, ge=0, description="Token overlap between split chunks.")
+    chunk_overlap: int = Field(CHUNK_OVERLAP, ge=0, description="Token overlap between split chunks.")
     ingest_max_bytes: int = Field(2_000_000, ge=1, description="docs_ingest: larger files are refused.")
     sop_globs: tuple[str, ...] = Field(
         ("sops/", "sop/", "*.sop.md"), description="docs_ingest: comma-separated path patterns of SOP files."

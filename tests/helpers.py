@@ -41,3 +41,14 @@ def env_for(dsn: str, **extra: str) -> dict[str, str]:
     deterministic model."""
     return {**os.environ, "MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_LOG_LEVEL": "WARNING",
             **extra}
+
+
+def drain(dsn: str, settings: Any, embedder: Any = None, indexes: list[Any] | None = None) -> Any:
+    """One `run --once` of a sync worker on `dsn` (the fake embedder and pgvector unless
+    given); returns its totals."""
+    from memsync.embed import HashingEmbedder
+    from memsync.index.pgvector import PgvectorIndex
+    from memsync.write.worker import Worker
+
+    return Worker(settings.model_copy(update={"dsn": dsn}), dsn, embedder or HashingEmbedder(),
+                  [PgvectorIndex(dsn)] if indexes is None else indexes).run_once()

@@ -20,6 +20,7 @@ from memsync.text.chunk import (
     piece_key,
     strip_front_matter,
 )
+from memsync.vocabulary import CHUNK_OVERLAP, CHUNK_TOKENS
 
 _STEP_HEADING = re.compile(r"^step\s+(\d{1,3})\b[:.\-\s]*(.*)$", re.IGNORECASE)
 
@@ -28,8 +29,8 @@ def chunk_sop(
     text: str,
     *,
     title: str | None = None,
-    max_tokens: int = 256,
-    overlap: int = 32,
+    max_tokens: int = CHUNK_TOKENS,
+    overlap: int = CHUNK_OVERLAP,
     count: TokenCounter = approx_tokens,
     label: str | None = None,
 ) -> list[Chunk]:
@@ -96,7 +97,10 @@ def path_label(row: Mapping[str, Any]) -> str | None:
     external = re.sub(r"@[0-9a-f]{7,40}$", "", str(row.get("external_id") or ""))  # docs_ingest's @commit
     rel = urllib.parse.unquote(external.rsplit(":", 1)[-1])
     stem = rel.rsplit(".", 1)[0] if "." in rel.rsplit("/", 1)[-1] else rel
-    words = [w for w in re.split(r"[/_.\-@\s]+", stem) if w and w.lower() not in _PATH_NOISE]
+    # bare numbers are ordering prefixes of numbered folders ("01-guides/02-getting-started"):
+    # they name no topic and took ~1/6 of a chunk's tokens on such trees
+    words = [w for w in re.split(r"[/_.\-@\s]+", stem)
+             if w and w.lower() not in _PATH_NOISE and not w.isdigit()]
     said = set(re.findall(r"\w+", str(row.get("title") or "").lower()))
     return None if {w.lower() for w in words} <= said else " / ".join(words) or None
 

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from memsync.kinds.base import Gather, Item, Kind, SectionBase
 from memsync.kinds.events import day, speaker, text_of
 from memsync.storage.db import context as q
+from memsync.vocabulary import SearchMode
 
 
 @dataclass
@@ -85,7 +86,7 @@ class ConversationSection(SectionBase):
     query: str = "{query}"
     top_k: int = Field(5, ge=1, le=50, description="matching turns to start from")
     neighbours: int = Field(1, ge=0, le=20, description="turns kept on each side of a matching turn")
-    mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    mode: SearchMode = "hybrid"
     fusion: Literal["zscore", "rrf"] = "zscore"
     rrf_k: int = Field(60, ge=1)
     weights: dict[str, float] = Field(default_factory=lambda: {"dense": 1.0, "lexical": 1.0})

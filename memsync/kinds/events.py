@@ -21,8 +21,8 @@ from pydantic import Field
 from memsync.kinds.base import ChunkParams, Gather, Item, Kind, SectionBase, Source
 from memsync.storage.db import context as q
 from memsync.text.chunk import Chunk, TokenCounter, approx_tokens, bounded, normalize, piece_key
+from memsync.vocabulary import CHUNK_OVERLAP, CHUNK_TOKENS, EventType, MemoryScope
 
-MemoryScope = Literal["run", "session", "user", "project", "global"]  # agent.events.memory_scope
 SEARCHABLE = ("note", "decision")
 CONTEXT_SHARE = 4  # the turns before a turn take at most this share (1/4) of its chunk's tokens
 # 'run' memory lives for one run (and holds memsync's own audit records): not searchable later
@@ -103,7 +103,7 @@ def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
     body = normalize(text_of(row.get("payload")))
     if not body:
         return []
-    p = p or ChunkParams(256, 32, approx_tokens)
+    p = p or ChunkParams(CHUNK_TOKENS, CHUNK_OVERLAP, approx_tokens)
     head = heading(row)
     before = context(row, p.max_tokens // CONTEXT_SHARE, p.count)
     meta: dict[str, Any] = {"memory_scope": row.get("memory_scope"), "session_id": row.get("session_id")}
@@ -122,7 +122,7 @@ def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
 
 class EventsSection(SectionBase):
     kind: Literal["events"]
-    event_types: list[Literal["tool_call", "tool_result", "note", "error", "decision"]] = Field(default_factory=list)
+    event_types: list[EventType] = Field(default_factory=list)
     memory_scopes: list[MemoryScope] = Field(default_factory=list)
 
     def gather(self, g: Gather) -> list[Item]:

@@ -13,6 +13,7 @@ from pydantic import Field
 from memsync.kinds.base import ChunkParams, Gather, Item, Kind, SectionBase, Source
 from memsync.storage.db import context as q
 from memsync.text.chunk import Chunk, approx_tokens, bounded, normalize, piece_key
+from memsync.vocabulary import CHUNK_OVERLAP, CHUNK_TOKENS
 
 Status = Literal["pending", "running", "completed", "failed", "cancelled"]
 NOTE_KEYS = ("summary", "outcome", "notes", "lessons")  # free text a run's metadata may carry
@@ -64,7 +65,7 @@ def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
     body = normalize("\n".join(lines[1:])) or normalize(lines[0])
     workflow = str(row.get("workflow") or "").strip() or None
     head = f"Run: {workflow or 'unnamed workflow'} ({row.get('status')})"
-    p = p or ChunkParams(256, 32, approx_tokens)
+    p = p or ChunkParams(CHUNK_TOKENS, CHUNK_OVERLAP, approx_tokens)
     return [Chunk(piece_key("run", i), "run_summary", text, head, workflow, i, tokens=p.count(head) + n)
             for i, (text, n) in enumerate(bounded(body, head, p.max_tokens, p.overlap, p.count))]
 

@@ -11,6 +11,7 @@ from pydantic import Field
 from memsync.kinds.base import ChunkParams, Gather, Item, Kind, SectionBase, Source
 from memsync.storage.db import context as q
 from memsync.text.chunk import Chunk, approx_tokens, bounded, normalize, piece_key
+from memsync.vocabulary import CHUNK_OVERLAP, CHUNK_TOKENS
 
 FactType = Literal["preference", "constraint", "pattern", "anti_pattern", "heuristic", "result"]
 
@@ -31,7 +32,7 @@ def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
     content = normalize(str(row.get("content") or ""))
     if not content or ended(row):
         return []  # an ended fact (forget, supersede) leaves the index
-    p = p or ChunkParams(256, 32, approx_tokens)
+    p = p or ChunkParams(CHUNK_TOKENS, CHUNK_OVERLAP, approx_tokens)
     head = label(row)
     return [Chunk(piece_key("fact", i), "fact", text, head, _label(row), i, tokens=p.count(head) + n)
             for i, (text, n) in enumerate(bounded(content, head, p.max_tokens, p.overlap, p.count))]

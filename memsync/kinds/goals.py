@@ -10,6 +10,7 @@ from pydantic import Field
 from memsync.kinds.base import ChunkParams, Gather, Item, Kind, SectionBase, Source
 from memsync.storage.db import context as q
 from memsync.text.chunk import Chunk, approx_tokens, as_markdown_list, bounded, normalize, piece_key
+from memsync.vocabulary import CHUNK_OVERLAP, CHUNK_TOKENS
 
 Status = Literal["proposed", "active", "achieved", "abandoned", "paused"]
 Horizon = Literal["daily", "weekly", "monthly", "quarterly", "yearly", "long_term"]
@@ -24,7 +25,7 @@ def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
     title = str(row.get("title") or "").strip()
     if not (title or body):
         return []
-    p = p or ChunkParams(256, 32, approx_tokens)
+    p = p or ChunkParams(CHUNK_TOKENS, CHUNK_OVERLAP, approx_tokens)
     head = f"Goal: {title}" if title else None
     return [Chunk(piece_key("goal", i), "goal", text, head, title or None, i,
                   tokens=(p.count(head) if head else 0) + n)

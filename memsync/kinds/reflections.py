@@ -20,6 +20,7 @@ from memsync.text.chunk import (
     split_long,
     strip_blobs,
 )
+from memsync.vocabulary import CHUNK_OVERLAP, CHUNK_TOKENS, ReflectionMode
 
 SECTIONS = ("goals", "accomplishments", "blockers", "decisions", "next_actions")
 
@@ -30,7 +31,7 @@ def _label(row: Mapping[str, Any]) -> str:
     return label + (f" {str(period)[:10]}" if period is not None else "")
 
 
-def chunk_reflection(row: Mapping[str, Any], *, max_tokens: int = 256, overlap: int = 32,
+def chunk_reflection(row: Mapping[str, Any], *, max_tokens: int = CHUNK_TOKENS, overlap: int = CHUNK_OVERLAP,
                      count: TokenCounter = approx_tokens) -> list[Chunk]:
     label = _label(row)
     chunks: list[Chunk] = []
@@ -72,7 +73,7 @@ def render(row: Mapping[str, Any]) -> str:
 
 class ReflectionsSection(SectionBase):
     kind: Literal["reflections"]
-    modes: list[Literal["daily", "weekly", "monthly"]] = Field(default_factory=list)
+    modes: list[ReflectionMode] = Field(default_factory=list)
 
     def gather(self, g: Gather) -> list[Item]:
         return [g.item("reflections", render(r), "agent.reflections", r)

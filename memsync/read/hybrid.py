@@ -19,9 +19,10 @@ from memsync.runtime import Runtime
 from memsync.storage.db import DictConn
 from memsync.storage.db import search as q
 from memsync.storage.filters import Filters
+from memsync.vocabulary import MAX_HITS, SEARCH_MODES, SearchMode
 
-Mode = Literal["hybrid", "dense", "lexical"]
-MODES = ("hybrid", "dense", "lexical")
+Mode = SearchMode
+MODES = SEARCH_MODES
 Fusion = Literal["zscore", "rrf"]
 FUSIONS = ("zscore", "rrf")
 
@@ -61,7 +62,7 @@ def check(query: object, opts: SearchOptions) -> None:
         raise SearchError(f"unknown search mode {opts.mode!r}; use one of {', '.join(MODES)}")
     if opts.fusion not in FUSIONS:
         raise SearchError(f"unknown fusion {opts.fusion!r}; use one of {', '.join(FUSIONS)}")
-    _number("k", opts.k, low=1, high=1000, whole=True)
+    _number("k", opts.k, low=1, high=MAX_HITS, whole=True)
     _number("rrf_k", opts.rrf_k, low=1, whole=True)
     if opts.candidates is not None:
         _number("candidates", opts.candidates, low=1, high=100_000, whole=True)

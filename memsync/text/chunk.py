@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memsync.text import markdown
+from memsync.vocabulary import CHUNK_OVERLAP, CHUNK_TOKENS
 
 # What the chunkers produce; `memsync rechunk` brings stored rows up to a new version.
-CHUNKER_VERSION = "5"
+CHUNKER_VERSION = "6"
 # The content hash keys stored embeddings: it covers only the embedded text (and this scheme
 # tag), so a chunker change re-embeds the blocks whose text changed, and no others.
 HASH_SCHEME = "1"
@@ -229,7 +230,7 @@ def _unit_pieces(unit: markdown.Unit, budget: int, count: TokenCounter) -> list[
     return split_long(unit.text, budget, count, unit.atomic, size)
 
 
-def bounded(text: str, heading: str | None, max_tokens: int = 256, overlap: int = 32,
+def bounded(text: str, heading: str | None, max_tokens: int = CHUNK_TOKENS, overlap: int = CHUNK_OVERLAP,
             count: TokenCounter = approx_tokens) -> list[Sized]:
     """One text (a fact, a goal, a step) as pieces that each fit the chunk size with their
     heading: usually one piece; blobs are replaced first (strip_blobs)."""
@@ -253,8 +254,8 @@ def chunk_markdown(
     text: str,
     *,
     title: str | None = None,
-    max_tokens: int = 256,
-    overlap: int = 32,
+    max_tokens: int = CHUNK_TOKENS,
+    overlap: int = CHUNK_OVERLAP,
     count: TokenCounter = approx_tokens,
     block_type: str = "doc_section",
     key_prefix: str = "",

@@ -10,15 +10,15 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any
 
 from pydantic import Field, model_validator
 
 from memsync.errors import InvalidInput
-from memsync.kinds.events import MemoryScope
 from memsync.read.subjects import Confinement, Subject
 from memsync.storage.db import DictConn
 from memsync.storage.db import memory as q
+from memsync.vocabulary import MEMORY_SCOPES, MemoryScope
 from memsync.write.memory import (
     FieldError,
     Ref,
@@ -171,8 +171,8 @@ def _first_of_each_id(pairs: list[tuple[Message, str | None]]) -> list[tuple[Mes
 
 
 def memory_scope(value: str) -> MemoryScope:
-    if value not in get_args(MemoryScope):
-        raise FieldError(f"memory_scope: expected one of {', '.join(get_args(MemoryScope))}, got {value!r}")
+    if value not in MEMORY_SCOPES:
+        raise FieldError(f"memory_scope: expected one of {', '.join(MEMORY_SCOPES)}, got {value!r}")
     return value  # type: ignore[return-value]
 
 

@@ -29,13 +29,14 @@ from pydantic import (
 )
 
 from memsync.errors import FactEnded, IdempotencyConflict, InvalidInput
-from memsync.kinds.events import MemoryScope, text_of
+from memsync.kinds.events import text_of
 from memsync.kinds.facts import FactType, ended
 from memsync.read.subjects import Confinement, ScopeError, Subject, SubjectError, id_part, resolve
 from memsync.storage.db import DictConn
 from memsync.storage.db import context as ctxq
 from memsync.storage.db import memory as q
 from memsync.storage.db.subjects import RELATIONS
+from memsync.vocabulary import EventType, MemoryScope, ReflectionMode
 from memsync.write.tokens import SyncToken
 
 MAX_TEXT = 100_000  # characters of one fact, note or payload text
@@ -162,7 +163,7 @@ class Supersede(_Input):
 
 class LogReflection(_Input):
     subject: SubjectArg
-    mode: Literal["daily", "weekly", "monthly"]
+    mode: ReflectionMode
     goals: list[str] = Field(default_factory=list, max_length=200)
     accomplishments: list[str] = Field(default_factory=list, max_length=200)
     blockers: list[str] = Field(default_factory=list, max_length=200)
@@ -231,7 +232,7 @@ class StartSession(_Input):
 
 class LogEvent(_Input):
     session: Ref
-    event_type: Literal["tool_call", "tool_result", "note", "error", "decision"]
+    event_type: EventType
     payload: dict[str, Any] = Field(description="JSON; a note or decision keeps its prose under 'text'")
     memory_scope: MemoryScope = "session"
     subject: str | None = Field(None, max_length=200, description="default: the session's subject")

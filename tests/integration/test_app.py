@@ -9,13 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from helpers import drain
 
 from memsync.app import Memsync
 from memsync.embed import HashingEmbedder
 from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
 from memsync.storage.db import DictConn, connect
-from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ def seed(dsn: str, settings: Settings, words: str) -> None:
         for i in range(20):
             c.execute("INSERT INTO agent.facts (fact_type, content, subject_type, subject_id)"
                       " VALUES ('preference', %s, 'person', %s)", (f"{words} number {i}", person["id"]))
-    Worker(settings, dsn, HashingEmbedder(), [PgvectorIndex(dsn)]).run_once()
+    drain(dsn, settings, HashingEmbedder(), [PgvectorIndex(dsn)])
 
 
 def app_for(dsn: str) -> Memsync:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import drain
 
 from memsync.embed import HashingEmbedder
 from memsync.errors import EmbeddingError
@@ -22,7 +23,6 @@ from memsync.storage.db import DictConn, connect, queue
 from memsync.text.chunk import Chunk
 from memsync.write.sources import SOURCES, ChunkParams
 from memsync.write.sync import Pipeline
-from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ def insert_mixed(conn: DictConn) -> None:
 def test_oversized_rows_of_every_kind_sync_with_the_good_ones(conn: DictConn, dsn: str, settings: Settings,
                                                               fake_embedder: HashingEmbedder) -> None:
     insert_mixed(conn)
-    stats = Worker(settings, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
+    stats = drain(dsn, settings, fake_embedder, [PgvectorIndex(dsn)])
     assert stats.items == 10 and stats.acked == 10 and stats.failed == 0, stats.errors
     assert n(conn, "SELECT count(*) AS n FROM memsync.outbox") == 0
     for table in ("agent.facts", "agent.goals", "agent.reflections", "agent.artifacts"):
@@ -128,7 +128,7 @@ def test_texts_the_model_rejects_fail_only_their_rows(conn: DictConn, dsn: str, 
     for text in ("alpha", "REJECT me", "beta", "NANTEXT here", "gamma"):
         conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', %s)", (text,))
     s = settings.model_copy(update={"max_attempts": 1})
-    stats = Worker(s, dsn, PickyEmbedder(), [PgvectorIndex(dsn)]).run_once()
+    stats = drain(dsn, s, PickyEmbedder(), [PgvectorIndex(dsn)])
     assert (stats.acked, stats.failed, stats.dead) == (3, 2, 2)
     dead = {r["content"]: r["last_error"] for r in conn.execute(
         "SELECT f.content, o.last_error FROM memsync.outbox o JOIN agent.facts f ON f.id = o.source_id"
@@ -158,11 +158,11 @@ def test_a_row_an_index_refuses_fails_alone_while_the_index_answers(conn: DictCo
                                                                    fake_embedder: HashingEmbedder) -> None:
     for text in ("one", "two", "three"):
         conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', %s)", (text,))
-    Worker(settings, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
+    drain(dsn, settings, fake_embedder, [PgvectorIndex(dsn)])
     bad = n(conn, "SELECT id AS n FROM agent.blocks WHERE body_md = 'two'")
     conn.execute("UPDATE agent.facts SET content = content || ' again'")
     idx: list[VectorIndex] = [PgvectorIndex(dsn), RefusingIndex(dsn, bad)]
-    stats = Worker(settings, dsn, fake_embedder, idx).run_once()
+    stats = drain(dsn, settings, fake_embedder, idx)
     assert (stats.acked, stats.failed, stats.deferred) == (2, 1, 0)
     row = conn.execute("SELECT attempts, last_error FROM memsync.outbox").fetchone()
     assert row is not None and row["attempts"] == 1 and "payload refused" in row["last_error"]
@@ -181,7 +181,7 @@ def test_an_item_that_kills_its_worker_every_time_is_dead_lettered(conn: DictCon
     for i in range(3):  # three workers claim it and die (never registered: dead at once)
         conn.execute("UPDATE memsync.outbox SET claimed_by = %s, claimed_until = now() + interval '1 hour',"
                      " attempts = attempts + 1 WHERE id = %s", (f"crashed-{i}", poison["id"]))
-    stats = Worker(s, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
+    stats = drain(dsn, s, fake_embedder, [PgvectorIndex(dsn)])
     assert stats.acked == 1
     row = conn.execute("SELECT dead_at, last_error, attempts FROM memsync.outbox").fetchone()
     assert row is not None and row["dead_at"] is not None and row["attempts"] == 3
@@ -199,7 +199,7 @@ def test_reembed_passes_over_a_text_the_new_model_rejects(conn: DictConn, dsn: s
 
     for text in ("alpha", "REJECT me", "beta"):
         conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', %s)", (text,))
-    Worker(settings, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
+    drain(dsn, settings, fake_embedder, [PgvectorIndex(dsn)])
     result = ops.reembed(conn, Picky256(), [PgvectorIndex(dsn)])
     assert result["embedded"] == 2  # one pass, the rejected text logged and passed over
     assert n(conn, "SELECT count(*) AS n FROM memsync.embeddings WHERE model = 'hashing-256'") == 2

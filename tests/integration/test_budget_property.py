@@ -9,6 +9,7 @@ import string
 from typing import Any
 
 import pytest
+from helpers import drain
 
 from memsync.app import Memsync
 from memsync.embed import HashingEmbedder, SentenceTransformerEmbedder
@@ -17,7 +18,6 @@ from memsync.settings import Settings
 from memsync.storage.db import DictConn
 from memsync.storage.db import context as ctxq
 from memsync.text.chunk import block_text
-from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,7 @@ def test_no_block_over_the_chunk_size_and_no_bundle_over_its_budget(conn: DictCo
                      " VALUES ('doc', 'Doc', %s, 'person', %s)", (random_doc(rng), person["id"]))
     conn.execute("INSERT INTO agent.facts (fact_type, content, subject_type, subject_id) VALUES ('result', %s,"
                  " 'person', %s)", ("data " + "Z" * 200_000 + " end", person["id"]))
-    stats = Worker(settings, dsn, emb, [PgvectorIndex(dsn)]).run_once()
+    stats = drain(dsn, settings, emb, [PgvectorIndex(dsn)])
     assert stats.failed == 0, stats.errors
     limit = settings.chunk_tokens
     blocks = conn.execute("SELECT id, chunk_key, title, heading_path, body_md, token_count FROM agent.blocks").fetchall()

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from helpers import drain
 from psycopg.types.json import Jsonb
 from qdrant_client import QdrantClient
 
@@ -23,7 +24,6 @@ from memsync.runtime import Runtime
 from memsync.settings import Settings
 from memsync.storage.db import DictConn
 from memsync.storage.db import context as ctxq
-from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -97,10 +97,10 @@ def test_truncate_of_blocks_drops_every_point(conn: DictConn, dsn: str, settings
     conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'one'), ('result', 'two')")
     conn.execute("INSERT INTO agent.blocks (block_type, title, body_md) VALUES ('note', 'N', 'a direct note')")
     indexes = [PgvectorIndex(dsn), qdrant_index]
-    Worker(settings, dsn, fake_embedder, indexes).run_once()
+    drain(dsn, settings, fake_embedder, indexes)
     assert qdrant_index.count("hashing-384") == 3
     conn.execute("TRUNCATE agent.blocks CASCADE")
-    Worker(settings, dsn, fake_embedder, indexes).run_once()
+    drain(dsn, settings, fake_embedder, indexes)
     assert qdrant_index.count("hashing-384") == 0
     assert one(conn, "SELECT count(*) FROM memsync.pgvector_index") == 0
     assert one(conn, "SELECT n_docs FROM memsync.corpus_stats") == 0
@@ -188,7 +188,7 @@ def test_mmr_and_recency_produce_orders_only_they_can(conn: DictConn, dsn: str, 
     ids = {k: one(conn, "INSERT INTO agent.blocks (block_type, title, body_md) VALUES ('note', 'Note', %s)"
                         " RETURNING id", v) for k, v in texts.items()}
     conn.execute("UPDATE agent.blocks SET created_at = now() - interval '60 days' WHERE id = %s", (ids["a"],))
-    Worker(settings, dsn, HashingEmbedder(), [PgvectorIndex(dsn)]).run_once()
+    drain(dsn, settings, HashingEmbedder(), [PgvectorIndex(dsn)])
     query = "invoice export timeout at night rerun"
     with Memsync(Settings.from_env({"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384"})) as app:
         plain = [h.block_id for h in app.search(query, k=2)]
@@ -205,20 +205,20 @@ def test_deleting_a_large_artifact_queues_one_item_and_drops_every_point(
     aid = one(conn, "INSERT INTO agent.artifacts (artifact_type, title, body_md) VALUES ('doc', 'Handbook', %s)"
                     " RETURNING id", doc)
     indexes = [PgvectorIndex(dsn), qdrant_index]
-    Worker(settings, dsn, fake_embedder, indexes).run_once()
+    drain(dsn, settings, fake_embedder, indexes)
     assert one(conn, "SELECT count(*) FROM agent.blocks") == 200 and qdrant_index.count("hashing-384") == 200
     conn.execute("DELETE FROM agent.artifacts WHERE id = %s", (aid,))  # its blocks cascade
     assert one(conn, "SELECT count(*) FROM memsync.outbox") == 1  # the artifact's item, not one per block
-    Worker(settings, dsn, fake_embedder, indexes).run_once()
+    drain(dsn, settings, fake_embedder, indexes)
     assert qdrant_index.count("hashing-384") == 0 and one(conn, "SELECT count(*) FROM memsync.outbox") == 0
 
     # a derived block deleted on its own (its source still there) is rebuilt, its old point dropped
     aid = one(conn, "INSERT INTO agent.artifacts (artifact_type, title, body_md) VALUES ('doc', 'Small', %s)"
                     " RETURNING id", "# Small\n\nOne.\n\n## Two\n\nTwo.")
-    Worker(settings, dsn, fake_embedder, indexes).run_once()
+    drain(dsn, settings, fake_embedder, indexes)
     victim = one(conn, "SELECT min(id) FROM agent.blocks WHERE artifact_id = %s", aid)
     conn.execute("DELETE FROM agent.blocks WHERE id = %s", (victim,))
-    Worker(settings, dsn, fake_embedder, indexes).run_once()
+    drain(dsn, settings, fake_embedder, indexes)
     want = {r["id"]: r["content_hash"] for r in conn.execute("SELECT id, content_hash FROM agent.blocks")}
     assert len(want) == 2 and victim not in want
     assert qdrant_index.hashes("hashing-384") == want

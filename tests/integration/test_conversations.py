@@ -12,16 +12,15 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from helpers import drain
 
 from memsync.app import Memsync
 from memsync.embed import HashingEmbedder
 from memsync.errors import InvalidInput
 from memsync.faces.cli import main
-from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
 from memsync.storage.db import DictConn
 from memsync.write.memory import FieldError
-from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +43,6 @@ class Counting(HashingEmbedder):
         self.texts.extend(texts)
         return super().encode(texts)
 
-
-def drain(dsn: str, settings: Settings, embedder: HashingEmbedder | None = None) -> None:
-    Worker(settings.model_copy(update={"dsn": dsn}), dsn, embedder or HashingEmbedder(), [PgvectorIndex(dsn)]).drain()
 
 
 HISTORY = {"sessions": [

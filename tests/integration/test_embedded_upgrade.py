@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from helpers import drain
 
 from memsync.app import Memsync
 from memsync.embed import HashingEmbedder
@@ -17,7 +18,6 @@ from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
 from memsync.storage import embedded, migrate
 from memsync.storage.db import connect
-from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +64,7 @@ def test_a_home_made_by_the_old_embedded_server_opens_and_stays_searchable(tmp_p
         with connect(dsn, autocommit=True) as c:
             for table, column, kind in added:
                 c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-        Worker(settings, dsn, HashingEmbedder(), [PgvectorIndex(dsn)]).run_once()
+        drain(dsn, settings, HashingEmbedder(), [PgvectorIndex(dsn)])
         with connect(dsn, autocommit=True) as c:
             for table, column, _ in added:
                 c.execute(f"ALTER TABLE {table} DROP COLUMN {column}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from helpers import drain
 from psycopg.types.json import Jsonb
 
 from memsync.embed import HashingEmbedder
@@ -17,7 +18,6 @@ from memsync.runtime import Runtime
 from memsync.settings import Settings
 from memsync.storage.db import DictConn, connect
 from memsync.storage.db import context as ctxq
-from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ def test_execution_runs_sync_search_and_gather(conn: DictConn, dsn: str, setting
     one(conn, "INSERT INTO agent.execution_runs (workflow, status, subject_type, subject_id) VALUES"
               " ('inbox triage', 'failed', 'person', %s) RETURNING id", other)
     pg = PgvectorIndex(dsn)
-    assert Worker(settings, dsn, fake_embedder, [pg]).run_once().acked == 2
+    assert drain(dsn, settings, fake_embedder, [pg]).acked == 2
     block = conn.execute("SELECT * FROM agent.blocks WHERE source_table = 'agent.execution_runs' AND source_id = %s",
                          (run,)).fetchone()
     assert block is not None and block["block_type"] == "run_summary"
@@ -62,11 +62,11 @@ def test_execution_runs_sync_search_and_gather(conn: DictConn, dsn: str, setting
     conn.execute("UPDATE agent.execution_runs SET updated_at = now() WHERE id = %s", (run,))
     assert one(conn, "SELECT count(*) FROM memsync.outbox") == 0
     conn.execute("UPDATE agent.execution_runs SET actual_minutes = 40 WHERE id = %s", (run,))
-    Worker(settings, dsn, fake_embedder, [pg]).run_once()
+    drain(dsn, settings, fake_embedder, [pg])
     assert "Took 40 min (estimated 30, +10)" in one(
         conn, "SELECT body_md FROM agent.blocks WHERE source_table = 'agent.execution_runs' AND source_id = %s", run)
     conn.execute("DELETE FROM agent.execution_runs WHERE id = %s", (run,))
-    Worker(settings, dsn, fake_embedder, [pg]).run_once()
+    drain(dsn, settings, fake_embedder, [pg])
     assert one(conn, "SELECT count(*) FROM agent.blocks WHERE source_id = %s"
                      " AND source_table = 'agent.execution_runs'", run) == 0
 

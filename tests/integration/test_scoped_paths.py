@@ -9,6 +9,7 @@ import random
 
 import numpy as np
 import pytest
+from helpers import drain
 
 from memsync.embed import HashingEmbedder
 from memsync.index.pgvector import PgvectorIndex
@@ -17,7 +18,6 @@ from memsync.storage.db import DictConn
 from memsync.storage.db import search as sq
 from memsync.storage.db.vectors import vector_version
 from memsync.storage.filters import Filters
-from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def test_both_paths_agree_in_a_scope(conn: DictConn, dsn: str, settings: Setting
         text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30)))
         conn.execute("INSERT INTO agent.facts (fact_type, content, subject_type, subject_id) VALUES "
                      "('result', %s, 'project', %s)", (f"{text} number {i}", 1 + i % 2))
-    Worker(settings, dsn, HashingEmbedder(), [PgvectorIndex(dsn)]).run_once()
+    drain(dsn, settings, HashingEmbedder(), [PgvectorIndex(dsn)])
     conn.execute("VACUUM ANALYZE agent.blocks")
     assert vector_version(conn) >= (0, 8)
     scope = Filters(subjects=(("project", 1),), scoped=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from helpers import drain
 from psycopg.types.json import Jsonb
 
 from memsync.embed import HashingEmbedder
@@ -12,15 +13,11 @@ from memsync.index import VectorIndex
 from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
 from memsync.storage.db import DictConn
-from memsync.write.worker import Worker
 
 pytestmark = pytest.mark.integration
 
 DOC = "# Guide\n\nIntro.\n\n## Install\n\nRun pip install.\n\n## Use\n\nStart the daemon.\n\n## Tail\n\nThe end.\n"
 
-
-def drain(dsn: str, settings: Settings, embedder: Any, indexes: list[VectorIndex]) -> Any:
-    return Worker(settings, dsn, embedder, indexes).run_once()
 
 
 def blocks(conn: DictConn, table: str, source_id: int) -> dict[str, dict[str, Any]]:
@@ -225,7 +222,7 @@ def test_sync_session_is_recorded_without_secrets(conn: DictConn, dsn: str, fake
                                                   settings: Settings) -> None:
     s = settings.model_copy(update={"dsn": "postgresql://u:hunter2@example/db", "qdrant_api_key": "k3y"})
     conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'x')")
-    Worker(s, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
+    drain(dsn, s, fake_embedder, [PgvectorIndex(dsn)])
     sess = conn.execute("SELECT * FROM agent.sessions WHERE session_type = 'sync'").fetchone()
     assert sess is not None and sess["status"] == "completed" and sess["ended_at"] is not None
     cfg = str(sess["applied_harness_config"])

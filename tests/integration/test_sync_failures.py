@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from helpers import count, wait_for
+from helpers import count, drain, wait_for
 from qdrant_client import QdrantClient
 
 from memsync.embed import HashingEmbedder
@@ -63,7 +63,7 @@ def test_a_dead_index_defers_without_dead_lettering_then_recovers(conn: DictConn
     s = settings.model_copy(update={"max_attempts": 2, "backoff_seconds": 0.05})
     for _ in range(4):  # twice the attempt limit
         wait_for(lambda: count(conn, "SELECT count(*) AS n FROM memsync.outbox WHERE available_at <= now()") == 1)
-        stats = Worker(s, dsn, fake_embedder, [PgvectorIndex(dsn), dead]).run_once()
+        stats = drain(dsn, s, fake_embedder, [PgvectorIndex(dsn), dead])
         assert (stats.deferred, stats.failed, stats.dead, stats.acked) == (1, 0, 0, 0)
     row = conn.execute("SELECT attempts, deferrals, last_error, dead_at FROM memsync.outbox").fetchone()
     assert row is not None and row["dead_at"] is None and row["attempts"] == 0 and row["deferrals"] == 4
@@ -72,7 +72,7 @@ def test_a_dead_index_defers_without_dead_lettering_then_recovers(conn: DictConn
     assert report["backlog"]["dead"] == 0 and report["backlog"]["pending"] == 1
 
     wait_for(lambda: count(conn, "SELECT count(*) AS n FROM memsync.outbox WHERE available_at <= now()") == 1)
-    stats = Worker(s, dsn, fake_embedder, [PgvectorIndex(dsn), qdrant_index]).run_once()
+    stats = drain(dsn, s, fake_embedder, [PgvectorIndex(dsn), qdrant_index])
     assert stats.acked == 1
     assert qdrant_index.count(fake_embedder.model_id) == 1
     assert count(conn, "SELECT count(*) AS n FROM memsync.outbox") == 0
@@ -82,9 +82,9 @@ def test_retry_requeues_dead_letters(conn: DictConn, dsn: str, settings: Setting
                                      fake_embedder: HashingEmbedder) -> None:
     capture.enqueue(conn, "agent.nonexistent", 7)
     s = settings.model_copy(update={"max_attempts": 1})
-    assert Worker(s, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once().dead == 1
+    assert drain(dsn, s, fake_embedder, [PgvectorIndex(dsn)]).dead == 1
     # a dead item is not picked up again until someone asks
-    assert Worker(s, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once().items == 0
+    assert drain(dsn, s, fake_embedder, [PgvectorIndex(dsn)]).items == 0
     result = CliRunner().invoke(__import__("memsync.faces.cli", fromlist=["main"]).main, ["retry"],
                                 env={"MEMSYNC_DSN": dsn})
     assert result.exit_code == 0 and "requeued 1" in result.output
@@ -96,7 +96,7 @@ def test_unknown_source_is_dead_lettered_with_a_clear_error(conn: DictConn, dsn:
                                                             fake_embedder: HashingEmbedder) -> None:
     capture.enqueue(conn, "agent.nonexistent", 7)
     s = settings.model_copy(update={"max_attempts": 1})
-    stats = Worker(s, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
+    stats = drain(dsn, s, fake_embedder, [PgvectorIndex(dsn)])
     assert stats.dead == 1
     (dl,) = queue.dead_letters(conn, queue.OUTBOX)
     assert "agent.nonexistent is not a registered source" in dl["last_error"]
@@ -124,7 +124,7 @@ def test_reindex_rebuilds_qdrant_from_postgres_without_the_model(conn: DictConn,
                                                                  qdrant_index: Any) -> None:
     conn.execute("INSERT INTO agent.facts (fact_type, content) SELECT 'result', 'fact ' || i"
                  " FROM generate_series(1, 50) i")
-    Worker(settings, dsn, fake_embedder, [qdrant_index]).run_once()
+    drain(dsn, settings, fake_embedder, [qdrant_index])
     model = fake_embedder.model_id
     qdrant_index._client.delete_collection(qdrant_index.collection(model))
     qdrant_index._ready.clear()
@@ -141,7 +141,7 @@ def test_verify_finds_and_repairs_drift(conn: DictConn, dsn: str, settings: Sett
                  " FROM generate_series(1, 10) i")
     pg = PgvectorIndex(dsn)
     indexes: list[VectorIndex] = [pg, qdrant_index]
-    Worker(settings, dsn, fake_embedder, indexes).run_once()
+    drain(dsn, settings, fake_embedder, indexes)
     model = fake_embedder.model_id
     for idx in indexes:
         assert ops.verify(conn, model, idx)["missing"] == 0
@@ -167,7 +167,7 @@ def test_reembed_builds_a_second_model_side_by_side_and_switches(conn: DictConn,
     conn.execute("INSERT INTO agent.facts (fact_type, content) SELECT 'result', 'fact ' || i"
                  " FROM generate_series(1, 30) i")
     pg = PgvectorIndex(dsn)
-    Worker(settings, dsn, fake_embedder, [pg, qdrant_index]).run_once()
+    drain(dsn, settings, fake_embedder, [pg, qdrant_index])
     new = HashingEmbedder(256)
     result = ops.reembed(conn, new, [pg, qdrant_index], batch=7)
     assert result["embedded"] == 30 and result["points"] == {"pgvector": 30, "qdrant": 30}
@@ -201,7 +201,7 @@ def test_a_daemon_follows_the_model_reembed_switches_to(conn: DictConn, dsn: str
     ops.reembed(conn, new, [PgvectorIndex(dsn)])
     # a worker that does not follow (say, MEMSYNC_MODEL pinned) keeps writing the old model only
     add(5, "meanwhile")
-    Worker(settings, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
+    drain(dsn, settings, fake_embedder, [PgvectorIndex(dsn)])
     assert (pg.count("hashing-384"), pg.count("hashing-256")) == (15, 10)
 
     add(1, "after")
@@ -220,7 +220,7 @@ def test_the_library_api_follows_the_model_reembed_switches_to(conn: DictConn, d
     from memsync.storage.db import audit
 
     conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'the invoice run is on Fridays')")
-    Worker(settings, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
+    drain(dsn, settings, fake_embedder, [PgvectorIndex(dsn)])
     audit.set_state(conn, "active_model", {"model": fake_embedder.model_id})
     with Memsync(Settings.from_env({"MEMSYNC_DSN": dsn})) as app:  # no MEMSYNC_MODEL: follows the active one
         assert app.search("invoice run", mode="dense")

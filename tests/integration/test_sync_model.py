@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from helpers import drain
 from psycopg.types.json import Jsonb
 
 from memsync.embed import SentenceTransformerEmbedder
 from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
 from memsync.storage.db import DictConn
-from memsync.write.worker import Worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
 
@@ -28,7 +28,7 @@ def test_synced_memory_is_semantically_searchable(conn: DictConn, dsn: str, sett
                  (Jsonb(["The staging database ran out of disk space during the migration."]),))
     pg = PgvectorIndex(dsn)
     s = settings.model_copy(update={"model": real_embedder.model_id})
-    stats = Worker(s, dsn, real_embedder, [pg, qdrant_index]).run_once()
+    stats = drain(dsn, s, real_embedder, [pg, qdrant_index])
     assert stats.acked == 3 and stats.failed == 0
     model = real_embedder.model_id
     cases = {

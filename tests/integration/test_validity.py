@@ -13,15 +13,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from helpers import drain
 
 from memsync.app import Memsync
-from memsync.embed import HashingEmbedder
 from memsync.errors import FactEnded
 from memsync.faces.cli import main
-from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
 from memsync.storage.db import DictConn
-from memsync.write.worker import Worker
 from tests.integration.test_mcp import fails, ok, stdio
 
 pytestmark = pytest.mark.integration
@@ -35,9 +33,6 @@ def ada(conn: DictConn) -> str:
     assert row is not None
     return f"person:{row['id']}"
 
-
-def drain(dsn: str, settings: Settings) -> None:
-    Worker(settings.model_copy(update={"dsn": dsn}), dsn, HashingEmbedder(), [PgvectorIndex(dsn)]).drain()
 
 
 def fact_ids(hits: list[Any]) -> set[int]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CLI, count, env_for, wait_for
+from helpers import CLI, count, drain, env_for, wait_for
 from qdrant_client import QdrantClient
 
 from memsync.embed import HashingEmbedder
@@ -139,7 +139,7 @@ def test_a_batch_slower_than_its_lease_keeps_it(conn: DictConn, dsn: str, settin
     try:
         wait_for(lambda: count(conn, "SELECT count(*) AS n FROM memsync.outbox WHERE claimed_by IS NOT NULL") == 3)
         while thread.is_alive():
-            assert Worker(s, dsn, other, [PgvectorIndex(dsn)]).run_once().items == 0
+            assert drain(dsn, s, other, [PgvectorIndex(dsn)]).items == 0
             time.sleep(0.2)
     finally:
         thread.join()
@@ -154,9 +154,9 @@ def test_a_hung_worker_loses_its_items_when_the_lease_runs_out(conn: DictConn, d
     with connect(dsn, autocommit=True) as hung:  # alive (holds its lock), never heartbeats
         registry.register(hung, "hung-worker", "host", 1, "daemon")
         assert len(queue.claim(hung, queue.OUTBOX, "hung-worker", 10, 1.0)) == 1
-        assert Worker(settings, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once().items == 0
+        assert drain(dsn, settings, fake_embedder, [PgvectorIndex(dsn)]).items == 0
         wait_for(lambda: count(conn, "SELECT count(*) AS n FROM memsync.outbox WHERE claimed_until < now()") == 1)
-        stats = Worker(settings, dsn, fake_embedder, [PgvectorIndex(dsn)]).run_once()
+        stats = drain(dsn, settings, fake_embedder, [PgvectorIndex(dsn)])
         assert stats.acked == 1
 
 

@@ -83,3 +83,8 @@ def test_path_label_decodes_escaped_names_and_keeps_at_signs() -> None:
     assert path_label(row) == "guides / v2 / beta / setup"  # an '@' in a path is not a commit
     assert path_label({"source_system": "fs", "title": "Server", "external_id": "/r:docs/server.md"}) is None
     assert path_label({"source_system": "api", "title": "x", "external_id": "1"}) is None
+    # ordering prefixes of numbered folders name no topic; numbers inside words stay
+    row = {"source_system": "git", "title": "Page", "external_id": "/r:docs/01-guides/02-getting-started/13-page.mdx"}
+    assert path_label(row) == "guides / getting / started / page"
+    row = {"source_system": "git", "title": "Page", "external_id": "/r:docs/http2/v3/2024.md"}
+    assert path_label(row) == "http2 / v3"

@@ -8,11 +8,12 @@ from typing import Any
 import click
 
 from memsync.faces.cli.base import _app, emit, main
+from memsync.vocabulary import SEARCH_MODES
 
 
 @main.command("eval")
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--mode", type=click.Choice(["hybrid", "dense", "lexical"]), default="hybrid", show_default=True,
+@click.option("--mode", type=click.Choice(SEARCH_MODES), default="hybrid", show_default=True,
               help="Search mode to evaluate.")
 @click.option("--recipe", metavar="NAME", help="Evaluate a context recipe's bundle instead of search (each line "
               "needs a subject).")

@@ -9,13 +9,14 @@ import click
 
 from memsync.faces import json_default
 from memsync.faces.cli.base import _app, emit, main
+from memsync.vocabulary import SEARCH_MODES
 
 if TYPE_CHECKING:
     pass
 
 @main.command("search")
 @click.argument("query")
-@click.option("--mode", type=click.Choice(["hybrid", "dense", "lexical"]), default="hybrid", show_default=True)
+@click.option("--mode", type=click.Choice(SEARCH_MODES), default="hybrid", show_default=True)
 @click.option("--k", "k", default=10, show_default=True, help="Number of hits.")
 @click.option("--block-type", "block_types", multiple=True, help="Only these block types (repeatable).")
 @click.option("--source-table", "source_tables", multiple=True, help="Only blocks from these tables (repeatable).")

@@ -8,7 +8,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -16,6 +16,7 @@ from memsync.app import Memsync
 from memsync.errors import InvalidInput
 from memsync.faces import json_default
 from memsync.read.subjects import Confinement, parse_ref
+from memsync.vocabulary import MAX_HITS, SearchMode
 from memsync.write import conversations as cv
 from memsync.write import memory as w
 from memsync.write.tokens import DEFAULT_WAIT_MS, SyncToken
@@ -67,8 +68,8 @@ class RetrieveArgs(_Args):
 
 class SearchArgs(_Args):
     query: str = Field(min_length=1, max_length=10_000)
-    k: int = Field(10, ge=1, le=100, description="how many hits")
-    mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    k: int = Field(10, ge=1, le=MAX_HITS, description="how many hits")
+    mode: SearchMode = "hybrid"
     block_types: list[str] = Field(default_factory=list, description="only these block types (fact, note, "
                                                                      "doc_section, sop_step, reflection_section, …)")
     source_tables: list[str] = Field(default_factory=list, description="only blocks from these tables "
