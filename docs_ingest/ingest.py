@@ -15,7 +15,7 @@ import pathspec
 
 from docs_ingest.parse import SubjectRef, parse
 from docs_ingest.scan import Entry, Repo, filters, identify, in_scope, scan
-from memsync.errors import MemsyncError, SourceError
+from memsync.errors import MemsyncError, SourceError, SubjectError
 from memsync.read import subjects
 from memsync.runtime import Runtime
 from memsync.storage.db import DictConn, connect
@@ -180,7 +180,7 @@ def _resolve(conn: DictConn, ref: SubjectRef, where: str) -> tuple[str | None, i
         text if text.startswith(f"{kind}:") else f"{kind}:{text}")
     try:
         found = subjects.resolve(conn, key)
-    except subjects.SubjectError as exc:
+    except SubjectError as exc:
         raise SourceError(f"{where}: subject {kind}:{text} does not exist ({exc})") from None
     return found.type, found.id
 

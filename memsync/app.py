@@ -23,15 +23,15 @@ from pydantic import BaseModel
 
 from memsync import runtime
 from memsync.embed import Embedder
-from memsync.errors import DatabaseError, InvalidInput
+from memsync.errors import DatabaseError, EvalSetError, InvalidInput, NotSynced, RecipeError, SearchError
 from memsync.index import VectorIndex
 from memsync.kinds import conversation
 from memsync.kinds.conversation import Exchange
 from memsync.read import evaluate as evaluation
 from memsync.read.context import ContextBundle, RetrievalLog, Retriever
-from memsync.read.hybrid import Hit, Mode, SearchError, SearchOptions, Timing
+from memsync.read.hybrid import Hit, Mode, SearchOptions, Timing
 from memsync.read.hybrid import search as hybrid_search
-from memsync.read.recipes import RecipeError, RecipeFile
+from memsync.read.recipes import RecipeFile
 from memsync.read.subjects import Confinement, SubjectRef
 from memsync.runtime import Runtime
 from memsync.settings import Settings
@@ -43,7 +43,7 @@ from memsync.storage.filters import Filters
 from memsync.text.chunk import CHUNKER_VERSION
 from memsync.version import __version__
 from memsync.write import conversations, memory, ops, tokens
-from memsync.write.tokens import NotSynced, SyncToken
+from memsync.write.tokens import SyncToken
 
 POOL_TIMEOUT = 10.0  # seconds a call waits for a connection before it fails
 MAX_WAIT_MS = 120_000  # the longest a read may wait for writes to become searchable
@@ -407,12 +407,12 @@ class Memsync:
                     try:
                         confinements[item.subject] = self.confinement(item.subject)
                     except InvalidInput as exc:
-                        raise evaluation.EvalSetError(f"line {item.line}: subject: {exc}") from None
+                        raise EvalSetError(f"line {item.line}: subject: {exc}") from None
                 confine = confinements[item.subject]
             t0 = time.perf_counter()
             if recipe is not None:
                 if item.subject is None:
-                    raise evaluation.EvalSetError(f"line {item.line}: subject: a recipe run needs one")
+                    raise EvalSetError(f"line {item.line}: subject: a recipe run needs one")
                 bundle = self.retrieve(recipe, item.subject, query=item.query)
                 keys: list[str] = []
                 for i in bundle.items:
@@ -454,7 +454,7 @@ class Memsync:
             try:
                 table, row = memory.load(conn, ref)
             except InvalidInput as exc:
-                raise evaluation.EvalSetError(f"line {item.line}: relevant: {exc}") from None
+                raise EvalSetError(f"line {item.line}: relevant: {exc}") from None
             keys.add(evaluation.key(table, int(row["id"])))
         return keys
 

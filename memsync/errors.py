@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MemsyncError(Exception):
     """Root of every error memsync raises deliberately."""
@@ -54,6 +56,54 @@ class SourceError(MemsyncError):
 class RowError(MemsyncError):
     """One input (a source row, a text) failed on its own: only its item fails."""
 
+
+
+class FieldError(InvalidInput):
+    """An argument failed validation; the message names the field."""
+
+
+class RefError(InvalidInput):
+    """A row reference is malformed or names no row."""
+
+
+class SubjectError(InvalidInput):
+    """The subject reference is malformed or names no row."""
+
+
+class ScopeError(InvalidInput):
+    """A read or write reaches outside the subject tree a server is confined to."""
+
+
+class FilterError(InvalidInput):
+    """A filter names something that does not exist or cannot be applied."""
+
+
+class SearchError(InvalidInput):
+    """A search query or option is not usable; the message names it."""
+
+
+class RecipeError(InvalidInput):
+    """A recipe is unknown or its spec is malformed."""
+
+
+class TokenError(InvalidInput):
+    """A sync token that memsync did not issue (or that was cut short)."""
+
+
+class EvalSetError(InvalidInput):
+    """A labelled set is malformed; the message names the line and field."""
+
+
+class NotSynced(MemsyncError):
+    """A read waited for writes that are not searchable yet (timed out, or dead-lettered)."""
+
+    def __init__(self, message: str, pending: list[dict[str, Any]]):
+        super().__init__(message)
+        self.pending = pending
+
+
+class ServerError(MemsyncError):
+    """The server cannot start as asked (an unknown profile, a scope that names no row)."""
 
 def connection_failed(exc: BaseException) -> bool:
     """True when `exc` means the database connection is gone (or the server is shutting

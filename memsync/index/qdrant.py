@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from memsync.errors import ConfigError, IndexUnavailable
+from memsync.errors import ConfigError, FilterError, IndexUnavailable
 from memsync.index import PointLoader, point_id
 from memsync.settings import Settings
-from memsync.storage.filters import FilterError, Filters
+from memsync.storage.filters import Filters
 
 T = TypeVar("T")
 KEYWORD_FIELDS = ("global_id", "block_type", "source_table", "subject_type", "content_hash", "entity_type")

@@ -12,11 +12,11 @@ from typing import Any
 
 import psycopg
 
-from memsync.errors import DatabaseError
+from memsync.errors import DatabaseError, RecipeError
 from memsync.kinds.base import Gather, Item
 from memsync.read import budget, subjects
 from memsync.read.hybrid import SearchOptions, search
-from memsync.read.recipes import RecipeError, RecipeSpec, SemanticSection, parse_spec, render_query
+from memsync.read.recipes import RecipeSpec, SemanticSection, parse_spec, render_query
 from memsync.read.subjects import Confinement, Subject, SubjectRef
 from memsync.runtime import Runtime
 from memsync.storage.db import DictConn, audit

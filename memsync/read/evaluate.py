@@ -17,15 +17,11 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from memsync.errors import InvalidInput
+from memsync.errors import EvalSetError, InvalidInput
 from memsync.read.fusion import ndcg
 
 DEFAULT_KS = (5, 10)
 TABLE_REF = re.compile(r"^((?:erp|agent)\.[a-z_]+):([0-9]+)$")
-
-
-class EvalSetError(InvalidInput):
-    """A labelled set is malformed; the message names the line and field."""
 
 
 @dataclass(frozen=True)

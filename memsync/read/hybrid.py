@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from memsync.errors import InvalidInput
+from memsync.errors import SearchError
 from memsync.index import as_array
 from memsync.read import fusion
 from memsync.runtime import Runtime
@@ -38,10 +38,6 @@ class SearchOptions:
     mmr_lambda: float | None = None
     recency_half_life_days: float | None = None
     as_of: datetime | None = None  # facts are served when current then (default: now)
-
-
-class SearchError(InvalidInput):
-    """A search query or option is not usable; the message names it."""
 
 
 def _number(name: str, value: object, *, low: float, high: float | None = None, whole: bool = False) -> None:

@@ -12,16 +12,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from memsync.errors import InvalidInput
+from memsync.errors import RecipeError
 from memsync.kinds.base import Gather, Item, Scope, SectionBase
 from memsync.kinds.registry import KINDS
 from memsync.read.hybrid import Fusion, Mode
 from memsync.storage.filters import check_block_types, check_source_tables
-
-
-class RecipeError(InvalidInput):
-    """A recipe is unknown or its spec is malformed."""
-
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 TEMPLATE_FIELDS = {"query", "subject.name", "subject.type", "subject.id", "subject.description"}

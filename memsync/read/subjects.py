@@ -7,16 +7,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from memsync.errors import InvalidInput
+from memsync.errors import ScopeError, SubjectError
 from memsync.storage.db import DictConn
 from memsync.storage.db import subjects as q
 
 SubjectRef = tuple[str, int] | tuple[str, None] | str
 NAME_FIELDS = ("name", "full_name", "title", "objective")
-
-
-class SubjectError(InvalidInput):
-    """The subject reference is malformed or names no row."""
 
 
 @dataclass(frozen=True)
@@ -99,10 +95,6 @@ def scope(conn: DictConn, subject: Subject, mode: str) -> tuple[tuple[str, int |
     if mode == "tree" and subject.id is not None:
         pairs.extend(q.tree(conn, subject.type, subject.id))
     return tuple(dict.fromkeys(pairs))
-
-
-class ScopeError(InvalidInput):
-    """A read or write reaches outside the subject tree a server is confined to."""
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from memsync.errors import InvalidInput
-
-
-class FilterError(InvalidInput):
-    """A filter names something that does not exist or cannot be applied."""
-
+from memsync.errors import FilterError
 
 # The block type vocabulary (agent.blocks' CHECK constraint, migrations 0001 and 0010): a
 # filter naming anything else would silently match nothing.

@@ -14,13 +14,12 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from memsync.errors import InvalidInput
+from memsync.errors import FieldError, InvalidInput
 from memsync.read.subjects import Confinement, Subject
 from memsync.storage.db import DictConn
 from memsync.storage.db import memory as q
 from memsync.vocabulary import MEMORY_SCOPES, MemoryScope
 from memsync.write.memory import (
-    FieldError,
     Ref,
     Text,
     When,

@@ -28,10 +28,10 @@ from pydantic import (
     model_validator,
 )
 
-from memsync.errors import FactEnded, IdempotencyConflict, InvalidInput
+from memsync.errors import FactEnded, FieldError, IdempotencyConflict, InvalidInput, RefError, ScopeError, SubjectError
 from memsync.kinds.events import text_of
 from memsync.kinds.facts import FactType, ended
-from memsync.read.subjects import Confinement, ScopeError, Subject, SubjectError, id_part, resolve
+from memsync.read.subjects import Confinement, Subject, id_part, resolve
 from memsync.storage.db import DictConn
 from memsync.storage.db import context as ctxq
 from memsync.storage.db import memory as q
@@ -41,14 +41,6 @@ from memsync.write.tokens import SyncToken
 
 MAX_TEXT = 100_000  # characters of one fact, note or payload text
 MAX_JSON = 1_000_000  # characters of a JSON payload or metrics object
-
-
-class RefError(InvalidInput):
-    """A row reference is malformed or names no row."""
-
-
-class FieldError(InvalidInput):
-    """An argument failed validation; the message names the field."""
 
 
 M = TypeVar("M", bound=BaseModel)

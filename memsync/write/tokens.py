@@ -15,25 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from memsync.errors import InvalidInput, MemsyncError
+from memsync.errors import TokenError
 from memsync.storage.db import DictConn, capture, queue
 from memsync.storage.db import memory as q
 
 PREFIX = "mst1."
 RECHECK_SECONDS = 1.0  # safety net only: the notification is what wakes a waiter
 DEFAULT_WAIT_MS = 5000
-
-
-class TokenError(InvalidInput):
-    """A sync token that memsync did not issue (or that was cut short)."""
-
-
-class NotSynced(MemsyncError):
-    """A read waited for writes that are not searchable yet (timed out, or dead-lettered)."""
-
-    def __init__(self, message: str, pending: list[dict[str, Any]]):
-        super().__init__(message)
-        self.pending = pending
 
 
 @dataclass(frozen=True)

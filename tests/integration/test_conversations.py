@@ -16,11 +16,10 @@ from helpers import drain
 
 from memsync.app import Memsync
 from memsync.embed import HashingEmbedder
-from memsync.errors import InvalidInput
+from memsync.errors import FieldError, InvalidInput
 from memsync.faces.cli import main
 from memsync.settings import Settings
 from memsync.storage.db import DictConn
-from memsync.write.memory import FieldError
 
 pytestmark = pytest.mark.integration
 

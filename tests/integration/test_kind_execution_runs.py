@@ -72,7 +72,7 @@ def test_execution_runs_sync_search_and_gather(conn: DictConn, dsn: str, setting
 
 
 def test_an_unknown_section_kind_is_a_clear_recipe_error() -> None:
-    from memsync.read.recipes import RecipeError
+    from memsync.errors import RecipeError
 
     with pytest.raises(RecipeError, match=r"sections\.0.*'runs'"):
         parse_spec({"sections": [{"kind": "nonsense", "name": "x"}]})

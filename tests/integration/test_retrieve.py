@@ -16,12 +16,11 @@ from psycopg.types.json import Jsonb
 from qdrant_client import QdrantClient
 
 from memsync.embed import SentenceTransformerEmbedder
+from memsync.errors import RecipeError, SubjectError
 from memsync.index.pgvector import PgvectorIndex
 from memsync.index.qdrant import QdrantIndex
 from memsync.read.context import Retriever
 from memsync.read.hybrid import SearchOptions, search
-from memsync.read.recipes import RecipeError
-from memsync.read.subjects import SubjectError
 from memsync.runtime import Runtime
 from memsync.settings import Settings
 from memsync.storage.db import connect
@@ -298,9 +297,9 @@ def test_pgvector_and_qdrant_agree(world: dict[str, Any]) -> None:
 
 def test_api_and_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import memsync
+    from memsync.errors import FilterError
     from memsync.faces import api
     from memsync.faces.cli import main
-    from memsync.storage.filters import FilterError
 
     app = memsync.Memsync(Settings.from_env({"MEMSYNC_DSN": world["dsn"]}), embedder=world["embedder"],
                           indexes=[world["pg"]])

@@ -145,8 +145,12 @@ def test_vocabulary_is_enforced(conn: DictConn) -> None:
 
 
 def test_subject_types_are_extendable(conn: DictConn) -> None:
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):  # an unregistered type is refused
+        conn.execute("INSERT INTO agent.goals (title, subject_type, subject_id) VALUES ('Paid', 'invoice', 1)")
     conn.execute("INSERT INTO agent.subject_types (name, erp_relation) VALUES ('invoice', 'erp.invoices')")
-    conn.execute("INSERT INTO agent.goals (title, subject_type, subject_id) VALUES ('Paid', 'invoice', 1)")
+    row = conn.execute("INSERT INTO agent.goals (title, subject_type, subject_id) VALUES ('Paid', 'invoice', 1)"
+                       " RETURNING subject_type").fetchone()
+    assert row == {"subject_type": "invoice"}
 
 
 def test_updated_at_moves_and_global_id_is_filled_and_unique(conn: DictConn) -> None:

@@ -147,8 +147,8 @@ def test_a_qdrant_outage_mid_burst_loses_nothing_and_dead_letters_nothing(conn: 
         qd.outage(True)
         conn.execute("INSERT INTO agent.facts (fact_type, content) SELECT 'result', 'more ' || i"
                      " FROM generate_series(1, 1000) i")
-        wait_for(lambda: count(conn, "SELECT count(*) AS n FROM memsync.outbox WHERE deferrals > 0") > 0)
-        time.sleep(1.0)
+        # the outage lasts until an item was deferred twice (a retry met it again)
+        wait_for(lambda: count(conn, "SELECT count(*) AS n FROM memsync.outbox WHERE deferrals > 1") > 0)
         qd.outage(False)
         wait_for(lambda: count(conn, "SELECT count(*) AS n FROM memsync.outbox") == 0, timeout=240)
     finally:

@@ -190,7 +190,8 @@ def test_verify_finds_what_zep_lost_and_repair_requeues_it(env: dict[str, str], 
     r = cli(env, "verify", "--json")
     zep = next(x for x in json.loads(r.output) if x["index"] == "zep")
     assert r.exit_code == 3 and zep["missing"] == [f"erp.people#{ids['ada']['id']}"]
-    cli(env, "verify", "--repair")
+    repaired = cli(env, "verify", "--repair", "--json")
+    assert repaired.exit_code == 0 and next(x for x in json.loads(repaired.output) if x["index"] == "zep")["repaired"]
     conn.execute("DELETE FROM memsync.mirror_items WHERE source_table = 'erp.people'")  # forget it was sent
     drain(env)
     assert ids["ada"]["global_id"] in stub.users

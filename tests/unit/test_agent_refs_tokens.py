@@ -6,8 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from memsync.write.memory import RefError, parse_ref
-from memsync.write.tokens import SyncToken, TokenError
+from memsync.errors import RefError, TokenError
+from memsync.write.memory import parse_ref
+from memsync.write.tokens import SyncToken
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

@@ -4,11 +4,12 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
+from memsync.errors import FilterError, RecipeError, SubjectError
 from memsync.read.budget import SectionItems, fit
 from memsync.read.fusion import Fused, apply_recency, mmr, ndcg, rrf, zscore
-from memsync.read.recipes import RecipeError, parse_spec, render_query
-from memsync.read.subjects import SubjectError, parse_ref
-from memsync.storage.filters import FilterError, Filters
+from memsync.read.recipes import parse_spec, render_query
+from memsync.read.subjects import parse_ref
+from memsync.storage.filters import Filters
 
 
 def test_rrf_union_lets_a_keyword_only_hit_win() -> None:

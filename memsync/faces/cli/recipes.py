@@ -19,7 +19,8 @@ def recipes() -> None:
 def _read_recipe_file(path: Path) -> RecipeFile:
     import yaml
 
-    from memsync.read.recipes import RecipeError, recipe_file
+    from memsync.errors import RecipeError
+    from memsync.read.recipes import recipe_file
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -34,7 +34,7 @@ from mcp_types import INVALID_PARAMS, CallToolResult, TextContent
 from pydantic import Field, WithJsonSchema
 
 from memsync.app import Memsync
-from memsync.errors import InvalidInput, MemsyncError
+from memsync.errors import FieldError, InvalidInput, MemsyncError, ServerError
 from memsync.faces.mcp import stdio
 from memsync.faces.mcp import tools as t
 from memsync.read.subjects import Confinement
@@ -53,10 +53,6 @@ MODEL_WAIT_SECONDS = 300.0
 EXIT_GRACE_SECONDS = 0.3  # how long a closing server waits for its background thread
 RECENT = 10  # rows of each kind a subject resource shows
 MAX_SESSIONS = 10_000  # HTTP sessions whose read-your-writes state is kept (the oldest unused go first)
-
-
-class ServerError(MemsyncError):
-    """The server cannot start as asked (an unknown profile, a scope that names no row)."""
 
 
 @dataclass
@@ -215,7 +211,7 @@ def _no_unknown(ctx: Context, spec: t.ToolSpec) -> None:
     given = params.get("arguments") or {}
     unknown = sorted(set(given) - set(spec.args.model_fields))
     if unknown:
-        raise w.FieldError(f"unknown argument(s) {', '.join(unknown)}; {spec.name} takes: "
+        raise FieldError(f"unknown argument(s) {', '.join(unknown)}; {spec.name} takes: "
                            f"{', '.join(spec.args.model_fields) or 'no arguments'}")
 
 
