@@ -138,13 +138,14 @@ def run_set(name: str, embedder: Any, ks: list[int]) -> dict[str, Any]:
                 for mode in MODES:
                     t0 = time.perf_counter()
                     timing = Timing()
-                    hits = app.search(q["query"], k=max(ks) * 3, mode=mode.removesuffix("_rrf"),  # type: ignore[arg-type]
-                                      filters={"subjects": [subj.split(":")], "source_tables": ["agent.events"]},
-                                      fusion="rrf" if mode.endswith("_rrf") else "zscore", timing=timing)
+                    # turns ranked (memsync.read.hybrid.search_events), each alone: no neighbours
+                    found = app.recall(q["query"], k=max(ks), neighbours=0, mode=mode.removesuffix("_rrf"),  # type: ignore[arg-type]
+                                       filters={"subjects": [subj.split(":")]},
+                                       fusion="rrf" if mode.endswith("_rrf") else "zscore", timing=timing)
                     if mode == "hybrid":
                         latency.append(1000 * (time.perf_counter() - t0))
                         stages.append(timing.to_dict())
-                    ranked = list(dict.fromkeys(mid_of[h.source_id] for h in hits if h.source_id in mid_of))
+                    ranked = list(dict.fromkeys(mid_of[e] for x in found for e in x.hits if e in mid_of))
                     for k in ks:
                         scores.setdefault(f"{mode}@{k}", []).append(recall(ranked, q["relevant"], k))
             result: dict[str, Any] = {k: statistics.fmean(v) for k, v in scores.items()}

@@ -7,7 +7,8 @@ only): turns ranked by
 - turn+window: the same two signals over windows of W consecutive turns of a session
   (stride W/2) added as two more lists, each turn taking its best window's score;
 - turn+session: the same with whole sessions (the model reads a session's first 256
-  tokens; BM25 all of it).
+  tokens; BM25 all of it);
+- window, window+session: windows without the turn lists.
 
 Each list is standardised on its own candidates and the lists weigh the same, so nothing
 here is fitted to a set. Prints turn recall@5/@10 per set and variant.
@@ -83,6 +84,8 @@ def ranked(qv: np.ndarray, query: str, index: tuple[np.ndarray, Any], covers: li
 
 
 ORDER: dict[str, int] = {}
+VARIANTS = (("turn", ("turn",)), ("window", ("window",)), ("turn+window", ("turn", "window")),
+            ("turn+session", ("turn", "session")), ("window+session", ("window", "session")))
 
 
 def main() -> None:
@@ -103,14 +106,13 @@ def main() -> None:
             qv /= np.linalg.norm(qv)
             per = {g: ranked(qv, q["query"], idx, covers, 40) for g, (idx, covers) in built[q["subject"]].items()}
             name_of = {v: k for k, v in ORDER.items()}
-            for variant, grains in (("turn", ("turn",)), ("turn+window", ("turn", "window")),
-                                    ("turn+session", ("turn", "session"))):
+            for variant, grains in VARIANTS:
                 lists = {f"{g}:{s}": per[g][s] for g in grains for s in ("dense", "lexical")}
                 order = [name_of[f.block_id] for f in zscore(lists)]
                 for k in (5, 10):
                     scores.setdefault(f"{variant}@{k}", []).append(episodic_bench.recall(order, q["relevant"], k))
         print(f"== {name}: {len(questions)} questions, window {args.window}")
-        for variant in ("turn", "turn+window", "turn+session"):
+        for variant, _ in VARIANTS:
             print(f"  {variant:14}" + "".join(f"  @{k} {statistics.fmean(scores[f'{variant}@{k}']):.3f}"
                                                 for k in (5, 10)))
 

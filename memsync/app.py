@@ -29,7 +29,7 @@ from memsync.kinds import conversation
 from memsync.kinds.conversation import Exchange
 from memsync.read import evaluate as evaluation
 from memsync.read.context import ContextBundle, RetrievalLog, Retriever
-from memsync.read.hybrid import Hit, Mode, SearchOptions, Timing
+from memsync.read.hybrid import Hit, Mode, SearchOptions, Timing, search_events
 from memsync.read.hybrid import search as hybrid_search
 from memsync.read.recipes import RecipeFile
 from memsync.read.subjects import Confinement, SubjectRef
@@ -142,6 +142,14 @@ class Memsync:
         `after`: a sync token from a write; waits (up to wait_ms) until its changes are
         searchable, else raises NotSynced (or, with stale_ok, searches anyway). `timing`, when
         given, is filled with where the time went (pool checkout, embedding, each signal, …)."""
+        hits: list[Hit] = self._searched(hybrid_search, query, k, mode, filters, after, wait_ms, stale_ok, confine,
+                                         timing, options)
+        return hits
+
+    def _searched(self, run: Callable[..., Any], query: str, k: int, mode: Mode,
+                  filters: Filters | dict[str, Any] | None, after: SyncToken | str | None, wait_ms: int,
+                  stale_ok: bool, confine: Confinement | None, timing: Timing | None, options: dict[str, Any]) -> Any:
+        """A search (`run`: blocks or events) with its options, confinement and token checked."""
         f = filters if isinstance(filters, Filters) else Filters.parse(filters)
         unknown = set(options) - {"fusion", "rrf_k", "weights", "candidates", "mmr_lambda", "recency_half_life_days"}
         if unknown:
@@ -162,23 +170,20 @@ class Memsync:
                 if strange:
                     raise SearchError(f"unknown subject type(s) in filters: {', '.join(strange)}; "
                                       f"known: {', '.join(sorted(known))}")
-            return hybrid_search(self._runtime_for(conn), conn, query, SearchOptions(k=k, mode=mode, **options), f,
-                                 timing)
+            return run(self._runtime_for(conn), conn, query, SearchOptions(k=k, mode=mode, **options), f, timing)
 
     def recall(self, query: str, *, k: int = 5, neighbours: int = 1, mode: Mode = "hybrid",
                filters: Filters | dict[str, Any] | None = None, after: SyncToken | str | None = None,
                wait_ms: int = tokens.DEFAULT_WAIT_MS, stale_ok: bool = False, confine: Confinement | None = None,
-               ) -> list[Exchange]:
+               timing: Timing | None = None, **options: Any) -> list[Exchange]:
         """Search conversation turns and return exchanges: each of the `k` best-matching
-        events with `neighbours` turns before and after it in its session, merged where
-        they overlap (see memsync.kinds.conversation). `filters` as in search."""
+        events (memsync.read.hybrid.search_events) with `neighbours` turns before and after
+        it in its session, merged where they overlap (see memsync.kinds.conversation).
+        `filters` and `options` as in search."""
         if not isinstance(neighbours, int) or isinstance(neighbours, bool) or not 0 <= neighbours <= 20:
             raise SearchError(f"neighbours must be a whole number from 0 to 20, got {neighbours!r}")
         f = filters if isinstance(filters, Filters) else Filters.parse(filters)
-        f = f.model_copy(update={"source_tables": ("agent.events",)})
-        hits = self.search(query, k=k, mode=mode, filters=f, after=after, wait_ms=wait_ms, stale_ok=stale_ok,
-                           confine=confine)
-        ranked = list({h.source_id: h.score for h in hits if h.source_id is not None}.items())
+        ranked = self._searched(search_events, query, k, mode, f, after, wait_ms, stale_ok, confine, timing, options)
         with self.connection() as conn:
             return conversation.recall(conn, ranked, neighbours)
 
@@ -422,8 +427,7 @@ class Memsync:
                         keys.append(evaluation.key(i.table, i.id))
             else:
                 hits = self.search(item.query, k=3 * depth, mode=mode, confine=confine)
-                keys = [evaluation.key(h.source_table, h.source_id) if h.source_table and h.source_id is not None
-                        else evaluation.key("agent.blocks", h.block_id) for h in hits]
+                keys = [k for h in hits for k in _row_keys(h)]
             ms = 1000 * (time.perf_counter() - t0)
             scored.append(evaluation.Scored(item, list(dict.fromkeys(keys)), want, ms))
         ended = datetime.now(timezone.utc)
@@ -467,3 +471,12 @@ class Memsync:
         """The subject and its tree, for a face confined to it (memsync mcp --scope)."""
         with self.connection() as conn:
             return Confinement.of(conn, subject)
+
+
+def _row_keys(h: Hit) -> list[str]:
+    """The rows a hit stands for, as labelled sets name them: an exchange block its turns."""
+    if h.covers:
+        return [evaluation.key("agent.events", int(e)) for e in h.covers]
+    if h.source_table and h.source_id is not None:
+        return [evaluation.key(h.source_table, h.source_id)]
+    return [evaluation.key("agent.blocks", h.block_id)]

@@ -91,6 +91,7 @@ class Gather:
     limit: int
     count_tokens: TokenCounter
     semantic: Callable[[Any, Gather], list[Item]]  # the read path's hybrid search, for semantic sections
+    events: Callable[[Any, Gather], list[tuple[int, float]]]  # its conversation turns ranked, best first
     confined: bool = False  # a scoped reader (memsync mcp --scope): nothing outside `pairs`, not even 'personal'
 
     def item(self, kind: str, text: str, table: str, row: Mapping[str, Any]) -> Item:

@@ -116,9 +116,8 @@ class ConversationSection(SectionBase):
         return None
 
     def gather(self, g: Gather) -> list[Item]:
-        hits = [h for h in g.semantic(self, g) if h.table == "agent.events" and h.id is not None]
-        ranked = list({int(h.id): h.score or 0.0 for h in hits if h.id is not None}.items())
         items = []
+        ranked = g.events(self, g)
         for ex in recall(g.conn, ranked, self.neighbours):
             text = render(ex)
             best = next(t for t in ex.turns if int(t["id"]) == ex.hits[0])

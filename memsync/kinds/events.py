@@ -4,10 +4,12 @@ errors and run-scoped events, memsync's own audit records among them, are not).
 
 A conversation turn (a note whose payload names a `speaker` or `role`) is rendered with
 who said it and when ("Priya, 8 May 2023"), in both what is embedded and what is searched
-by words, and embedded together with the turns just before it in its session (bounded by
-tokens), so a short reply ("Yes, it was amazing!") is found by what it answers. Those
-earlier turns are read by the model only: a search by words matches a turn on its own
-text, and shows only that."""
+by words, at two granularities: the turn alone, and an 'exchange' block of the turn with the
+one before it in its session (metadata.covers names both events), so a short reply ("Yes,
+it was amazing!") is found by what it answers and a question by its answer. Event search
+(memsync.read.hybrid.search_events) ranks turns over both. Chosen by measurement
+(bench/granularity_probe.py, bench/episodic_bench.py): turns with pairs beat turns alone,
+longer windows, whole sessions, and turns embedded with the turns before them."""
 
 from __future__ import annotations
 
@@ -24,7 +26,6 @@ from memsync.text.chunk import Chunk, TokenCounter, approx_tokens, bounded, norm
 from memsync.vocabulary import CHUNK_OVERLAP, CHUNK_TOKENS, EventType, MemoryScope
 
 SEARCHABLE = ("note", "decision")
-CONTEXT_SHARE = 4  # the turns before a turn take at most this share (1/4) of its chunk's tokens
 # 'run' memory lives for one run (and holds memsync's own audit records): not searchable later
 LASTING = ("session", "user", "project", "global")
 TEXT_KEYS = ("text", "summary", "note", "decision", "body")  # where a payload keeps its prose
@@ -74,27 +75,31 @@ def heading(row: Mapping[str, Any]) -> str:
     return f"{who}, {when}" if when else who
 
 
-def context(row: Mapping[str, Any], budget: int, count: TokenCounter) -> str | None:
-    """The turns before this one (loaded with the row as previous_turns, oldest first), the
-    nearest kept whole within `budget` tokens; a longer one is cut to its end."""
-    lines: list[str] = []
-    used = 0
-    for payload in reversed(list(row.get("previous_turns") or [])):
-        line = normalize(turn_line(payload))
-        if not line:
-            continue
-        n = count(line)
-        if used + n > budget:
-            if not lines:  # the turn just before, cut to the words nearest this one
-                words = line.split()
-                while words and count(" ".join(words)) > budget:
-                    words = words[max(1, len(words) // 4):]
-                if words:
-                    lines.append("… " + " ".join(words))
-            break
-        lines.append(line)
-        used += n
-    return "\n".join(reversed(lines)) or None
+def tail(line: str, budget: int, count: TokenCounter) -> str | None:
+    """The end of `line` within `budget` tokens ("… " marks the cut), whole when it fits."""
+    if count(line) <= budget:
+        return line
+    words = line.split()
+    while words and count(" ".join(words)) > budget:
+        words = words[max(1, len(words) // 4):]
+    return "… " + " ".join(words) if words else None
+
+
+def exchange(row: Mapping[str, Any], head: str, who: str, body: str, meta: Mapping[str, Any], ordinal: int,
+             p: ChunkParams) -> Chunk | None:
+    """The turn with the one before it, as one block searched by meaning and by words, citing
+    both events (metadata.covers): a question is often answered across a question and its
+    reply. The earlier turn keeps at most half the room, cut to its end; a long turn
+    contributes its start (its own blocks hold the rest)."""
+    before, ids = list(row.get("previous_turns") or []), list(row.get("previous_ids") or [])
+    if not before or len(ids) != len(before):
+        return None
+    prev = tail(normalize(turn_line(before[-1])), (p.max_tokens - p.count(head)) // 2, p.count)
+    if not prev:
+        return None
+    text, n = next(iter(bounded(f"{prev}\n{who}: {body}", head, p.max_tokens, 0, p.count)))
+    return Chunk(piece_key("exchange", 0), "exchange", text, head, head, ordinal,
+                 {**meta, "covers": [int(ids[-1]), int(row["id"])]}, tokens=p.count(head) + n)
 
 
 def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
@@ -105,19 +110,14 @@ def chunk(row: Mapping[str, Any], p: ChunkParams | None = None) -> list[Chunk]:
         return []
     p = p or ChunkParams(CHUNK_TOKENS, CHUNK_OVERLAP, approx_tokens)
     head = heading(row)
-    before = context(row, p.max_tokens // CONTEXT_SHARE, p.count)
     meta: dict[str, Any] = {"memory_scope": row.get("memory_scope"), "session_id": row.get("session_id")}
     who = speaker(row.get("payload"))
     if who:
         meta["speaker"] = who
-    out = []
-    # the first piece carries the earlier turns; the rest of a long turn follows on from its own text
-    first_head = f"{head}\n\n{before}" if before else head
-    for i, (text, n) in enumerate(bounded(body, first_head, p.max_tokens, p.overlap, p.count)):
-        m = {**meta, "context": before} if i == 0 and before else meta
-        extra = p.count(before) if i == 0 and before else 0
-        out.append(Chunk(piece_key("event", i), "note", text, head, head, i, m, tokens=p.count(head) + extra + n))
-    return out
+    out = [Chunk(piece_key("event", i), "note", text, head, head, i, meta, tokens=p.count(head) + n)
+           for i, (text, n) in enumerate(bounded(body, head, p.max_tokens, p.overlap, p.count))]
+    pair = exchange(row, head, who, body, meta, len(out), p) if who else None
+    return [*out, pair] if pair else out
 
 
 class EventsSection(SectionBase):

@@ -15,7 +15,7 @@ import psycopg
 from memsync.errors import DatabaseError, RecipeError
 from memsync.kinds.base import Gather, Item
 from memsync.read import budget, subjects
-from memsync.read.hybrid import SearchOptions, search
+from memsync.read.hybrid import SearchOptions, search, search_events
 from memsync.read.recipes import RecipeSpec, SemanticSection, parse_spec, render_query
 from memsync.read.subjects import Confinement, Subject, SubjectRef
 from memsync.runtime import Runtime
@@ -163,6 +163,10 @@ class Retriever:
         def semantic(sec: SemanticSection, g: Gather) -> list[Item]:
             return self._semantic(sec, g, subj, query, seen)
 
+        def events(sec: SemanticSection, g: Gather) -> list[tuple[int, float]]:
+            text, filters, opts = self._query(sec, g, subj, query, sec.top_k)
+            return search_events(self.rt, self.conn, text, opts, filters) if text else []
+
         for sec in spec.sections:
             mode = sec.scope or spec.scope
             if mode not in scopes:
@@ -173,7 +177,7 @@ class Retriever:
             since = _days_before(now, sec.since_days) if sec.since_days else None
             # fetch more than max_items: dedup and budgets may drop some
             g = Gather(self.conn, sec.name, pairs, as_of, since, sec.max_items * 2, self.rt.embedder.count_tokens,
-                       semantic, confined=confine is not None)
+                       semantic, events, confined=confine is not None)
             rows = sec.gather(g)
             candidates += len(rows)
             kept = [item for item in rows if _fresh(item, seen)]
@@ -185,18 +189,9 @@ class Retriever:
                   seen: set[tuple[str, int | None]]) -> list[Item]:
         """top_k hits that are not already in the bundle (rows found by earlier sections
         would otherwise use up the section)."""
-        text = render_query(sec.query, {
-            "query": query or "", "subject.name": subj.name, "subject.type": subj.type,
-            "subject.id": str(subj.id or ""), "subject.description": str(subj.row.get("description") or ""),
-        })
+        text, filters, opts = self._query(sec, g, subj, query, sec.top_k + len(seen))
         if not text:
             return []
-        filters = Filters(block_types=tuple(sec.block_types), source_tables=tuple(sec.source_tables),
-                          subjects=g.pairs, scoped=True, created_before=g.as_of, created_after=g.since)
-        opts = SearchOptions(k=sec.top_k + len(seen), mode=sec.mode, fusion=sec.fusion, rrf_k=sec.rrf_k,
-                             weights=dict(sec.weights),
-                             mmr_lambda=sec.mmr_lambda, recency_half_life_days=sec.recency_half_life_days,
-                             as_of=g.as_of)
         items = []
         for h in search(self.rt, self.conn, text, opts, filters):
             body = f"{h.heading_path}\n{h.text}" if h.heading_path else h.text
@@ -207,11 +202,26 @@ class Retriever:
                 table=h.source_table or "agent.blocks", id=h.source_id if h.source_table else h.block_id,
                 global_id=h.global_id, score=h.score,
                 score_breakdown={sec.fusion: h.score, "dense_rank": h.dense_rank, "dense_score": h.dense_score,
-                                 "lexical_rank": h.lexical_rank, "lexical_score": h.lexical_score},
+                                 "lexical_rank": h.lexical_rank, "lexical_score": h.lexical_score,
+                                 **({"covers": h.covers} if h.covers else {})},
                 block_id=h.block_id, artifact_external_id=h.artifact_external_id,
             ))
         probe = set(seen)  # the caller records what it keeps
         return [i for i in items if _fresh(i, probe)][: sec.top_k]
+
+    def _query(self, sec: SemanticSection, g: Gather, subj: Subject, query: str | None, k: int
+               ) -> tuple[str, Filters, SearchOptions]:
+        """A section's search: its query rendered for the subject, its filters and options."""
+        text = render_query(sec.query, {
+            "query": query or "", "subject.name": subj.name, "subject.type": subj.type,
+            "subject.id": str(subj.id or ""), "subject.description": str(subj.row.get("description") or ""),
+        })
+        filters = Filters(block_types=tuple(sec.block_types), source_tables=tuple(sec.source_tables),
+                          subjects=g.pairs, scoped=True, created_before=g.as_of, created_after=g.since)
+        opts = SearchOptions(k=k, mode=sec.mode, fusion=sec.fusion, rrf_k=sec.rrf_k, weights=dict(sec.weights),
+                             mmr_lambda=sec.mmr_lambda, recency_half_life_days=sec.recency_half_life_days,
+                             as_of=g.as_of)
+        return text, filters, opts
 
     # ------------------------------------------------------------ audit
 

@@ -93,6 +93,7 @@ class Hit:
     dense_score: float | None = None
     lexical_rank: int | None = None
     lexical_score: float | None = None
+    covers: list[int] | None = None  # an exchange block: the events it holds, in order (source_id the last)
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -125,9 +126,75 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
            filters: Filters | None = None, timing: Timing | None = None) -> list[Hit]:
     opts = opts or SearchOptions()
     check(query, opts)
-    f = filters or Filters()
     t = timing or Timing()
     started = time.perf_counter()
+    lists, qvec = _signals(rt, conn, query, opts, filters or Filters(), t)
+    t0 = time.perf_counter()
+    if opts.fusion == "rrf":
+        fused = fusion.rrf(lists, k=opts.rrf_k, weights=opts.weights)
+    else:
+        fused = fusion.zscore(lists, weights=opts.weights)
+    t.fusion_ms = 1000 * (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    rows = q.hit_rows(conn, [x.block_id for x in fused], opts.as_of)
+    t.hits_ms = 1000 * (time.perf_counter() - t0)
+    fused = [x for x in fused if x.block_id in rows]  # a block deleted since it was indexed
+    t0 = time.perf_counter()
+    if opts.recency_half_life_days:
+        fused = fusion.apply_recency(fused, {b: r["created_at"] for b, r in rows.items()},
+                                     datetime.now(timezone.utc), opts.recency_half_life_days)
+    if opts.mmr_lambda is not None and qvec is not None:
+        vecs = q.stored_vectors(conn, rt.embedder.model_id, [x.block_id for x in fused])
+        fused = fusion.mmr(fused, {b: as_array(v) for b, v in vecs.items()}, qvec,
+                           opts.k, opts.mmr_lambda)
+    t.fusion_ms += 1000 * (time.perf_counter() - t0)
+    hits = [_hit(x, rows[x.block_id]) for x in fused[: opts.k]]
+    t.total_ms = 1000 * (time.perf_counter() - started)
+    return hits
+
+
+def search_events(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None = None,
+                  filters: Filters | None = None, timing: Timing | None = None) -> list[tuple[int, float]]:
+    """Conversation turns (agent.events rows) ranked, best first, with their fused scores.
+    Each signal's candidates are split by granularity, a turn's own blocks and the exchange
+    blocks that hold it with the turn before, and each part projected to the events it covers
+    (an event takes its best block's score), so four lists are fused on an equal footing: a
+    turn found both alone and in its exchange ranks above one found only once. Measured in
+    bench/episodic_bench.py (and bench/granularity_probe.py outside memsync)."""
+    opts = opts or SearchOptions()
+    check(query, opts)
+    t = timing or Timing()
+    started = time.perf_counter()
+    f = (filters or Filters()).model_copy(update={"source_tables": ("agent.events",)})
+    lists, _ = _signals(rt, conn, query, opts, f, t)
+    t0 = time.perf_counter()
+    rows = q.hit_rows(conn, list({b for ranked in lists.values() for b, _ in ranked}), opts.as_of)
+    t.hits_ms = 1000 * (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    parts: dict[str, dict[int, float]] = {}
+    for signal, ranked in lists.items():
+        for block_id, score in ranked:  # best first: an event keeps its best block's score
+            r = rows.get(block_id)
+            if r is None or r["source_table"] != "agent.events" or r["source_id"] is None:
+                continue
+            grain = "exchange" if r["block_type"] == "exchange" else "turn"
+            part = parts.setdefault(f"{signal}:{grain}", {})
+            for event in r["covers"] or [r["source_id"]]:
+                part.setdefault(int(event), score)
+    projected = {name: list(part.items()) for name, part in parts.items()}
+    weights = {name: opts.weights.get(name.split(":", 1)[0], 1.0) for name in projected}
+    if opts.fusion == "rrf":
+        fused = fusion.rrf(projected, k=opts.rrf_k, weights=weights)
+    else:
+        fused = fusion.zscore(projected, weights=weights)
+    t.fusion_ms = 1000 * (time.perf_counter() - t0)
+    t.total_ms = 1000 * (time.perf_counter() - started)
+    return [(x.block_id, x.score) for x in fused[: opts.k]]
+
+
+def _signals(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions, f: Filters, t: Timing
+             ) -> tuple[dict[str, list[tuple[int, float]]], np.ndarray | None]:
+    """Each signal's candidate blocks, best first, and the query vector (dense)."""
     n = opts.candidates or max(4 * opts.k, 40)
     lists: dict[str, list[tuple[int, float]]] = {}
     qvec: np.ndarray | None = None
@@ -153,28 +220,7 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
         raise
     if lexical is not None:
         lists["lexical"] = lexical.result()
-    t0 = time.perf_counter()
-    if opts.fusion == "rrf":
-        fused = fusion.rrf(lists, k=opts.rrf_k, weights=opts.weights)
-    else:
-        fused = fusion.zscore(lists, weights=opts.weights)
-    t.fusion_ms = 1000 * (time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    rows = q.hit_rows(conn, [x.block_id for x in fused], opts.as_of)
-    t.hits_ms = 1000 * (time.perf_counter() - t0)
-    fused = [x for x in fused if x.block_id in rows]  # a block deleted since it was indexed
-    t0 = time.perf_counter()
-    if opts.recency_half_life_days:
-        fused = fusion.apply_recency(fused, {b: r["created_at"] for b, r in rows.items()},
-                                     datetime.now(timezone.utc), opts.recency_half_life_days)
-    if opts.mmr_lambda is not None and qvec is not None:
-        vecs = q.stored_vectors(conn, rt.embedder.model_id, [x.block_id for x in fused])
-        fused = fusion.mmr(fused, {b: as_array(v) for b, v in vecs.items()}, qvec,
-                           opts.k, opts.mmr_lambda)
-    t.fusion_ms += 1000 * (time.perf_counter() - t0)
-    hits = [_hit(x, rows[x.block_id]) for x in fused[: opts.k]]
-    t.total_ms = 1000 * (time.perf_counter() - started)
-    return hits
+    return lists, qvec
 
 
 def _timed_bm25(conn: DictConn, query: str, n: int, f: Filters, t: Timing) -> list[tuple[int, float]]:
@@ -196,4 +242,5 @@ def _hit(x: fusion.Fused, r: dict[str, Any]) -> Hit:
         created_at=r["created_at"],
         dense_rank=d[0] if d else None, dense_score=d[1] if d else None,
         lexical_rank=lx[0] if lx else None, lexical_score=lx[1] if lx else None,
+        covers=r.get("covers"),
     )

@@ -43,8 +43,9 @@ class Chunk:
     @property
     def context(self) -> str | None:
         """What the model reads between the heading and the body, never searched by words
-        nor shown as the block's text (a conversation turn: the turns just before it).
-        Kept in metadata['context'], so a stored block embeds the same text again."""
+        nor shown as the block's text, kept in metadata['context'] so a stored block embeds
+        the same text again. Conversation turns of chunker 5 carried the turns before them
+        here; no chunker writes it now, and stored blocks that have it still re-embed true."""
         value = self.metadata.get("context")
         return str(value) if value else None
 

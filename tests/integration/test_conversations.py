@@ -139,26 +139,31 @@ def test_history_times_are_validated(app: Memsync, tom: str) -> None:
     assert (w.extra["added"], w.extra["skipped"]) == (0, 1)
 
 
-def test_turns_say_who_and_when_and_read_the_turn_before(app: Memsync, dsn: str, settings: Settings,
-                                                         conn: DictConn, tom: str) -> None:
+def test_turns_say_who_and_when_alone_and_with_the_turn_before(app: Memsync, dsn: str, settings: Settings,
+                                                               conn: DictConn, tom: str) -> None:
     app.import_conversations(HISTORY, subject=tom)
     drain(dsn, settings)
     blocks = conn.execute(
-        """SELECT b.heading_path, b.body_md, b.metadata, e.payload->>'id' AS mid FROM agent.blocks b
-             JOIN agent.events e ON b.source_table = 'agent.events' AND e.id = b.source_id
+        """SELECT b.block_type, b.heading_path, b.body_md, b.metadata, e.id, e.payload->>'id' AS mid
+             FROM agent.blocks b JOIN agent.events e ON b.source_table = 'agent.events' AND e.id = b.source_id
             ORDER BY e.occurred_at, e.id""").fetchall()
-    by_id = {b["mid"]: b for b in blocks}
-    assert by_id["m4"]["heading_path"] == "Priya, 8 May 2023"
-    assert by_id["m4"]["body_md"] == "Yes, it was amazing!"
-    assert by_id["m4"]["metadata"]["context"] == ("Priya: I finally went to the climbing gym on Saturday.\n"
-                                                  "Tom: Nice! Did you like it?")
-    assert by_id["m4"]["metadata"]["speaker"] == "Priya"
-    assert "context" not in by_id["m1"]["metadata"], "the first turn has none before it"
-    # by words, a turn is found on its own text (and who said it), not on the turns before it
+    turn = {b["mid"]: b for b in blocks if b["block_type"] == "note"}
+    pair = {b["mid"]: b for b in blocks if b["block_type"] == "exchange"}
+    event = {b["mid"]: b["id"] for b in blocks}
+    assert turn["m4"]["heading_path"] == pair["m4"]["heading_path"] == "Priya, 8 May 2023"
+    assert turn["m4"]["body_md"] == "Yes, it was amazing!" and turn["m4"]["metadata"]["speaker"] == "Priya"
+    assert pair["m4"]["body_md"] == "Tom: Nice! Did you like it?\nPriya: Yes, it was amazing!"
+    assert pair["m4"]["metadata"]["covers"] == [event["m3"], event["m4"]]
+    assert "m1" in turn and "m1" not in pair, "the first turn has none before it"
+    # by words, the turn itself ranks first, then the exchanges that hold it
     hits = app.search("climbing gym", mode="lexical", k=10)
-    assert [h.text for h in hits] == ["I finally went to the climbing gym on Saturday."]
-    assert [h.text for h in app.search("Priya amazing", mode="lexical", k=1)] == ["Yes, it was amazing!"]
+    assert hits[0].text == "I finally went to the climbing gym on Saturday." and hits[0].covers is None
+    assert len(hits) == 3 and all("climbing gym" in h.text for h in hits)
+    assert {tuple(h.covers) for h in hits[1:] if h.covers} == {(event["m1"], event["m2"]), (event["m2"], event["m3"])}
     assert app.search("June 2023 pottery", mode="lexical", k=1)[0].heading_path == "Priya, 1 June 2023"
+    # events are ranked over both granularities; "did you like it" is answered in the next turn
+    found = app.recall("like amazing", k=2, neighbours=0, mode="lexical")
+    assert {h for x in found for h in x.hits} == {event["m3"], event["m4"]}
 
 
 def test_an_edited_turn_re_embeds_only_what_it_touches(app: Memsync, dsn: str, settings: Settings,
@@ -169,16 +174,19 @@ def test_an_edited_turn_re_embeds_only_what_it_touches(app: Memsync, dsn: str, s
     conn.execute("""UPDATE agent.events SET payload = jsonb_set(payload, '{text}', '"Did you enjoy it?"')
                      WHERE payload->>'id' = 'm3'""")
     drain(dsn, settings, counting)
-    # the edited turn, and the two after it (which read it) in its session; nothing else
-    assert len(counting.texts) == 2, counting.texts
-    assert any(t.startswith("Tom, 8 May 2023") and t.endswith("Did you enjoy it?") for t in counting.texts)
-    assert any("Did you enjoy it?" in t and t.endswith("Yes, it was amazing!") for t in counting.texts)
+    # the edited turn alone, its exchange with the turn before, the next turn's exchange with it
+    assert sorted(counting.texts) == sorted([
+        "Tom, 8 May 2023\n\nDid you enjoy it?",
+        "Tom, 8 May 2023\n\nPriya: I finally went to the climbing gym on Saturday.\nTom: Did you enjoy it?",
+        "Priya, 8 May 2023\n\nTom: Did you enjoy it?\nPriya: Yes, it was amazing!"]), counting.texts
     counting.texts.clear()
     conn.execute("DELETE FROM agent.events WHERE payload->>'id' = 'm3'")
     drain(dsn, settings, counting)
-    assert len(counting.texts) == 1 and "climbing gym" in counting.texts[0] and "amazing" in counting.texts[0]
-    left = conn.execute("SELECT count(*) AS n FROM agent.blocks WHERE source_table = 'agent.events'").fetchone()
-    assert left == {"n": 5}
+    assert counting.texts == ["Priya, 8 May 2023\n\nPriya: I finally went to the climbing gym on Saturday.\n"
+                              "Priya: Yes, it was amazing!"]
+    left = conn.execute("SELECT block_type, count(*) AS n FROM agent.blocks WHERE source_table = 'agent.events'"
+                        " GROUP BY block_type ORDER BY block_type").fetchall()
+    assert left == [{"block_type": "exchange", "n": 3}, {"block_type": "note", "n": 5}]
 
 
 def test_recall_returns_exchanges_with_neighbours_merged(app: Memsync, dsn: str, settings: Settings,
@@ -195,7 +203,9 @@ def test_recall_returns_exchanges_with_neighbours_merged(app: Memsync, dsn: str,
     # two hits in one session whose windows overlap come back as one exchange
     both = app.recall("weekend amazing", k=5, neighbours=2, mode="lexical")
     s1 = [x for x in both if x.session_global_id == first.session_global_id]
-    assert len(s1) == 1 and len(s1[0].hits) == 2 and len(s1[0].turns) == 4
+    assert len(s1) == 1 and len(s1[0].turns) == 4  # the two turns that say it, and the exchanges holding them
+    assert {t["id"] for t in s1[0].turns if t["payload"]["text"] in (
+        "How was your weekend, Priya?", "Yes, it was amazing!")} <= set(s1[0].hits)
     assert app.recall("weekend", k=1, neighbours=0, mode="lexical")[0].event_ids == \
         app.recall("weekend", k=1, neighbours=0, mode="lexical")[0].hits
     with pytest.raises(InvalidInput, match="neighbours"):

@@ -49,14 +49,16 @@ def load_source_rows(conn: DictConn, table: str, ids: Sequence[int]) -> dict[int
 
 
 def _load_turns(conn: DictConn, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """Events with what their block reads besides their own text: the payloads of the turns
-    just before them in the session, oldest first (migration 0017 re-queues a turn when
-    those change)."""
+    """Events with what their blocks read besides their own text: the payloads and ids of the
+    turns just before them in the session, oldest first (migration 0017 re-queues a turn
+    when those change)."""
     rows = conn.execute(
-        """SELECT e.*, coalesce(prev.turns, '[]'::jsonb) AS previous_turns
+        """SELECT e.*, coalesce(prev.turns, '[]'::jsonb) AS previous_turns,
+                  coalesce(prev.ids, '[]'::jsonb) AS previous_ids
              FROM agent.events e
              LEFT JOIN LATERAL (
-               SELECT jsonb_agg(p.payload ORDER BY p.occurred_at, p.id) AS turns
+               SELECT jsonb_agg(p.payload ORDER BY p.occurred_at, p.id) AS turns,
+                      jsonb_agg(p.id ORDER BY p.occurred_at, p.id) AS ids
                  FROM (SELECT x.payload, x.occurred_at, x.id FROM agent.events x
                         WHERE x.session_id = e.session_id AND x.event_type IN ('note', 'decision')
                           AND (x.occurred_at, x.id) < (e.occurred_at, e.id)

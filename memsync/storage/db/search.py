@@ -216,7 +216,8 @@ def hit_rows(conn: DictConn, block_ids: Sequence[int], as_of: datetime | None = 
     rows = conn.execute(
         """SELECT b.id AS block_id, b.global_id, b.block_type, b.title, b.heading_path, b.body_md,
                   b.source_table, b.source_id, b.artifact_id, b.subject_type, b.subject_id,
-                  b.content_hash, b.token_count, b.created_at, b.updated_at, a.external_id AS artifact_external_id
+                  b.content_hash, b.token_count, b.created_at, b.updated_at, a.external_id AS artifact_external_id,
+                  b.metadata->'covers' AS covers
              FROM agent.blocks b LEFT JOIN agent.artifacts a ON a.id = b.artifact_id
             WHERE b.id = ANY(%(ids)s)
               -- a forgotten or superseded fact leaves search at once, before the sync drops its
