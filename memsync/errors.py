@@ -136,6 +136,17 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.Error) and exc.sqlstate in ("40001", "40P01", "55P03")
 
 
+def misconfigured(exc: BaseException) -> bool:
+    """The deployment is wrong, not the data: a setting, a model that cannot load, a schema not
+    migrated (undefined table, column or function). Starting a loop again cannot help until
+    someone acts, so it is reported and the loop ends."""
+    import psycopg
+
+    if isinstance(exc, (ConfigError, MigrationError, EmbeddingError)):
+        return True
+    return isinstance(exc, psycopg.Error) and exc.sqlstate in ("42P01", "42703", "42883")
+
+
 def redo(exc: BaseException) -> bool:
     """The work in hand is not at fault: the worker backs off and redoes it."""
     return connection_failed(exc) or transient(exc)

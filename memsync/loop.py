@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from memsync.errors import DatabaseError, connection_failed, redo
+from memsync.errors import DatabaseError, connection_failed, misconfigured, redo
 from memsync.settings import Settings
 from memsync.storage.db import DictConn, capture, connect, queue
 from memsync.storage.db import workers as registry
@@ -230,25 +230,30 @@ MAX_RESTART_SECONDS = 60.0
 
 
 def supervise(name: str, make: Callable[[int], QueueWorker], stop: threading.Event, *, once: bool = False,
-              wait_seconds: float = 0.0, report: Callable[[QueueWorker], None] | None = None) -> threading.Thread:
+              wait_seconds: float = 0.0, report: Callable[[QueueWorker], None] | None = None,
+              fatal: Callable[[BaseException], None] | None = None) -> threading.Thread:
     """Run a worker's loop on its own thread. In daemon mode a crash is logged and the loop
     started again, backing off from 1 s up to a minute, so a bug or an odd row never silently
     ends a mirror while `memsync run` carries on. Each start is a new worker (`make(n)`, n the
     restarts so far, in the registry): the crashed one retired, so what it held is free at
     once, with the attempt it counted (an item that crashes every loop is dead-lettered).
-    Once mode runs it once; `report` gets each finished worker."""
+    A misconfiguration (errors.misconfigured) or any error in once mode ends the loop: logged,
+    and handed to `fatal` when given. `report` gets each finished worker."""
 
     def body() -> None:
         backoff, restarts = 1.0, 0
         while not stop.is_set():
-            worker = make(restarts)
+            worker: QueueWorker | None = None
             started = time.monotonic()
             try:
+                worker = make(restarts)
                 worker.run(stop, once=once, wait_seconds=wait_seconds)
                 return
             except Exception as exc:
-                if once:
+                if once or misconfigured(exc):
                     log.error("%s stopped: %s", name, exc)
+                    if fatal is not None:
+                        fatal(exc)
                     return
                 if time.monotonic() - started > 10 * MAX_RESTART_SECONDS:
                     backoff = 1.0  # it ran a good while: a new crash starts the backoff over
@@ -256,7 +261,7 @@ def supervise(name: str, make: Callable[[int], QueueWorker], stop: threading.Eve
                 stop.wait(backoff)
                 backoff, restarts = min(backoff * 2, MAX_RESTART_SECONDS), restarts + 1
             finally:
-                if report is not None:
+                if report is not None and worker is not None:
                     report(worker)
 
     thread = threading.Thread(target=body, name=f"memsync-{name.replace(' ', '-')}", daemon=True)

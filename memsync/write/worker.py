@@ -55,8 +55,8 @@ def run_pool(pool: Sequence[Worker], stop: threading.Event, *, once: bool = Fals
              wait_seconds: float = 0.0) -> BatchStats:
     """Run workers on their own threads until they drain (once) or stop is set; the caller's
     thread stays free for signal handlers. Returns their summed totals. In daemon mode each
-    loop is supervised (a crashed one starts again with backoff); once, the first error
-    stops the others and is raised."""
+    loop is supervised (a crashed one starts again with backoff; a misconfiguration stops them
+    all and is raised); once, the first error stops the others and is raised."""
     if not once:
         def make(w: Worker) -> Callable[[int], Worker]:
             def again(restarts: int) -> Worker:
@@ -65,10 +65,18 @@ def run_pool(pool: Sequence[Worker], stop: threading.Event, *, once: bool = Fals
                 return w
             return again
 
-        threads = [supervise(f"sync worker {i}", make(w), stop) for i, w in enumerate(pool)]
+        failed: list[BaseException] = []
+
+        def fatal(exc: BaseException) -> None:  # the deployment is wrong: every loop stops, the caller raises
+            failed.append(exc)
+            stop.set()
+
+        threads = [supervise(f"sync worker {i}", make(w), stop, fatal=fatal) for i, w in enumerate(pool)]
         while any(t.is_alive() for t in threads):
             for t in threads:
                 t.join(timeout=0.5)
+        if failed:
+            raise failed[0]
         return _summed(pool)
     errors: list[BaseException] = []
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import count, wait_for
+from helpers import CLI, count, env_for, wait_for
 
 from memsync.errors import IndexUnavailable
 from memsync.loop import supervise
@@ -222,3 +222,12 @@ def test_a_crashed_mirror_loop_is_restarted_and_health_shows_it(conn: DictConn, 
     assert not thread.is_alive()
     assert count(conn, "SELECT count(*) AS n FROM memsync.workers WHERE queue = 'mirror flaky'"
                        " AND stopped_at IS NULL") == 0  # the loop retired itself
+
+
+def test_a_misconfiguration_ends_memsync_run_instead_of_restarting_forever(empty_dsn: str) -> None:
+    """A crash is restarted; a database that was never migrated is not a crash a restart can
+    mend: `memsync run` says what to do and exits 1 on its own."""
+    out = subprocess.run([*CLI, "run"], env=env_for(empty_dsn), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert "run `memsync db migrate`" in out.stderr and "Traceback" not in out.stderr
+    assert "restarting" not in out.stderr

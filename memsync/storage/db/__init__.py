@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from memsync.errors import DatabaseError
+from memsync.errors import DatabaseError, MigrationError
 from memsync.storage.dsn import redact_dsn
 
 DictConn = psycopg.Connection[dict[str, Any]]
@@ -21,14 +21,19 @@ def connect(dsn: str, *, autocommit: bool = False, vectors: bool = False) -> Dic
     schema, so the migration runner connects without it)."""
     try:
         conn = psycopg.connect(dsn, autocommit=autocommit, row_factory=dict_row)
-        if vectors:
-            from pgvector.psycopg import register_vector
-
-            register_vector(conn)
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"cannot connect to {redact_dsn(dsn)}: {exc}".strip()) from exc
-    except psycopg.ProgrammingError as exc:
-        raise DatabaseError(f"{redact_dsn(dsn)} has no pgvector types; run `memsync db migrate`") from exc
+    if vectors:
+        from pgvector.psycopg import register_vector
+
+        try:
+            register_vector(conn)
+        except psycopg.Error as exc:
+            conn.close()
+            if isinstance(exc, psycopg.OperationalError):
+                raise DatabaseError(f"cannot connect to {redact_dsn(dsn)}: {exc}".strip()) from exc
+            # not a lost connection: the schema is not there (a worker must not retry this forever)
+            raise MigrationError(f"{redact_dsn(dsn)} has no pgvector types; run `memsync db migrate`") from exc
     return conn
 
 
