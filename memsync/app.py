@@ -182,10 +182,13 @@ class Memsync:
         `filters` and `options` as in search."""
         if not isinstance(neighbours, int) or isinstance(neighbours, bool) or not 0 <= neighbours <= 20:
             raise SearchError(f"neighbours must be a whole number from 0 to 20, got {neighbours!r}")
-        f = filters if isinstance(filters, Filters) else Filters.parse(filters)
-        ranked = self._searched(search_events, query, k, mode, f, after, wait_ms, stale_ok, confine, timing, options)
-        with self.connection() as conn:
-            return conversation.recall(conn, ranked, neighbours)
+
+        def exchanges(rt: Runtime, conn: DictConn, *args: Any) -> list[Exchange]:  # one connection for both
+            return conversation.recall(conn, search_events(rt, conn, *args), neighbours)
+
+        found: list[Exchange] = self._searched(exchanges, query, k, mode, filters, after, wait_ms, stale_ok, confine,
+                                               timing, options)
+        return found
 
     def retrieve(self, recipe: str | int, subject: SubjectRef, *, query: str | None = None,
                  budget_tokens: int | None = None, as_of: datetime | str | None = None,

@@ -237,8 +237,8 @@ def supervise(name: str, make: Callable[[int], QueueWorker], stop: threading.Eve
     ends a mirror while `memsync run` carries on. Each start is a new worker (`make(n)`, n the
     restarts so far, in the registry): the crashed one retired, so what it held is free at
     once, with the attempt it counted (an item that crashes every loop is dead-lettered).
-    A misconfiguration (errors.misconfigured) or any error in once mode ends the loop: logged,
-    and handed to `fatal` when given. `report` gets each finished worker."""
+    A misconfiguration (errors.misconfigured) or any error in once mode ends the loop: handed
+    to `fatal` when given, else logged. `report` gets each finished worker."""
 
     def body() -> None:
         backoff, restarts = 1.0, 0
@@ -251,8 +251,9 @@ def supervise(name: str, make: Callable[[int], QueueWorker], stop: threading.Eve
                 return
             except Exception as exc:
                 if once or misconfigured(exc):
-                    log.error("%s stopped: %s", name, exc)
-                    if fatal is not None:
+                    if fatal is None:
+                        log.error("%s stopped: %s", name, exc)
+                    else:  # the caller reports it
                         fatal(exc)
                     return
                 if time.monotonic() - started > 10 * MAX_RESTART_SECONDS:

@@ -79,7 +79,6 @@ def gather(settings: Settings) -> Facts:
     from memsync import runtime
     from memsync.errors import MemsyncError
     from memsync.index.registry import INDEXES, MIRRORS
-    from memsync.loop import heartbeat_seconds
     from memsync.storage import migrate
     from memsync.storage.db import connect, queue
     from memsync.storage.db import workers as registry
@@ -123,7 +122,7 @@ def gather(settings: Settings) -> Facts:
                 b = queue.backlog(conn, queue.OUTBOX)
                 mirrors = {name: queue.backlog(conn, queue.mirror(name)) for name in settings.mirrors}
                 live = {}
-                for w in registry.alive_on(conn, None, STALE_BEATS * heartbeat_seconds(settings.lease_seconds) + 5):
+                for w in registry.alive_on(conn, None, alive_within(settings)):
                     loop = live.setdefault(w["queue"], {"workers": 0, "restarts": 0})
                     loop["workers"] += 1
                     loop["restarts"] += int(w["restarts"])
@@ -141,18 +140,23 @@ def gather(settings: Settings) -> Facts:
 STALE_BEATS = 3  # a worker that missed this many heartbeats is not alive
 
 
+def alive_within(settings: Settings) -> float:
+    """Seconds since its last heartbeat within which a worker still counts as alive."""
+    from memsync.loop import heartbeat_seconds
+
+    return STALE_BEATS * heartbeat_seconds(settings.lease_seconds) + 5
+
+
 def worker_here(settings: Settings, host: str) -> Check:
     """A sync worker of this host holds its liveness lock and heartbeats (`memsync run`
     beats every lease/4 seconds, at most 10)."""
     from memsync import runtime
-    from memsync.loop import heartbeat_seconds
     from memsync.storage.db import connect
     from memsync.storage.db import workers as registry
 
-    beat = heartbeat_seconds(settings.lease_seconds)
     try:
         with connect(runtime.resolve_dsn(settings), autocommit=True) as conn:
-            rows = registry.alive_on(conn, host, STALE_BEATS * beat + 5)
+            rows = registry.alive_on(conn, host, alive_within(settings))
     except Exception as exc:
         return Check("worker", False, _why(exc))
     if not rows:

@@ -57,44 +57,26 @@ def run_pool(pool: Sequence[Worker], stop: threading.Event, *, once: bool = Fals
     thread stays free for signal handlers. Returns their summed totals. In daemon mode each
     loop is supervised (a crashed one starts again with backoff; a misconfiguration stops them
     all and is raised); once, the first error stops the others and is raised."""
-    if not once:
-        def make(w: Worker) -> Callable[[int], Worker]:
-            def again(restarts: int) -> Worker:
-                if restarts:  # a new identity: the crashed one's claims are free at once
-                    w.worker_id, w.restarts = new_worker_id(), restarts
-                return w
-            return again
+    def make(w: Worker) -> Callable[[int], Worker]:
+        def again(restarts: int) -> Worker:
+            if restarts:  # a new identity: the crashed one's claims are free at once
+                w.worker_id, w.restarts = new_worker_id(), restarts
+            return w
+        return again
 
-        failed: list[BaseException] = []
+    failed: list[BaseException] = []
 
-        def fatal(exc: BaseException) -> None:  # the deployment is wrong: every loop stops, the caller raises
-            failed.append(exc)
-            stop.set()
+    def fatal(exc: BaseException) -> None:  # every loop stops; the caller raises
+        failed.append(exc)
+        stop.set()
 
-        threads = [supervise(f"sync worker {i}", make(w), stop, fatal=fatal) for i, w in enumerate(pool)]
-        while any(t.is_alive() for t in threads):
-            for t in threads:
-                t.join(timeout=0.5)
-        if failed:
-            raise failed[0]
-        return _summed(pool)
-    errors: list[BaseException] = []
-
-    def body(w: Worker) -> None:
-        try:
-            w.run(stop, once=once, wait_seconds=wait_seconds)
-        except BaseException as exc:  # handed to the caller below; the others stop too
-            errors.append(exc)
-            stop.set()
-
-    threads = [threading.Thread(target=body, args=(w,), name=f"memsync-worker-{i}") for i, w in enumerate(pool)]
-    for t in threads:
-        t.start()
+    threads = [supervise(f"sync worker {i}", make(w), stop, once=once, wait_seconds=wait_seconds, fatal=fatal)
+               for i, w in enumerate(pool)]
     while any(t.is_alive() for t in threads):
         for t in threads:
             t.join(timeout=0.5)
-    if errors:
-        raise errors[0]
+    if failed:
+        raise failed[0]
     return _summed(pool)
 
 
