@@ -65,3 +65,15 @@ def test_only_a_pipeline_it_reproduces_is_taken() -> None:
     assert query_encoder.supported([Transformer(), Pooling(True), Normalize()]) is None
     assert "mean" in str(query_encoder.supported([Transformer(), Pooling(False)]))
     assert "modules" in str(query_encoder.supported([Transformer(), Pooling(True), Dense()]))
+
+
+def test_a_graph_that_gives_other_vectors_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    real = query_encoder.QueryEncoder.encode
+    monkeypatch.setattr(query_encoder.QueryEncoder, "encode", lambda self, text: real(self, text)[::-1].copy())
+    emb = SentenceTransformerEmbedder(cache_dir=tmp_path)
+    with caplog.at_level(logging.WARNING):
+        v = emb.encode_query(QUERIES[0])
+    assert emb._query_encoder() is None and "other vectors" in caplog.text
+    assert not list((tmp_path / "models").glob("query-*.onnx")), "the bad graph is not kept in the cache"
+    assert float(np.dot(v, emb.encode([QUERIES[0]])[0])) >= 0.9999
