@@ -181,12 +181,14 @@ def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f
     dim = sql.Literal(len(vector))
     cond, params = where(f)
     params.update({"v": vector, "m": model, "k": k, "kc": _candidates(k)})
+    # the distance once per row, sorted by its output column (an ORDER BY on the expression
+    # beside `1 - distance` in the select list computed it twice: 0.7x the time measured)
     exact = sql.SQL(
         """WITH f AS MATERIALIZED (SELECT b.id FROM agent.blocks b WHERE {cond})
-           SELECT p.block_id, 1 - (p.embedding::vector({d}) <=> %(v)s::vector({d})) AS score
+           SELECT p.block_id, p.embedding::vector({d}) <=> %(v)s::vector({d}) AS dist
              FROM memsync.pgvector_index p JOIN f ON f.id = p.block_id
             WHERE p.model = %(m)s
-            ORDER BY p.embedding::vector({d}) <=> %(v)s::vector({d}) LIMIT %(k)s"""
+            ORDER BY dist LIMIT %(k)s"""
     ).format(d=dim, cond=cond)
     approx = sql.SQL(
         """WITH c AS MATERIALIZED (
@@ -194,11 +196,11 @@ def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f
                FROM memsync.pgvector_index p JOIN agent.blocks b ON b.id = p.block_id
               WHERE p.model = %(m)s AND {cond}
               ORDER BY p.embedding::vector({d}) <=> %(v)s::vector({d}) LIMIT %(kc)s)
-           SELECT block_id, 1 - dist AS score FROM c ORDER BY dist LIMIT %(k)s"""
+           SELECT block_id, dist FROM c ORDER BY dist LIMIT %(k)s"""
     ).format(d=dim, cond=cond)
     if selective(f) and not (iterative and scope_at_least(conn, f, ITERATIVE_MIN_SCOPE)):
         rows = conn.execute(exact, params).fetchall()
-        return [(int(r["block_id"]), float(r["score"])) for r in rows]
+        return [(int(r["block_id"]), 1.0 - float(r["dist"])) for r in rows]
     with conn.transaction():
         conn.execute(_ef(k))
         if iterative:
@@ -207,7 +209,7 @@ def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f
         rows = conn.execute(approx, params).fetchall()
     if len(rows) < k and not f.is_empty():
         rows = conn.execute(exact, params).fetchall()
-    return [(int(r["block_id"]), float(r["score"])) for r in rows]
+    return [(int(r["block_id"]), 1.0 - float(r["dist"])) for r in rows]
 
 
 def hit_rows(conn: DictConn, block_ids: Sequence[int], as_of: datetime | None = None) -> dict[int, dict[str, Any]]:
