@@ -84,7 +84,7 @@ def _bm25_indexed(conn: DictConn, query: str, k: int, f: Filters, budget: int) -
                 share AS (SELECT (SELECT count(*) FROM agent.blocks b WHERE {cond})::float8
                                  / greatest(s.n_docs, 1) AS f FROM s),
                 sel AS (SELECT term FROM (SELECT term, df, sum(df) OVER (ORDER BY df, term) AS cum FROM qt) r, share
-                         WHERE (r.cum - r.df) * share.f < %(budget)s)
+                         WHERE r.cum = r.df OR r.cum * share.f <= %(budget)s)
            SELECT (SELECT string_agg(quote_literal(term), ' | ') FROM sel) AS query,
                   (SELECT array_agg(term) FROM qt) AS terms""").format(cond=cond),
         {**params, "q": query, "budget": budget}).fetchone()
@@ -103,10 +103,11 @@ def bm25(conn: DictConn, query: str, k: int, f: Filters, budget: int | None = No
     """Okapi BM25 from the term statistics kept in memsync.term_stats / corpus_stats.
 
     Candidates are blocks matching any of the query's rarest lexemes, taken rarest first
-    until their expected matches (document frequency, scaled to the scope's share of the
-    corpus when a subject scope applies) add up to the candidate budget (BM25_CANDIDATES, or
-    BM25_PER_HIT per requested hit): a keyword-only hit can win, and a term found in most blocks does
-    not drag the whole corpus into scoring. Every query lexeme still counts in the score of
+    while their expected matches (document frequency, scaled to the scope's share of the
+    corpus when a subject scope applies) stay within the candidate budget (BM25_CANDIDATES, or
+    BM25_PER_HIT per requested hit; the rarest lexeme always): a keyword-only hit can win, and
+    a term found in most blocks (a speaker's name in a conversation) does not drag the whole
+    scope into scoring. Every query lexeme still counts in the score of
     each candidate; when the budget covers every lexeme this is exact BM25."""
     cond, params = where(f)
     scoped = selective(f)
@@ -122,7 +123,7 @@ def bm25(conn: DictConn, query: str, k: int, f: Filters, budget: int | None = No
                 share AS (SELECT CASE WHEN %(scoped)s THEN (SELECT count(*) FROM scope)::float8 / greatest(s.n_docs, 1)
                                       ELSE 1.0 END AS f FROM s),
                 sel AS (SELECT term FROM (SELECT term, df, sum(df) OVER (ORDER BY df, term) AS cum FROM qt) r, share
-                         WHERE (r.cum - r.df) * share.f < %(budget)s),
+                         WHERE r.cum = r.df OR r.cum * share.f <= %(budget)s),
                 tq AS (SELECT (SELECT string_agg(quote_literal(term), ' | ')::tsquery FROM sel) AS query,
                               (SELECT array_agg(term) FROM qt) AS terms),
                 -- only the query's lexemes, cut out in C, are unnested (tsv is all weight D, so
