@@ -171,17 +171,7 @@ def search_events(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions |
     rows = q.hit_rows(conn, list({b for ranked in lists.values() for b, _ in ranked}), opts.as_of)
     t.hits_ms = 1000 * (time.perf_counter() - t0)
     t0 = time.perf_counter()
-    parts: dict[str, dict[int, float]] = {}
-    for signal, ranked in lists.items():
-        for block_id, score in ranked:  # best first: an event keeps its best block's score
-            r = rows.get(block_id)
-            if r is None or r["source_table"] != "agent.events" or r["source_id"] is None:
-                continue
-            grain = "exchange" if r["block_type"] == "exchange" else "turn"
-            part = parts.setdefault(f"{signal}:{grain}", {})
-            for event in r["covers"] or [r["source_id"]]:
-                part.setdefault(int(event), score)
-    projected = {name: list(part.items()) for name, part in parts.items()}
+    projected = by_event(lists, rows)
     weights = {name: opts.weights.get(name.split(":", 1)[0], 1.0) for name in projected}
     if opts.fusion == "rrf":
         fused = fusion.rrf(projected, k=opts.rrf_k, weights=weights)
@@ -190,6 +180,24 @@ def search_events(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions |
     t.fusion_ms = 1000 * (time.perf_counter() - t0)
     t.total_ms = 1000 * (time.perf_counter() - started)
     return [(x.block_id, x.score) for x in fused[: opts.k]]
+
+
+def by_event(lists: dict[str, list[tuple[int, float]]], rows: dict[int, dict[str, Any]]
+             ) -> dict[str, list[tuple[int, float]]]:
+    """Each signal's block candidates split by granularity ('dense:turn', 'dense:exchange', …)
+    and projected onto the events they hold, best first: an event keeps its best block's
+    score. `rows`: the blocks' hit rows (source, block type, covers)."""
+    parts: dict[str, dict[int, float]] = {}
+    for signal, ranked in lists.items():
+        for block_id, score in ranked:  # best first
+            r = rows.get(block_id)
+            if r is None or r["source_table"] != "agent.events" or r["source_id"] is None:
+                continue
+            grain = "exchange" if r["block_type"] == "exchange" else "turn"
+            part = parts.setdefault(f"{signal}:{grain}", {})
+            for event in r["covers"] or [r["source_id"]]:
+                part.setdefault(int(event), score)
+    return {name: list(part.items()) for name, part in parts.items()}
 
 
 def _signals(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions, f: Filters, t: Timing
