@@ -182,14 +182,17 @@ def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f
     dim = sql.Literal(len(vector))
     cond, params = where(f)
     params.update({"v": vector, "m": model, "k": k, "kc": _candidates(k)})
-    # the distance once per row, sorted by its output column (an ORDER BY on the expression
-    # beside `1 - distance` in the select list computed it twice: 0.7x the time measured)
+    # The scope's ids as an array probed through the projection's key: a join let the planner
+    # merge-join along the block_id index from its start, reading every vector below the
+    # scope's highest id (server time per 2,951-block scope of a 11,804-block database: 6.1
+    # to 9.0 ms by where the scope's ids lie, 6.2 to 7.1 ms probed). The distance once per
+    # row, sorted by its output column (an ORDER BY repeating the expression beside
+    # `1 - distance` computed it twice: 0.7x the time); ties in block order.
     exact = sql.SQL(
-        """WITH f AS MATERIALIZED (SELECT b.id FROM agent.blocks b WHERE {cond})
-           SELECT p.block_id, p.embedding::vector({d}) <=> %(v)s::vector({d}) AS dist
-             FROM memsync.pgvector_index p JOIN f ON f.id = p.block_id
-            WHERE p.model = %(m)s
-            ORDER BY dist LIMIT %(k)s"""
+        """SELECT p.block_id, p.embedding::vector({d}) <=> %(v)s::vector({d}) AS dist
+             FROM memsync.pgvector_index p
+            WHERE p.model = %(m)s AND p.block_id = ANY(ARRAY(SELECT b.id FROM agent.blocks b WHERE {cond}))
+            ORDER BY dist, p.block_id LIMIT %(k)s"""
     ).format(d=dim, cond=cond)
     approx = sql.SQL(
         """WITH c AS MATERIALIZED (
