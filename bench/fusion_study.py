@@ -127,8 +127,8 @@ def _terms(conn: Any, query: str, lists: Lists) -> dict[str, Any]:
 def coverage(x: dict[str, Any]) -> float:
     n = x["n_docs"]
     idf = {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t, df in x["terms"]}
-    total = sum(idf.values())
-    return sum(v for t, v in idf.items() if t in set(x["held"])) / total if total else 0.0
+    total, held = sum(idf.values()), set(x["held"])
+    return sum(v for t, v in idf.items() if t in held) / total if total else 0.0
 
 
 def top_z(ranked: list[tuple[int, float]]) -> float:

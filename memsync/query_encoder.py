@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 ONNX_OPSET = 17
 GRAPH_RECIPE = "eager-fused-1"  # bump when export() makes a different graph: cached ones are replaced
-# model_type -> the transformer optimizer's name for it (the families whose fusions it knows)
-FUSABLE = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "mpnet": "bert", "distilbert": "bert"}
+# model types whose graphs the transformer optimizer fuses as "bert" (its name for the family)
+FUSABLE = frozenset({"bert", "roberta", "xlm-roberta", "mpnet", "distilbert"})
 PROBE = "how do I find what was said about the launch date"
 
 
@@ -99,7 +99,7 @@ def export(model: Any, path: Path) -> None:
 
     transformer = copy.deepcopy(model[0].auto_model).float().eval().to("cpu")
     config = transformer.config
-    fusable = FUSABLE.get(str(getattr(config, "model_type", "")))
+    fusable = str(getattr(config, "model_type", "")) in FUSABLE
     if fusable:  # attention as plain MatMul/Softmax ops, the pattern the optimizer fuses
         try:
             transformer.set_attn_implementation("eager")
@@ -125,11 +125,11 @@ def export(model: Any, path: Path) -> None:
                           input_names=["input_ids", "attention_mask"], output_names=["hidden"],
                           dynamic_axes=axes, opset_version=ONNX_OPSET, dynamo=False)
     if fusable:
-        _fuse(tmp, fusable, int(config.num_attention_heads), int(config.hidden_size))
+        _fuse(tmp, int(config.num_attention_heads), int(config.hidden_size))
     os.replace(tmp, path)
 
 
-def _fuse(path: Path, model_type: str, heads: int, hidden: int) -> None:
+def _fuse(path: Path, heads: int, hidden: int) -> None:
     """Rewrites the graph at `path` with ONNX Runtime's transformer fusions (fp32 kept)."""
     from onnxruntime.transformers import optimizer
 
@@ -139,7 +139,7 @@ def _fuse(path: Path, model_type: str, heads: int, hidden: int) -> None:
     for name, module in list(sys.modules.items()):
         if str(getattr(module, "__file__", "") or "").startswith(folder):
             logging.getLogger(name).setLevel(logging.WARNING)
-    fused = optimizer.optimize_model(str(path), model_type=model_type, num_heads=heads, hidden_size=hidden,
+    fused = optimizer.optimize_model(str(path), model_type="bert", num_heads=heads, hidden_size=hidden,
                                      opt_level=1, use_gpu=False)
     fused.save_model_to_file(str(path))
 

@@ -130,10 +130,7 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
     started = time.perf_counter()
     lists, qvec = _signals(rt, conn, query, opts, filters or Filters(), t)
     t0 = time.perf_counter()
-    if opts.fusion == "rrf":
-        fused = fusion.rrf(lists, k=opts.rrf_k, weights=opts.weights)
-    else:
-        fused = fusion.zscore(lists, weights=opts.weights)
+    fused = _fuse(lists, opts, opts.weights)
     t.fusion_ms = 1000 * (time.perf_counter() - t0)
     t0 = time.perf_counter()
     rows = q.hit_rows(conn, [x.block_id for x in fused], opts.as_of)
@@ -172,14 +169,17 @@ def search_events(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions |
     t.hits_ms = 1000 * (time.perf_counter() - t0)
     t0 = time.perf_counter()
     projected = by_event(lists, rows)
-    weights = {name: opts.weights.get(name.split(":", 1)[0], 1.0) for name in projected}
-    if opts.fusion == "rrf":
-        fused = fusion.rrf(projected, k=opts.rrf_k, weights=weights)
-    else:
-        fused = fusion.zscore(projected, weights=weights)
+    fused = _fuse(projected, opts, {name: opts.weights.get(name.split(":", 1)[0], 1.0) for name in projected})
     t.fusion_ms = 1000 * (time.perf_counter() - t0)
     t.total_ms = 1000 * (time.perf_counter() - started)
     return [(x.block_id, x.score) for x in fused[: opts.k]]
+
+
+def _fuse(lists: dict[str, list[tuple[int, float]]], opts: SearchOptions, weights: dict[str, float]
+          ) -> list[fusion.Fused]:
+    if opts.fusion == "rrf":
+        return fusion.rrf(lists, k=opts.rrf_k, weights=weights)
+    return fusion.zscore(lists, weights=weights)
 
 
 def by_event(lists: dict[str, list[tuple[int, float]]], rows: dict[int, dict[str, Any]]
