@@ -35,6 +35,7 @@ CACHE = ROOT / "bench" / "data" / "compare"
 BENCHES: dict[str, list[str]] = {
     "episodic": ["bench/episodic_bench.py", "--sets", "synthetic", "--json"],
     "search": ["bench/retrieve_bench.py", "--sizes", "10000", "--queries", "100", "--json"],
+    "search100k": ["bench/retrieve_bench.py", "--sizes", "100000", "--queries", "100", "--json"],
     "sync": ["bench/sync_bench.py", "--burst", "300", "--single", "20", "--json"],
     "ingest": ["bench/ingest_bench.py", "--limit", "30", "--json"],
     "mcp": ["bench/mcp_bench.py", "--writes", "30", "--calls", "20", "--starts", "2", "--json"],
