@@ -162,11 +162,12 @@ def build(model: Any, model_dir: str, cache: Path, threads: int) -> QueryEncoder
         opts.intra_op_num_threads = max(1, threads)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
-        # the pool's threads spin between the ~100 small ops of one run (waking them through the
-        # OS for each op cost ~0.8 ms of a ~5 ms query) but stop when the run returns: spinning
-        # after it would take the cores from the SQL and the torch encode that follow
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "1")
-        opts.add_session_config_entry("session.force_spinning_stop", "1")
+        # no busy-waiting between runs: the threads would take the cores from the torch encode
+        # and the BM25 query that run beside a search in the same process. Spinning within a
+        # run only (session.force_spinning_stop) was tried: 0.78x the query time in a process
+        # that only searches, but 1.35-1.7x where a torch encode ran 10 ms before (its OpenMP
+        # threads still spin then), so it is not used
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         encoder = QueryEncoder(session, _tokenizer(model), int(getattr(model, "max_seq_length", 256) or 256))
         expected = np.asarray(model.encode([PROBE], normalize_embeddings=True, convert_to_numpy=True,
