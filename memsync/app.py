@@ -151,7 +151,8 @@ class Memsync:
                   stale_ok: bool, confine: Confinement | None, timing: Timing | None, options: dict[str, Any]) -> Any:
         """A search (`run`: blocks or events) with its options, confinement and token checked."""
         f = filters if isinstance(filters, Filters) else Filters.parse(filters)
-        unknown = set(options) - {"fusion", "rrf_k", "weights", "candidates", "mmr_lambda", "recency_half_life_days"}
+        unknown = set(options) - {"fusion", "rrf_k", "weights", "candidates", "mmr_lambda", "recency_half_life_days",
+                                  "time_window"}
         if unknown:
             raise SearchError(f"unknown search option(s): {', '.join(sorted(unknown))}")
         if confine is not None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from memsync.errors import SearchError
 from memsync.index import as_array
-from memsync.read import fusion
+from memsync.read import fusion, when
 from memsync.runtime import Runtime
 from memsync.storage.db import DictConn
 from memsync.storage.db import search as q
@@ -38,6 +38,9 @@ class SearchOptions:
     mmr_lambda: float | None = None
     recency_half_life_days: float | None = None
     as_of: datetime | None = None  # facts are served when current then (default: now)
+    # conversation recall: turns inside the time window the query names ("in May 2023",
+    # "last week", memsync.read.when) rank ahead of the others
+    time_window: bool = True
 
 
 def _number(name: str, value: object, *, low: float, high: float | None = None, whole: bool = False) -> None:
@@ -59,6 +62,8 @@ def check(query: object, opts: SearchOptions) -> None:
     if opts.fusion not in FUSIONS:
         raise SearchError(f"unknown fusion {opts.fusion!r}; use one of {', '.join(FUSIONS)}")
     _number("k", opts.k, low=1, high=MAX_HITS, whole=True)
+    if not isinstance(opts.time_window, bool):
+        raise SearchError(f"time_window must be true or false, got {opts.time_window!r}")
     _number("rrf_k", opts.rrf_k, low=1, whole=True)
     if opts.candidates is not None:
         _number("candidates", opts.candidates, low=1, high=100_000, whole=True)
@@ -170,6 +175,13 @@ def search_events(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions |
     t0 = time.perf_counter()
     projected = by_event(lists, rows)
     fused = _fuse(projected, opts, {name: opts.weights.get(name.split(":", 1)[0], 1.0) for name in projected})
+    span = when.window(query, opts.as_of) if opts.time_window else None
+    if span is not None and fused:
+        # inside the window first, each part in its fused order: a turn the words or the meaning
+        # found still ranks, but one from the month asked about comes before one from another
+        at = q.event_times(conn, [x.block_id for x in fused])
+        held = {e for e, t_at in at.items() if span.holds(t_at)}
+        fused = [x for x in fused if x.block_id in held] + [x for x in fused if x.block_id not in held]
     t.fusion_ms = 1000 * (time.perf_counter() - t0)
     t.total_ms = 1000 * (time.perf_counter() - started)
     return [(x.block_id, x.score) for x in fused[: opts.k]]

@@ -257,3 +257,27 @@ def test_mcp_log_messages_then_search_events(dsn: str, tmp_path: Path, tom: str)
                 {"speaker": "Tom", "text": "x", "at": "1800-01-01T00:00:00Z"}]}, "messages.0.at")
 
     asyncio.run(run())
+
+
+def test_a_question_that_names_a_month_recalls_that_months_turns_first(app: Memsync, dsn: str,
+                                                                       settings: Settings, tom: str) -> None:
+    app.import_conversations({"sessions": [
+        {"id": "may", "date": "2023-05-08T14:00:00Z", "messages": [
+            {"speaker": "Priya", "text": "Climbing gym all Saturday: the climbing gym has a new climbing wall.",
+             "id": "c1"}]},
+        {"id": "june", "date": "2023-06-10T14:00:00Z", "messages": [
+            {"speaker": "Priya", "text": "Back at the gym, bouldering this time.", "id": "c2"}]},
+    ]}, subject=tom)
+    drain(dsn, settings)
+
+    def first(query: str, **options: Any) -> str:
+        found = app.recall(query, k=5, neighbours=0, mode="lexical", **options)
+        assert len(found) == 2, query  # the other month's turn still comes back, after
+        return str(found[0].turns[0]["payload"]["text"])
+
+    assert first("climbing gym").startswith("Climbing gym")
+    assert first("climbing gym in June 2023").startswith("Back at the gym")
+    assert first("climbing gym in June 2023", time_window=False).startswith("Climbing gym")
+    assert first("climbing gym on 8 May 2023").startswith("Climbing gym")
+    with pytest.raises(InvalidInput, match="time_window"):
+        app.recall("gym", time_window="yes")

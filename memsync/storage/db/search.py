@@ -268,6 +268,11 @@ def hit_rows(conn: DictConn, block_ids: Sequence[int], as_of: datetime | None = 
     return {r["block_id"]: r for r in rows}
 
 
+def event_times(conn: DictConn, event_ids: Sequence[int]) -> dict[int, datetime]:
+    rows = conn.execute("SELECT id, occurred_at FROM agent.events WHERE id = ANY(%s)", (list(event_ids),)).fetchall()
+    return {r["id"]: r["occurred_at"] for r in rows}
+
+
 def stored_vectors(conn: DictConn, model: str, block_ids: Sequence[int]) -> dict[int, Any]:
     rows = conn.execute(
         """SELECT b.id, e.embedding FROM agent.blocks b
