@@ -13,7 +13,7 @@ The naive reference: each turn as "(date) speaker: text"; BM25 (the `bm25s` pack
 the bench only: pip install bm25s) and dense (the same model) over those strings, and their
 RRF (k=60), over the same person's turns.
 
-Usage: python bench/episodic_bench.py [--sets longmemeval,synthetic,synthetic-6k] [--k 5,10] [--json]
+Usage: python bench/episodic_bench.py [--sets longmemeval,synthetic,synthetic-6k,timed] [--k 5,10] [--json]
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ from memsync.text import chunk
 from memsync.write.worker import Worker
 
 RRF_K = 60
-MODES = ("hybrid", "dense", "lexical", "hybrid_rrf")  # hybrid_rrf: rank fusion instead of z-scores, same run
+# hybrid_rrf: rank fusion instead of z-scores; hybrid_nowindow: without the time window a question
+# names (memsync.read.when), so its effect shows in the same run
+MODES = ("hybrid", "dense", "lexical", "hybrid_rrf", "hybrid_nowindow")
 
 
 def recall(ranked: list[str], gold: list[str], k: int) -> float:
@@ -56,6 +58,8 @@ def load_set(name: str) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str,
         return {"user": sessions}, [{**q, "subject": "user"} for q in questions]
     if name == "synthetic":
         return episodic_sets.synthetic()
+    if name == "timed":  # questions that name a month: "Where did Maya go hiking in May 2023?"
+        return episodic_sets.timed()
     if name == "synthetic-6k":  # 300 sessions, 6,000 turns: the import and latency targets' size
         return episodic_sets.synthetic(sessions_per_pair=75, turns=20)
     raise SystemExit(f"unknown set {name!r}")
@@ -139,9 +143,10 @@ def run_set(name: str, embedder: Any, ks: list[int]) -> dict[str, Any]:
                     t0 = time.perf_counter()
                     timing = Timing()
                     # turns ranked (memsync.read.hybrid.search_events), each alone: no neighbours
-                    found = app.recall(q["query"], k=max(ks), neighbours=0, mode=mode.removesuffix("_rrf"),  # type: ignore[arg-type]
+                    found = app.recall(q["query"], k=max(ks), neighbours=0, mode=mode.split("_")[0],  # type: ignore[arg-type]
                                        filters={"subjects": [subj.split(":")]},
-                                       fusion="rrf" if mode.endswith("_rrf") else "zscore", timing=timing)
+                                       fusion="rrf" if mode.endswith("_rrf") else "zscore", timing=timing,
+                                       time_window=not mode.endswith("_nowindow"))
                     if mode == "hybrid":
                         latency.append(1000 * (time.perf_counter() - t0))
                         stages.append(timing.to_dict())

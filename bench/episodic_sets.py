@@ -9,6 +9,9 @@ question lists the ids of the messages that hold its answer.
   over a year, facts stated once (some only as a short reply to a question), referred to
   later in words closer to the question than the statement is, distractors with the same
   values said by the other person, and questions worded apart from the statements.
+- `timed(seed)`: the same people doing the same four things in six different months each;
+  every question names the month ("Where did Priya go hiking in May 2023?"), for the time
+  windows of memsync.read.when.
 """
 
 from __future__ import annotations
@@ -193,6 +196,65 @@ def synthetic(seed: int = 7, sessions_per_pair: int = 24, turns: int = 16
                     speaker = a if speaker == b else b
                     continue
                 say(s, speaker, rnd.choice(FILLER))
+                speaker = a if speaker == b else b
+        by_pair[a] = sessions
+    return by_pair, questions
+
+
+# activities each person does again and again, a different value each time: a question names
+# the month, and only the month tells the right turn from the same person's others
+ACTIVITIES: list[dict[str, Any]] = [
+    {"v": ["Mount Tam", "the Dipsea trail", "Point Reyes", "Castle Rock", "Mission Peak", "Mount Diablo"],
+     "say": "We went hiking at {v} on Sunday, the views were great.", "ask": "Where did {o} go hiking in {when}?"},
+    {"v": ["Nopa", "Zuni Cafe", "Burma Superstar", "State Bird", "Tartine", "Kokkari"],
+     "say": "Had dinner at {v} with friends last night.", "ask": "Where did {o} have dinner with friends in {when}?"},
+    {"v": ["Radiohead", "Phoenix", "Khruangbin", "Beach House", "Bon Iver", "Alvvays"],
+     "say": "I saw {v} play live on Friday, what a show.", "ask": "Which band did {o} see live in {when}?"},
+    {"v": ["Piranesi", "Stoner", "Pachinko", "Beloved", "Normal People", "The Road"],
+     "say": "I just finished reading {v}.", "ask": "Which book did {o} finish reading in {when}?"},
+]
+
+
+def timed(seed: int = 11, sessions_per_pair: int = 30, turns: int = 12
+          ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """-> ({subject label: sessions}, questions with 'subject'): each person mentions each
+    activity in six sessions of six different months, and each question asks for one of
+    them by its month ("Where did Maya go hiking in May 2023?"). Deterministic for a seed."""
+    rnd = random.Random(seed)
+    by_pair: dict[str, list[dict[str, Any]]] = {}
+    questions: list[dict[str, Any]] = []
+    for a, b in PEOPLE:
+        start = datetime(2023, 1, 2, 18, tzinfo=timezone.utc)
+        days = sorted(rnd.sample(range(0, 360), sessions_per_pair))
+        sessions = [{"id": f"{a}-{b}-{i}", "date": (start + timedelta(days=d)).isoformat(), "messages": []}
+                    for i, d in enumerate(days)]
+        month_of = [(start + timedelta(days=d)).strftime("%B %Y") for d in days]
+        plan: dict[int, list[tuple[dict[str, Any], str, str]]] = {}
+        for act in ACTIVITIES:
+            for owner in (a, b):
+                by_month: dict[str, list[int]] = {}
+                for si, month in enumerate(month_of):
+                    by_month.setdefault(month, []).append(si)
+                months = rnd.sample(sorted(by_month), k=min(len(act["v"]), len(by_month)))
+                values = rnd.sample(act["v"], k=len(months))
+                for month, value in zip(months, values, strict=True):
+                    plan.setdefault(rnd.choice(by_month[month]), []).append((act, owner, value))
+        counter = 0
+        for si, s in enumerate(sessions):
+            mentions = plan.get(si, [])
+            slots = sorted(rnd.sample(range(1, turns), k=min(len(mentions), turns - 1)))
+            at = dict(zip(slots, mentions, strict=False))
+            speaker = rnd.choice((a, b))
+            for t in range(turns):
+                counter += 1
+                mid = f"{s['id']}-t{counter}"
+                if t in at:
+                    act, owner, value = at[t]
+                    s["messages"].append({"speaker": owner, "text": act["say"].format(v=value), "id": mid})
+                    questions.append({"query": act["ask"].format(o=owner, when=month_of[si]), "relevant": [mid],
+                                      "subject": a, "kind": "timed"})
+                else:
+                    s["messages"].append({"speaker": speaker, "text": rnd.choice(FILLER), "id": mid})
                 speaker = a if speaker == b else b
         by_pair[a] = sessions
     return by_pair, questions
