@@ -137,6 +137,13 @@ REPLIES: list[dict[str, Any]] = [
 
 
 
+def _calendar(rnd: random.Random, a: str, b: str, start: datetime, span_days: int, n: int
+              ) -> tuple[list[dict[str, Any]], list[datetime]]:
+    """n empty sessions of the pair on distinct days within span_days of start, in order."""
+    dates = [start + timedelta(days=d) for d in sorted(rnd.sample(range(0, span_days), n))]
+    return [{"id": f"{a}-{b}-{i}", "date": d.isoformat(), "messages": []} for i, d in enumerate(dates)], dates
+
+
 def synthetic(seed: int = 7, sessions_per_pair: int = 24, turns: int = 16
               ) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
     """-> ({subject label: sessions}, questions with 'subject'). Deterministic for a seed."""
@@ -144,10 +151,7 @@ def synthetic(seed: int = 7, sessions_per_pair: int = 24, turns: int = 16
     by_pair: dict[str, list[dict[str, Any]]] = {}
     questions: list[dict[str, Any]] = []
     for a, b in PEOPLE:
-        start = datetime(2023, 1, 9, 18, tzinfo=timezone.utc)
-        days = sorted(rnd.sample(range(0, 350), sessions_per_pair))
-        sessions = [{"id": f"{a}-{b}-{i}", "date": (start + timedelta(days=d)).isoformat(), "messages": []}
-                    for i, d in enumerate(days)]
+        sessions, _ = _calendar(rnd, a, b, datetime(2023, 1, 9, 18, tzinfo=timezone.utc), 350, sessions_per_pair)
         counter = 0
 
         def say(s: dict[str, Any], speaker: str, text: str) -> str:
@@ -224,11 +228,8 @@ def timed(seed: int = 11, sessions_per_pair: int = 30, turns: int = 12
     by_pair: dict[str, list[dict[str, Any]]] = {}
     questions: list[dict[str, Any]] = []
     for a, b in PEOPLE:
-        start = datetime(2023, 1, 2, 18, tzinfo=timezone.utc)
-        days = sorted(rnd.sample(range(0, 360), sessions_per_pair))
-        sessions = [{"id": f"{a}-{b}-{i}", "date": (start + timedelta(days=d)).isoformat(), "messages": []}
-                    for i, d in enumerate(days)]
-        month_of = [(start + timedelta(days=d)).strftime("%B %Y") for d in days]
+        sessions, dates = _calendar(rnd, a, b, datetime(2023, 1, 2, 18, tzinfo=timezone.utc), 360, sessions_per_pair)
+        month_of = [d.strftime("%B %Y") for d in dates]
         plan: dict[int, list[tuple[dict[str, Any], str, str]]] = {}
         for act in ACTIVITIES:
             for owner in (a, b):
