@@ -36,7 +36,8 @@ class Exchange:
         return {"session": {"id": self.session_id, "global_id": self.session_global_id, "type": self.session_type},
                 "hits": self.hits, "score": self.score, "text": render(self),
                 "turns": [{"id": t["id"], "global_id": t["global_id"], "occurred_at": t["occurred_at"],
-                           "speaker": speaker(t["payload"]), "text": text_of(t["payload"]),
+                           "speaker": speaker(t["payload"]), "person": (t["payload"] or {}).get("person"),
+                           "text": text_of(t["payload"]),
                            "hit": int(t["id"]) in self.hits} for t in self.turns]}
 
 

@@ -7,7 +7,7 @@ idempotent by the messages' ids (a re-import adds nothing)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -46,6 +46,9 @@ class Message(_Input):
     role: str | None = Field(None, min_length=1, max_length=64, description="user, assistant, system, …")
     at: When = Field(None, description="when it was said (default: the session's start, or now)")
     id: str | None = Field(None, min_length=1, max_length=200, description="a stable id: a repeat is skipped")
+    person: Ref | None = Field(None, description=(
+        "the erp.people row who said it ('person:12' or its global_id); default: the one person "
+        "whose full name, or else first name, is the speaker's"))
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -66,9 +69,9 @@ class Message(_Input):
             raise ValueError("needs a speaker or a role")
         return self
 
-    def payload(self, mid: str | None) -> dict[str, Any]:
+    def payload(self, mid: str | None, person: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {"text": self.text, "kind": "message"}
-        for key, value in (("speaker", self.speaker), ("role", self.role), ("id", mid)):
+        for key, value in (("speaker", self.speaker), ("role", self.role), ("id", mid), ("person", person)):
             if value is not None:
                 out[key] = value
         if self.metadata:
@@ -135,13 +138,63 @@ class Imported:
                 "created": self.created, "added": self.added, "skipped": self.skipped, "error": self.error}
 
 
-def _insert(conn: DictConn, session: Mapping[str, Any], messages: Sequence[tuple[Message, str | None]],
-            scope: str, default_at: datetime | None) -> list[dict[str, Any]]:
+# a message to write: the message, its id, who said it (an erp.people global_id, see speakers)
+ToWrite = tuple[Message, str | None, str | None]
+
+
+def _insert(conn: DictConn, session: Mapping[str, Any], messages: Sequence[ToWrite], scope: str,
+            default_at: datetime | None) -> list[dict[str, Any]]:
     return q.insert_events(conn, [
-        {"session_id": session["id"], "event_type": "note", "payload": m.payload(mid), "memory_scope": scope,
-         "subject_type": session["subject_type"], "subject_id": session["subject_id"],
+        {"session_id": session["id"], "event_type": "note", "payload": m.payload(mid, person),
+         "memory_scope": scope, "subject_type": session["subject_type"], "subject_id": session["subject_id"],
          "occurred_at": m.at or default_at}
-        for m, mid in messages])
+        for m, mid, person in messages])
+
+
+def _name(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def linked(names: Iterable[str], people: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Speaker name (as _name writes it) -> the erp.people global_id it names: the one person
+    with that full name, else, for a single word, the one person with that first name. A
+    name two people could answer to links to neither: a wrong link is worse than none. Pure."""
+    full: dict[str, list[str]] = {}
+    first: dict[str, list[str]] = {}
+    for p in people:
+        n = _name(str(p["full_name"]))
+        full.setdefault(n, []).append(str(p["global_id"]))
+        first.setdefault(n.split(" ")[0], []).append(str(p["global_id"]))
+    out: dict[str, str] = {}
+    for n in names:
+        found = full.get(n) or ([] if " " in n else first.get(n, []))
+        if len(found) == 1:
+            out[n] = found[0]
+    return out
+
+
+def speakers(conn: DictConn, messages: Sequence[Message], confine: Confinement | None) -> list[str | None]:
+    """Who said each message, as an erp.people global_id, or None: the message's own `person`,
+    else the person its speaker's name links to (see linked). Never required; a scoped caller
+    links only to people inside its scope."""
+    names = {_name(m.speaker) for m in messages if m.speaker and m.person is None}
+    rows = q.people_named(conn, sorted(names)) if names else []
+    if confine is not None:
+        rows = [r for r in rows if confine.allows("person", int(r["id"]))]
+    found = linked(names, rows)
+    out: list[str | None] = []
+    for i, m in enumerate(messages):
+        if m.person is None:
+            out.append(found.get(_name(m.speaker)) if m.speaker else None)
+            continue
+        try:
+            subj = _subject(conn, m.person, confine, "")
+        except InvalidInput as exc:
+            raise FieldError(f"messages.{i}.person: {str(exc).strip()}") from None
+        if subj.type != "person":
+            raise FieldError(f"messages.{i}.person: {m.person!r} is a {subj.type}, not a person")
+        out.append(subj.global_id)
+    return out
 
 
 def log_messages(conn: DictConn, a: LogMessages, confine: Confinement | None = None) -> Written:
@@ -150,22 +203,23 @@ def log_messages(conn: DictConn, a: LogMessages, confine: Confinement | None = N
     with conn.transaction():
         srow = _open_session(conn, a.session, confine)
         have = q.message_ids(conn, srow["id"])
-        new = [(m, m.id) for m in a.messages if m.id is None or m.id not in have]
+        people = speakers(conn, a.messages, confine)
+        new = [(m, m.id, p) for m, p in zip(a.messages, people, strict=True) if m.id is None or m.id not in have]
         rows = _insert(conn, srow, _first_of_each_id(new), a.memory_scope, None)
         tok = _token(conn, *(("agent.events", int(r["id"])) for r in rows))
         return Written("agent.sessions", srow, tok, created=False, extra={
             "added": len(rows), "skipped": len(a.messages) - len(rows), "events": [r["global_id"] for r in rows]})
 
 
-def _first_of_each_id(pairs: list[tuple[Message, str | None]]) -> list[tuple[Message, str | None]]:
+def _first_of_each_id(messages: list[ToWrite]) -> list[ToWrite]:
     seen: set[str] = set()
     out = []
-    for m, mid in pairs:
-        if mid is not None:
-            if mid in seen:
+    for x in messages:
+        if x[1] is not None:
+            if x[1] in seen:
                 continue
-            seen.add(mid)
-        out.append((m, mid))
+            seen.add(x[1])
+        out.append(x)
     return out
 
 
@@ -204,7 +258,9 @@ def import_session(conn: DictConn, index: int, data: Any, subject: str | None,
                 imp.created = True
             have = q.message_ids(conn, srow["id"])
             ids = [m.id or _derived_id(i, m) for i, m in enumerate(s.messages)]
-            new = _first_of_each_id([(m, mid) for m, mid in zip(s.messages, ids, strict=True) if mid not in have])
+            people = speakers(conn, s.messages, confine)
+            new = _first_of_each_id([(m, mid, p) for m, mid, p in zip(s.messages, ids, people, strict=True)
+                                     if mid not in have])
             rows = _insert(conn, srow, new, memory_scope, srow["started_at"])
             imp.session, imp.added, imp.skipped = srow, len(rows), len(s.messages) - len(rows)
             imp.token = _token(conn, *(("agent.events", int(r["id"])) for r in rows))

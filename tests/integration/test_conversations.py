@@ -281,3 +281,47 @@ def test_a_question_that_names_a_month_recalls_that_months_turns_first(app: Mems
     assert first("climbing gym on 8 May 2023").startswith("Climbing gym")
     with pytest.raises(InvalidInput, match="time_window"):
         app.recall("gym", time_window="yes")
+
+
+def test_speakers_link_to_the_people_they_name_and_to_no_one_else(app: Memsync, conn: DictConn, dsn: str,
+                                                                 settings: Settings) -> None:
+    from memsync.read.subjects import Confinement
+
+    people = {n: conn.execute("INSERT INTO erp.people (full_name) VALUES (%s) RETURNING id, global_id",
+                              (n,)).fetchone() for n in ("Priya  Raman", "Tom Hill", "Tom Baker", "Ada Lovelace")}
+    org = conn.execute("INSERT INTO erp.organizations (name) VALUES ('Acme') RETURNING id").fetchone()
+    assert org is not None
+    gid = {n: str(r["global_id"]) for n, r in people.items() if r is not None}
+    priya = f"person:{people['Priya  Raman']['id']}"  # type: ignore[index]
+    data = {"sessions": [{"id": "s1", "date": "2023-05-08T14:00:00Z", "messages": [
+        {"speaker": "priya", "text": "I finally went climbing."},
+        {"speaker": "Tom", "text": "Which gym?"},
+        {"speaker": "tom  BAKER", "text": "The one by the station."},
+        {"role": "user", "text": "A role never names a person."},
+        {"speaker": "Grace", "text": "Nobody here has that name."},
+        {"speaker": "Someone", "text": "The caller says who.", "person": gid["Ada Lovelace"]},
+    ]}]}
+    done = app.import_conversations(data, subject=priya)
+    assert done[0].error is None and done[0].added == 6
+    assert [r["payload"].get("person") for r in turns(conn)] == [
+        gid["Priya  Raman"], None, gid["Tom Baker"], None, None, gid["Ada Lovelace"]], \
+        "unique first name, two Toms (none), full name, a role, no match, named by the caller"
+    for person, why in (("person:999999", "no person"), (f"organization:{org['id']}", "not a person")):
+        bad = {"sessions": [{"id": "s2", "messages": [{"speaker": "Ada", "text": "x"},
+                                                      {"speaker": "Eve", "text": "y", "person": person}]}]}
+        failed = app.import_conversations(bad, subject=priya)[0]
+        assert "messages.1.person" in str(failed.error) and why in str(failed.error), failed.error
+    assert len(turns(conn)) == 6, "nothing of a failed session is written"
+    drain(dsn, settings)
+    found = app.recall("climbing", k=1, neighbours=0, mode="lexical")
+    assert found[0].to_dict()["turns"][0]["person"] == gid["Priya  Raman"]
+    # a scoped caller links only to people inside its scope
+    inside = Confinement.of(conn, priya)
+    s = app.start_session("conversation", subject=priya, confine=inside)
+    w = app.log_messages(s.row["global_id"], [{"speaker": "Priya Raman", "text": "hello"},
+                                              {"speaker": "Ada Lovelace", "text": "hi"}], confine=inside)
+    assert w.extra["added"] == 2
+    assert [r["payload"].get("person") for r in turns(conn)][-2:] == [gid["Priya  Raman"], None]
+    with pytest.raises(InvalidInput, match=r"messages\.0\.person"):
+        app.log_messages(s.row["global_id"], [{"speaker": "Ada", "text": "x", "person": gid["Ada Lovelace"]}],
+                         confine=inside)

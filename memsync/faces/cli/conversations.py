@@ -36,7 +36,10 @@ def import_conversation(ctx: click.Context, file: Any, subject: str | None, memo
       a list of such sessions; {"messages": [...]} for one; or a plain OpenAI-style
       list of {"role": "user", "content": "..."}.
     A message needs text (or content) and a speaker or role; `at` defaults to the session's
-    date, `id` to one derived from its position and text. One transaction per session: a
+    date, `id` to one derived from its position and text. A speaker is linked to the
+    erp.people row it names when exactly one person has that full name (or, for one word,
+    that first name); a message may name its own `person` ('person:3' or a global_id).
+    One transaction per session: a
     malformed message fails its session (named by index and field), the others go in. A
     re-import adds nothing and says so. Exit code 1 when any session failed.
     """

@@ -225,7 +225,8 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("log_event", "Record an event of a running session. Notes and decisions (prose under payload.text) "
              "become searchable memory.", w.LogEvent, True, _write(w.log_event)),
     ToolSpec("log_messages", "Record the messages of a conversation in a running session, in order: each "
-             "{text, speaker or role, at?, id?}. A message whose id the session already holds is skipped. "
+             "{text, speaker or role, at?, id?, person?}. A message whose id the session already holds is skipped. "
+             "A speaker is linked to the erp.people row whose full (or unique first) name it is. "
              "They become searchable with who said them and when.", cv.LogMessages, True, _write(cv.log_messages)),
     ToolSpec("end_session", "Close a session as completed or failed, with a summary.", w.EndSession, True,
              _end_session),

@@ -203,6 +203,16 @@ def message_ids(conn: DictConn, session_id: int) -> set[str]:
     return {r["id"] for r in rows}
 
 
+def people_named(conn: DictConn, names: Sequence[str]) -> list[dict[str, Any]]:
+    """erp.people rows whose full name, or its first word, is one of `names` (lower case,
+    single spaces): the candidates a conversation's speakers are linked to."""
+    return conn.execute(
+        r"""SELECT p.id, p.global_id, p.full_name
+              FROM erp.people p, LATERAL (SELECT lower(regexp_replace(btrim(p.full_name), '\s+', ' ', 'g')) AS n) x
+             WHERE x.n = ANY(%(n)s) OR split_part(x.n, ' ', 1) = ANY(%(n)s)
+             ORDER BY p.id""", {"n": list(names)}).fetchall()
+
+
 def imported_session(conn: DictConn, trace_id: str, subject_type: str | None, subject_id: int | None,
                      lock: bool = False) -> dict[str, Any] | None:
     """A session an import made earlier (by its trace id, under the same subject)."""
