@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import statistics
@@ -42,6 +43,7 @@ BENCHES: dict[str, list[str]] = {
     "query": ["bench/query_embed_bench.py", "--queries", "100", "--json"],
 }
 DEFAULT = ("search", "sync", "episodic")
+BENCH_ONLY = ("bm25s",)  # the naive references' package, installed for the benches only
 
 
 def sh(cmd: list[str], **kw: Any) -> str:
@@ -60,7 +62,7 @@ def worktree(ref: str) -> tuple[str, Path]:
 def requirements(tree: Path) -> list[str]:
     project = tomllib.loads((tree / "pyproject.toml").read_text())["project"]
     extras = project.get("optional-dependencies", {})
-    return [*project["dependencies"], *extras.get("dev", []), "bm25s"]
+    return [*project["dependencies"], *extras.get("dev", []), *BENCH_ONLY]
 
 
 def venv_for(tree: Path) -> Path:
@@ -116,6 +118,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.rounds < 2:
         ap.error("--rounds must be at least 2: one run of each side says nothing of the spread")
+    missing = [m for m in BENCH_ONLY if importlib.util.find_spec(m) is None]
+    if missing:  # say so now, not after the REF side's first 20 minutes
+        ap.error(f"this interpreter lacks the bench-only {', '.join(missing)}: pip install {' '.join(missing)}")
     sha, tree = worktree(args.ref)
     ref_python = str(venv_for(tree))
     sides = {"ref": (ref_python, tree), "tree": (sys.executable, ROOT)}
