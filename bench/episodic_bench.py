@@ -13,7 +13,7 @@ The naive reference: each turn as "(date) speaker: text"; BM25 (the `bm25s` pack
 the bench only: pip install bm25s) and dense (the same model) over those strings, and their
 RRF (k=60), over the same person's turns.
 
-Usage: python bench/episodic_bench.py [--sets longmemeval,synthetic,synthetic-6k,timed] [--k 5,10] [--json]
+Usage: python bench/episodic_bench.py [--sets longmemeval,synthetic,synthetic-6k,timed,relative] [--k 5,10] [--json]
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def load_set(name: str) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str,
         return episodic_sets.synthetic()
     if name == "timed":  # questions that name a month: "Where did Maya go hiking in May 2023?"
         return episodic_sets.timed()
+    if name == "relative":  # the same, asked a month later: "... last month?" with as_of
+        return episodic_sets.relative()
     if name == "synthetic-6k":  # 300 sessions, 6,000 turns: the import and latency targets' size
         return episodic_sets.synthetic(sessions_per_pair=75, turns=20)
     raise SystemExit(f"unknown set {name!r}")
@@ -146,7 +148,7 @@ def run_set(name: str, embedder: Any, ks: list[int]) -> dict[str, Any]:
                     found = app.recall(q["query"], k=max(ks), neighbours=0, mode=mode.split("_")[0],  # type: ignore[arg-type]
                                        filters={"subjects": [subj.split(":")]},
                                        fusion="rrf" if mode.endswith("_rrf") else "zscore", timing=timing,
-                                       time_window=not mode.endswith("_nowindow"))
+                                       time_window=not mode.endswith("_nowindow"), as_of=q.get("as_of"))
                     if mode == "hybrid":
                         latency.append(1000 * (time.perf_counter() - t0))
                         stages.append(timing.to_dict())

@@ -12,12 +12,15 @@ question lists the ids of the messages that hold its answer.
 - `timed(seed)`: the same people doing the same four things in six different months each;
   every question names the month ("Where did Priya go hiking in May 2023?"), for the time
   windows of memsync.read.when.
+- `relative(seed)`: the timed set asked as of a day in the following month, with "last
+  month" for the month ("Where did Priya go hiking last month?", as_of 10 June 2023).
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 import zipfile
@@ -259,3 +262,18 @@ def timed(seed: int = 11, sessions_per_pair: int = 30, turns: int = 12
                 speaker = a if speaker == b else b
         by_pair[a] = sessions
     return by_pair, questions
+
+
+def relative(seed: int = 11) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """The timed set with each question asked on the 10th of the month after its month, as
+    "last month" (the question's `as_of`): the window counts from when it is asked."""
+    by_pair, questions = timed(seed)
+    out = []
+    for q in questions:
+        m = re.search(r" in ([A-Z][a-z]+ \d{4})\?$", q["query"])
+        assert m is not None, q["query"]
+        first = datetime.strptime(m.group(1), "%B %Y").replace(tzinfo=timezone.utc)
+        asked = (first + timedelta(days=32)).replace(day=10, hour=12)
+        out.append({**q, "query": q["query"][:m.start()] + " last month?", "as_of": asked.isoformat(),
+                    "kind": "relative"})
+    return by_pair, out

@@ -28,7 +28,7 @@ from memsync.index import VectorIndex
 from memsync.kinds import conversation
 from memsync.kinds.conversation import Exchange
 from memsync.read import evaluate as evaluation
-from memsync.read.context import ContextBundle, RetrievalLog, Retriever
+from memsync.read.context import ContextBundle, RetrievalLog, Retriever, parse_when
 from memsync.read.hybrid import Hit, Mode, SearchOptions, Timing, search_events
 from memsync.read.hybrid import search as hybrid_search
 from memsync.read.recipes import RecipeFile
@@ -152,9 +152,14 @@ class Memsync:
         """A search (`run`: blocks or events) with its options, confinement and token checked."""
         f = filters if isinstance(filters, Filters) else Filters.parse(filters)
         unknown = set(options) - {"fusion", "rrf_k", "weights", "candidates", "mmr_lambda", "recency_half_life_days",
-                                  "time_window"}
+                                  "time_window", "as_of"}
         if unknown:
             raise SearchError(f"unknown search option(s): {', '.join(sorted(unknown))}")
+        if options.get("as_of") is not None:  # facts current then; "last week" counted from then
+            try:
+                options = {**options, "as_of": parse_when(options["as_of"], "as_of")}
+            except RecipeError as exc:
+                raise SearchError(str(exc)) from None
         if confine is not None:
             for t, i in f.subjects:
                 confine.check(t, i, f"filters.subjects {t}:{'' if i is None else i}")

@@ -279,8 +279,14 @@ def test_a_question_that_names_a_month_recalls_that_months_turns_first(app: Mems
     assert first("climbing gym in June 2023").startswith("Back at the gym")
     assert first("climbing gym in June 2023", time_window=False).startswith("Climbing gym")
     assert first("climbing gym on 8 May 2023").startswith("Climbing gym")
+    # a relative window counts from as_of (default: now)
+    assert first("climbing gym last month", as_of="2023-06-20T09:00:00Z").startswith("Climbing gym")
+    assert first("climbing gym this month", as_of="2023-06-20T09:00:00Z").startswith("Back at the gym")
+    assert first("climbing gym last month").startswith("Climbing gym"), "no turn is from last month: fused order"
     with pytest.raises(InvalidInput, match="time_window"):
         app.recall("gym", time_window="yes")
+    with pytest.raises(InvalidInput, match="as_of"):
+        app.recall("gym", as_of="next tuesday")
 
 
 def test_speakers_link_to_the_people_they_name_and_to_no_one_else(app: Memsync, conn: DictConn, dsn: str,
