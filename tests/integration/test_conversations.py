@@ -215,6 +215,11 @@ def test_recall_returns_exchanges_with_neighbours_merged(app: Memsync, dsn: str,
     r = CliRunner().invoke(main, ["search", "climbing gym", "--events", "--mode", "lexical", "--json"], env=env)
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)[0]["turns"][1]["hit"] is True
+    r = CliRunner().invoke(main, ["search", "climbing gym", "--events", "--mode", "lexical", "--as-of",
+                                  "2023-06-20", "--no-time-window", "--json"], env=env)
+    assert r.exit_code == 0 and json.loads(r.output)[0]["turns"][1]["hit"] is True, r.output
+    r = CliRunner().invoke(main, ["search", "climbing gym", "--as-of", "whenever"], env=env)
+    assert r.exit_code != 0 and "as_of" in r.output and "Traceback" not in r.output, r.output
     r = CliRunner().invoke(main, ["search", "  "], env=env)
     assert r.exit_code == 2 and "blank" in r.output
 
@@ -255,6 +260,13 @@ def test_mcp_log_messages_then_search_events(dsn: str, tmp_path: Path, tom: str)
             assert [t["speaker"] for t in turns] == ["Tom", "Priya"] and turns[1]["hit"]
             await fails(c, "log_messages", {"session": s["global_id"], "messages": [
                 {"speaker": "Tom", "text": "x", "at": "1800-01-01T00:00:00Z"}]}, "messages.0.at")
+            # "last month" as of June: the May turns; without the window, the same words find them too
+            found = await ok(c, "search", {"query": "ridge trail last month", "events": True, "mode": "lexical",
+                                           "as_of": "2023-06-10T00:00:00Z"})
+            assert found["exchanges"][0]["turns"][-1]["text"] == "The ridge trail above the lake."
+            found = await ok(c, "search", {"query": "ridge trail", "events": True, "time_window": False})
+            assert found["exchanges"]
+            await fails(c, "search", {"query": "ridge trail", "as_of": "someday"}, "as_of")
 
     asyncio.run(run())
 

@@ -25,11 +25,17 @@ if TYPE_CHECKING:
               "with --neighbours turns around it in its session.")
 @click.option("--neighbours", type=click.IntRange(0, 20), default=1, show_default=True,
               help="With --events: turns kept on each side of a matching turn.")
+@click.option("--as-of", "as_of", default=None,
+              help="Search as of this time (ISO 8601; naive = UTC): facts current then, and a relative window "
+                   "in the query ('last week') counted from it. Default: now.")
+@click.option("--time-window/--no-time-window", default=True, show_default=True,
+              help="With --events: turns inside the time window the query names ('in May 2023', 'last month') "
+                   "rank first.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def search_cmd(ctx: click.Context, query: str, mode: str, k: int, block_types: tuple[str, ...],
                source_tables: tuple[str, ...], subject_refs: tuple[str, ...], as_events: bool, neighbours: int,
-               as_json: bool) -> None:
+               as_of: str | None, time_window: bool, as_json: bool) -> None:
     """Hybrid (dense + BM25, fused on their standardised scores), dense or lexical search
     over blocks; with --events, conversation exchanges."""
     from memsync.read import subjects
@@ -45,13 +51,13 @@ def search_cmd(ctx: click.Context, query: str, mode: str, k: int, block_types: t
                            "scoped": bool(pairs)})
         if as_events:
             found = [x.to_dict() for x in app.recall(query, k=k, neighbours=neighbours, mode=mode,  # type: ignore[arg-type]
-                                                     filters=f)]
+                                                     filters=f, as_of=as_of, time_window=time_window)]
             emit(found, as_json, lambda xs: "\n\n".join(
                 f"{x['score']:.4f}  {x['session']['global_id']}  events {[t['id'] for t in x['turns']]}\n{x['text']}"
                 for x in xs) or "no exchanges")
             return
         timing = Timing()
-        hits = app.search(query, k=k, mode=mode, filters=f, timing=timing)  # type: ignore[arg-type]
+        hits = app.search(query, k=k, mode=mode, filters=f, timing=timing, as_of=as_of)  # type: ignore[arg-type]
     if as_json:
         emit({"hits": [h.to_dict() for h in hits], "timing": timing.to_dict()}, True, str)
         return

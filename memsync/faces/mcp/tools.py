@@ -81,6 +81,10 @@ class SearchArgs(_Args):
     events: bool = Field(False, description="return conversation exchanges instead of blocks: each matching "
                                             "turn (agent.events) with `neighbours` turns around it in its session")
     neighbours: int = Field(1, ge=0, le=20, description="with events: turns kept on each side of a matching turn")
+    as_of: str | None = Field(None, max_length=64, description="ISO time (default: now): facts current then, and "
+                                                                "'last week' in the query counted from it")
+    time_window: bool = Field(True, description="with events: turns inside the time window the query names "
+                                                "('in May 2023', 'last month') rank first")
     after: str | None = After
     wait_ms: int = WaitMs
 
@@ -132,10 +136,10 @@ def _search(env: Env, c: Caller, a: SearchArgs) -> Any:
         "created_after": a.created_after, "created_before": a.created_before}.items() if v}
     if a.events:
         found = env.app.recall(a.query, k=a.k, neighbours=a.neighbours, mode=a.mode, filters=filters, after=tok,
-                               wait_ms=a.wait_ms, confine=env.confine)
+                               wait_ms=a.wait_ms, confine=env.confine, as_of=a.as_of, time_window=a.time_window)
         return {"exchanges": [x.to_dict() for x in found]}
     hits = env.app.search(a.query, k=a.k, mode=a.mode, filters=filters, after=tok, wait_ms=a.wait_ms,
-                          confine=env.confine)
+                          confine=env.confine, as_of=a.as_of)
     return {"hits": [h.to_dict() for h in hits]}
 
 
