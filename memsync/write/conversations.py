@@ -179,9 +179,10 @@ def speakers(conn: DictConn, messages: Sequence[Message], confine: Confinement |
     links only to people inside its scope."""
     names = {_name(m.speaker) for m in messages if m.speaker and m.person is None}
     rows = q.people_named(conn, sorted(names)) if names else []
+    found = linked(names, rows)  # ambiguity judged over everyone, then the scope applied
     if confine is not None:
-        rows = [r for r in rows if confine.allows("person", int(r["id"]))]
-    found = linked(names, rows)
+        inside = {str(r["global_id"]) for r in rows if confine.allows("person", int(r["id"]))}
+        found = {n: g for n, g in found.items() if g in inside}
     out: list[str | None] = []
     for i, m in enumerate(messages):
         if m.person is None:

@@ -336,10 +336,13 @@ def test_speakers_link_to_the_people_they_name_and_to_no_one_else(app: Memsync, 
     # a scoped caller links only to people inside its scope
     inside = Confinement.of(conn, priya)
     s = app.start_session("conversation", subject=priya, confine=inside)
+    conn.execute("INSERT INTO erp.people (full_name) VALUES ('Priya Patel')")  # outside the scope
     w = app.log_messages(s.row["global_id"], [{"speaker": "Priya Raman", "text": "hello"},
-                                              {"speaker": "Ada Lovelace", "text": "hi"}], confine=inside)
-    assert w.extra["added"] == 2
-    assert [r["payload"].get("person") for r in turns(conn)][-2:] == [gid["Priya  Raman"], None]
+                                              {"speaker": "Ada Lovelace", "text": "hi"},
+                                              {"speaker": "Priya", "text": "two Priyas now"}], confine=inside)
+    assert w.extra["added"] == 3
+    assert [r["payload"].get("person") for r in turns(conn)][-3:] == [gid["Priya  Raman"], None, None], \
+        "outside the scope: none; a name two people share, one of them outside: none"
     with pytest.raises(InvalidInput, match=r"messages\.0\.person"):
         app.log_messages(s.row["global_id"], [{"speaker": "Ada", "text": "x", "person": gid["Ada Lovelace"]}],
                          confine=inside)
