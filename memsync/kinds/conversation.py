@@ -75,6 +75,11 @@ def render(ex: Exchange) -> str:
     return "\n".join(lines)
 
 
+def people(ex: Exchange) -> list[str]:
+    """The erp.people global_ids of the exchange's speakers (linked on import), in turn order."""
+    return list(dict.fromkeys(str(p) for t in ex.turns if (p := (t["payload"] or {}).get("person"))))
+
+
 def recall(conn: Any, ranked: Sequence[tuple[int, float]], neighbours: int) -> list[Exchange]:
     """Matching events (best first, with scores) as exchanges with their neighbours."""
     if not ranked:
@@ -125,7 +130,7 @@ class ConversationSection(SectionBase):
             items.append(Item(self.name, "conversation", text, g.count_tokens(text), "agent.events", ex.hits[0],
                               best["global_id"], score=ex.score,
                               score_breakdown={"events": ex.event_ids, "hits": ex.hits,
-                                               "session": ex.session_global_id}))
+                                               "session": ex.session_global_id, "people": people(ex)}))
         return items
 
 

@@ -225,7 +225,7 @@ def test_recall_returns_exchanges_with_neighbours_merged(app: Memsync, dsn: str,
 
 
 def test_the_conversation_recipe_returns_dated_exchanges(app: Memsync, dsn: str, settings: Settings,
-                                                         tom: str) -> None:
+                                                         tom: str, conn: DictConn) -> None:
     app.remember(tom, "Tom prefers morning calls", fact_type="preference")
     app.import_conversations(HISTORY, subject=tom)
     drain(dsn, settings)
@@ -234,6 +234,8 @@ def test_the_conversation_recipe_returns_dated_exchanges(app: Memsync, dsn: str,
     assert exchanges and exchanges[0].kind == "conversation" and exchanges[0].table == "agent.events"
     assert exchanges[0].text.startswith("1 June 2023 (conversation):\nPriya: I signed up for a pottery class.")
     assert exchanges[0].score_breakdown["events"] and exchanges[0].global_id.startswith("event:")
+    tom_gid = conn.execute("SELECT global_id FROM erp.people WHERE id = %s", (int(tom.split(":")[1]),)).fetchone()
+    assert exchanges[0].score_breakdown["people"] == [tom_gid["global_id"]], "Tom answers; no Priya in erp.people"
     md = bundle.to_markdown()
     assert "Relevant exchanges" in md and "Known facts" in md and "Tom prefers morning calls" in md
 
