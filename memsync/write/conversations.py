@@ -65,8 +65,8 @@ class Message(_Input):
     def _complete(self) -> Message:
         if not self.text.strip():
             raise ValueError("text is blank")
-        if self.speaker is None and self.role is None:
-            raise ValueError("needs a speaker or a role")
+        if not (self.speaker or "").strip() and not (self.role or "").strip():
+            raise ValueError("needs a speaker or a role (not blank)")
         return self
 
     def payload(self, mid: str | None, person: str | None = None) -> dict[str, Any]:
