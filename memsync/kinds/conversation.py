@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from memsync.kinds.base import Gather, Item, Kind, SectionBase
-from memsync.kinds.events import day, speaker, text_of
+from memsync.kinds.events import day, person, speaker, text_of
 from memsync.storage.db import context as q
 from memsync.vocabulary import SearchMode
 
@@ -36,7 +36,7 @@ class Exchange:
         return {"session": {"id": self.session_id, "global_id": self.session_global_id, "type": self.session_type},
                 "hits": self.hits, "score": self.score, "text": render(self),
                 "turns": [{"id": t["id"], "global_id": t["global_id"], "occurred_at": t["occurred_at"],
-                           "speaker": speaker(t["payload"]), "person": (t["payload"] or {}).get("person"),
+                           "speaker": speaker(t["payload"]), "person": person(t["payload"]),
                            "text": text_of(t["payload"]),
                            "hit": int(t["id"]) in self.hits} for t in self.turns]}
 
@@ -77,7 +77,7 @@ def render(ex: Exchange) -> str:
 
 def people(ex: Exchange) -> list[str]:
     """The erp.people global_ids of the exchange's speakers (linked on import), in turn order."""
-    return list(dict.fromkeys(str(p) for t in ex.turns if (p := (t["payload"] or {}).get("person"))))
+    return list(dict.fromkeys(p for t in ex.turns if (p := person(t["payload"]))))
 
 
 def recall(conn: Any, ranked: Sequence[tuple[int, float]], neighbours: int) -> list[Exchange]:

@@ -50,6 +50,12 @@ def speaker(payload: Any) -> str | None:
     return None
 
 
+def person(payload: Any) -> str | None:
+    """The erp.people global_id a conversation message's speaker was linked to on import."""
+    value = payload.get("person") if isinstance(payload, Mapping) else None
+    return value if isinstance(value, str) and value else None
+
+
 def day(when: Any) -> str:
     """'8 May 2023': words a question about a time can match ("in May 2023")."""
     return f"{when.day} {when:%B %Y}" if isinstance(when, (datetime, date)) else ""

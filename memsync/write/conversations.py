@@ -183,18 +183,21 @@ def speakers(conn: DictConn, messages: Sequence[Message], confine: Confinement |
     if confine is not None:
         inside = {str(r["global_id"]) for r in rows if confine.allows("person", int(r["id"]))}
         found = {n: g for n, g in found.items() if g in inside}
+    named: dict[str, str | None] = {}  # each explicit reference resolved once, however many messages use it
     out: list[str | None] = []
     for i, m in enumerate(messages):
         if m.person is None:
             out.append(found.get(_name(m.speaker)) if m.speaker else None)
             continue
-        try:
-            subj = _subject(conn, m.person, confine, "")
-        except InvalidInput as exc:
-            raise FieldError(f"messages.{i}.person: {str(exc).strip()}") from None
-        if subj.type != "person":
-            raise FieldError(f"messages.{i}.person: {m.person!r} is a {subj.type}, not a person")
-        out.append(subj.global_id)
+        if m.person not in named:
+            try:
+                subj = _subject(conn, m.person, confine, "")
+            except InvalidInput as exc:
+                raise FieldError(f"messages.{i}.person: {str(exc).strip()}") from None
+            if subj.type != "person":
+                raise FieldError(f"messages.{i}.person: {m.person!r} is a {subj.type}, not a person")
+            named[m.person] = subj.global_id
+        out.append(named[m.person])
     return out
 
 
