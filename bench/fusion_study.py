@@ -11,9 +11,15 @@ here is fitted to one (no rule has a tuned constant).
 Rules: memsync's z-score fusion (the default), rank fusion (RRF k=60), each signal alone,
 z-score fusion weighted per list by how far its best candidate stands out (its top z), and
 weighted by the lexical signal's coverage (the share of the query's IDF mass the best BM25
-candidate holds, unknown terms counting at the highest IDF; lexical weight 2 x coverage).
+candidate holds, unknown terms counting at the highest IDF; lexical weight 2 x coverage), and
+z-score fusion of the same 40 with each list's mean and deviation taken over all 100 it kept
+(the background a candidate stands out from, measured deeper).
 
-Usage: python bench/fusion_study.py [--sets longmemeval,synthetic,mastra45,ai-sdk] [--json]
+The lists take most of the run to build (the AI SDK corpus ~8 min on a 2-core fp32 machine):
+--save DIR keeps them, --load DIR ranks them again in seconds.
+
+Usage: python bench/fusion_study.py [--sets longmemeval,synthetic,timed,mastra45,ai-sdk] [--json]
+                                    [--save DIR | --load DIR]
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import episodic_sets
@@ -46,6 +54,7 @@ from memsync.write.worker import Worker
 KEPT = 100  # candidates kept per signal
 CUT = 40  # what memsync fuses for k=10: max(4k, 40)
 Lists = dict[str, list[tuple[int, float]]]
+EPISODIC = ("longmemeval", "synthetic", "timed")
 
 
 def collect(name: str, embedder: Any) -> dict[str, Any]:
@@ -67,13 +76,13 @@ def collect(name: str, embedder: Any) -> dict[str, Any]:
     try:
         with Memsync(settings, embedder=embedder, indexes=[PgvectorIndex(dsn)]) as app, \
                 connect(dsn, autocommit=True) as conn:
-            if name in ("longmemeval", "synthetic"):
+            if name in EPISODIC:
                 if name == "longmemeval":
                     sessions, questions = episodic_sets.longmemeval()
                     by_subject = {"user": sessions}
                     questions = [{**x, "subject": "user"} for x in questions]
                 else:
-                    by_subject, questions = episodic_sets.synthetic()
+                    by_subject, questions = getattr(episodic_sets, name)()
                 person = {}
                 for label, sessions in by_subject.items():
                     row = conn.execute("INSERT INTO erp.people (full_name) VALUES (%s) RETURNING id",
@@ -137,6 +146,22 @@ def top_z(ranked: list[tuple[int, float]]) -> float:
     return max(0.0, (scores[0] - statistics.fmean(scores)) / sd) if sd else 0.0
 
 
+def deep_z(parts: Lists, full: Lists) -> list[int]:
+    """z-score fusion of the fused lists with each list's mean and deviation taken over its
+    KEPT candidates instead: the background a candidate stands out from, measured deeper."""
+    standard: dict[str, tuple[dict[int, float], float]] = {}
+    for name, ranked in parts.items():
+        if not ranked:
+            continue
+        deep = np.array([s for _, s in full.get(name) or ranked], dtype=np.float64)
+        mean, sd = float(deep.mean()), float(deep.std())
+        z = {b: (s - mean) / sd if sd > 0 else 0.0 for b, s in ranked}
+        standard[name] = (z, min(z.values()))
+    pool = {b for z, _ in standard.values() for b in z}
+    score = {b: sum(z.get(b, floor) for z, floor in standard.values()) for b in pool}
+    return sorted(pool, key=lambda b: (-score[b], b))
+
+
 def only(prefix: str) -> Callable[[Lists, dict[str, Any]], list[int]]:
     return lambda parts, x: [f.block_id for f in fusion.zscore({k: v for k, v in parts.items() if k.startswith(prefix)})]
 
@@ -150,7 +175,9 @@ RULES: dict[str, Callable[[Lists, dict[str, Any]], list[int]]] = {
         parts, weights={k: top_z(v) for k, v in parts.items()})],
     "z, lexical x 2 coverage": lambda parts, x: [f.block_id for f in fusion.zscore(
         parts, weights={k: 2 * coverage(x) if k.startswith("lexical") else 1.0 for k in parts})],
+    "z, mean/sd over 100": lambda parts, x: deep_z(parts, x["full"]),
 }
+
 
 
 def evaluate(data: dict[str, Any], episodic: bool) -> dict[str, dict[str, float]]:
@@ -158,9 +185,10 @@ def evaluate(data: dict[str, Any], episodic: bool) -> dict[str, dict[str, float]
     for x in data["queries"]:
         cut = {k: v[:CUT] for k, v in x["lists"].items()}
         parts = hybrid.by_event(cut, data["rows"]) if episodic else cut
+        full = hybrid.by_event(x["lists"], data["rows"]) if episodic else x["lists"]
         gold = set(x["gold"])
         for name, rule in RULES.items():
-            ranked = rule(parts, x) if parts else []
+            ranked = rule(parts, {**x, "full": full}) if parts else []
             units = list(dict.fromkeys(data["unit"][u] for u in ranked if u in data["unit"]))
             got = scores.setdefault(name, {})
             if episodic:
@@ -173,15 +201,29 @@ def evaluate(data: dict[str, Any], episodic: bool) -> dict[str, dict[str, float]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sets", default="longmemeval,synthetic,mastra45,ai-sdk")
+    ap.add_argument("--sets", default="longmemeval,synthetic,timed,mastra45,ai-sdk")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--save", type=Path, help="keep each set's candidate lists in this folder (NAME.json)")
+    ap.add_argument("--load", type=Path, help="rank the lists a --save run kept instead of building them")
     args = ap.parse_args()
-    embedder = SentenceTransformerEmbedder(cache_dir=Path(tempfile.mkdtemp(prefix="memsync-fusion-models-")))
-    embedder.encode(["warm up"])
+    embedder = None
     results = {}
     for name in args.sets.split(","):
-        episodic = name in ("longmemeval", "synthetic")
-        results[name] = evaluate(collect(name.replace("ai-sdk", "aisdk"), embedder), episodic)
+        episodic = name in EPISODIC
+        if args.load:
+            data = json.loads((args.load / f"{name}.json").read_text())
+            data["rows"] = {int(b): r for b, r in data["rows"].items()} if "rows" in data else {}
+            data["unit"] = {int(b): u for b, u in data["unit"].items()}
+        else:
+            if embedder is None:
+                embedder = SentenceTransformerEmbedder(
+                    cache_dir=Path(tempfile.mkdtemp(prefix="memsync-fusion-models-")))
+                embedder.encode(["warm up"])
+            data = collect(name.replace("ai-sdk", "aisdk"), embedder)
+            if args.save:
+                args.save.mkdir(parents=True, exist_ok=True)
+                (args.save / f"{name}.json").write_text(json.dumps(data, default=str))
+        results[name] = evaluate(data, episodic)
     if args.json:
         print(json.dumps(results, indent=2))
         return
