@@ -77,3 +77,23 @@ def test_a_graph_that_gives_other_vectors_is_not_used(tmp_path: Path, monkeypatc
     assert emb._query_encoder() is None and "other vectors" in caplog.text
     assert not list((tmp_path / "models").glob("query-*.onnx")), "the bad graph is not kept in the cache"
     assert float(np.dot(v, emb.encode([QUERIES[0]])[0])) >= 0.9999
+
+
+def test_query_tokens_come_from_the_models_own_tokenizer_called_directly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    emb = SentenceTransformerEmbedder(cache_dir=tmp_path)
+    model = emb._load()
+    direct = query_encoder.direct_ids(model, model.max_seq_length)
+    assert direct is not None, "the packaged model's fast tokenizer is taken"
+    reference = query_encoder.model_ids(model, model.max_seq_length)
+    for text in [*QUERIES, "  Ünal's café — 8 May 2023 😀  ", "word " * 600]:
+        (a, am), (b, bm) = direct(text), reference(text)
+        assert np.array_equal(a, b) and np.array_equal(am, bm), text[:40]
+    assert direct("word " * 600)[0].shape == (1, model.max_seq_length)
+    # a tokenizer that gives other ids than the model's own step is never used
+    real = query_encoder.model_ids
+    monkeypatch.setattr(query_encoder, "model_ids",
+                        lambda m, n: lambda text: tuple(x[:, :-1] for x in real(m, n)(text)))
+    with caplog.at_level(logging.INFO):
+        assert query_encoder.direct_ids(model, model.max_seq_length) is None
+    assert "differs on a probe text" in caplog.text
