@@ -270,6 +270,16 @@ def test_mcp_log_messages_then_search_events(dsn: str, tmp_path: Path, tom: str)
             found = await ok(c, "search", {"query": "ridge trail", "events": True, "time_window": False})
             assert found["exchanges"]
             await fails(c, "search", {"query": "ridge trail", "as_of": "someday"}, "as_of")
+            # the library's ranking options, over MCP too; values checked by the library
+            found = await ok(c, "search", {"query": "ridge trail", "events": True, "fusion": "rrf", "candidates": 10,
+                                           "weights": {"dense": 0, "lexical": 1}})
+            assert found["exchanges"][0]["turns"][-1]["text"] == "The ridge trail above the lake."
+            hits = await ok(c, "search", {"query": "ridge trail lake", "mmr_lambda": 0.5,
+                                          "recency_half_life_days": 30})
+            assert hits["hits"] and "ridge trail" in hits["hits"][0]["text"]
+            await fails(c, "search", {"query": "ridge trail", "weights": {"bm25": 1}}, "weights")
+            await fails(c, "search", {"query": "ridge trail", "fusion": "sum"}, "fusion")
+            await fails(c, "search", {"query": "ridge trail", "weights": {"dense": -1}}, "weights.dense")
 
     asyncio.run(run())
 

@@ -8,7 +8,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -85,8 +85,26 @@ class SearchArgs(_Args):
                                                                 "'last week' in the query counted from it")
     time_window: bool = Field(True, description="with events: turns inside the time window the query names "
                                                 "('in May 2023', 'last month') rank first")
+    # ranking, as the library's SearchOptions (memsync.read.hybrid checks the values)
+    fusion: Literal["zscore", "rrf"] = Field("zscore", description="hybrid: fuse standardised scores (zscore) "
+                                                                  "or ranks (rrf)")
+    rrf_k: int = Field(60, ge=1, le=10_000, description="with fusion rrf: the rank constant")
+    weights: dict[str, float] | None = Field(None, description="hybrid: weight per signal, e.g. "
+                                                               "{\"dense\": 1, \"lexical\": 2}")
+    candidates: int | None = Field(None, ge=1, le=10_000, description="candidates per signal "
+                                                                     "(default max(4k, 40))")
+    mmr_lambda: float | None = Field(None, ge=0, le=1, description="blocks: trade relevance (1) against "
+                                                                  "diversity (0) among the hits")
+    recency_half_life_days: float | None = Field(None, gt=0, description="blocks: older hits lose up to half "
+                                                                        "their score, halving at this age")
     after: str | None = After
     wait_ms: int = WaitMs
+
+    def ranking(self) -> dict[str, Any]:
+        """The ranking options a caller set, as search/recall take them."""
+        chosen = {"fusion": self.fusion, "rrf_k": self.rrf_k, "weights": self.weights, "candidates": self.candidates,
+                  "mmr_lambda": self.mmr_lambda, "recency_half_life_days": self.recency_half_life_days}
+        return {k: v for k, v in chosen.items() if v is not None}
 
 
 class GetArgs(_Args):
@@ -136,10 +154,11 @@ def _search(env: Env, c: Caller, a: SearchArgs) -> Any:
         "created_after": a.created_after, "created_before": a.created_before}.items() if v}
     if a.events:
         found = env.app.recall(a.query, k=a.k, neighbours=a.neighbours, mode=a.mode, filters=filters, after=tok,
-                               wait_ms=a.wait_ms, confine=env.confine, as_of=a.as_of, time_window=a.time_window)
+                               wait_ms=a.wait_ms, confine=env.confine, as_of=a.as_of, time_window=a.time_window,
+                               **a.ranking())
         return {"exchanges": [x.to_dict() for x in found]}
     hits = env.app.search(a.query, k=a.k, mode=a.mode, filters=filters, after=tok, wait_ms=a.wait_ms,
-                          confine=env.confine, as_of=a.as_of)
+                          confine=env.confine, as_of=a.as_of, **a.ranking())
     return {"hits": [h.to_dict() for h in hits]}
 
 
