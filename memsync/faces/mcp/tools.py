@@ -85,18 +85,18 @@ class SearchArgs(_Args):
                                                                 "'last week' in the query counted from it")
     time_window: bool = Field(True, description="with events: turns inside the time window the query names "
                                                 "('in May 2023', 'last month') rank first")
-    # ranking, as the library's SearchOptions (memsync.read.hybrid checks the values)
-    fusion: Literal["zscore", "rrf"] = Field("zscore", description="hybrid: fuse standardised scores (zscore) "
-                                                                  "or ranks (rrf)")
-    rrf_k: int = Field(60, ge=1, le=10_000, description="with fusion rrf: the rank constant")
+    # ranking, as the library's SearchOptions: unset ones keep its defaults, and its check
+    # (memsync.read.hybrid) judges the values, so MCP refuses what Python refuses and no more
+    fusion: Literal["zscore", "rrf"] | None = Field(None, description="hybrid: fuse standardised scores "
+                                                                     "(zscore, the default) or ranks (rrf)")
+    rrf_k: int | None = Field(None, description="with fusion rrf: the rank constant (default 60)")
     weights: dict[str, float] | None = Field(None, description="hybrid: weight per signal, e.g. "
                                                                "{\"dense\": 1, \"lexical\": 2}")
-    candidates: int | None = Field(None, ge=1, le=10_000, description="candidates per signal "
-                                                                     "(default max(4k, 40))")
-    mmr_lambda: float | None = Field(None, ge=0, le=1, description="blocks: trade relevance (1) against "
-                                                                  "diversity (0) among the hits")
-    recency_half_life_days: float | None = Field(None, gt=0, description="blocks: older hits lose up to half "
-                                                                        "their score, halving at this age")
+    candidates: int | None = Field(None, description="candidates per signal (default max(4k, 40))")
+    mmr_lambda: float | None = Field(None, description="blocks: trade relevance (1) against diversity (0) "
+                                                       "among the hits")
+    recency_half_life_days: float | None = Field(None, description="blocks: older hits lose up to half their "
+                                                                   "score, halving at this age")
     after: str | None = After
     wait_ms: int = WaitMs
 
