@@ -162,6 +162,22 @@ def deep_z(parts: Lists, full: Lists) -> list[int]:
     return sorted(pool, key=lambda b: (-score[b], b))
 
 
+def bounded(parts: Lists, how: str) -> list[int]:
+    """Scores mapped onto [0, 1] per list and summed, a missed candidate counting 0: min-max
+    ("relative score fusion") or mean +/- 3 deviations clipped ("distribution-based")."""
+    scaled: list[dict[int, float]] = []
+    for ranked in parts.values():
+        if not ranked:
+            continue
+        s = np.array([v for _, v in ranked], dtype=np.float64)
+        lo, hi = (s.min(), s.max()) if how == "minmax" else (s.mean() - 3 * s.std(), s.mean() + 3 * s.std())
+        unit = np.clip((s - lo) / (hi - lo), 0, 1) if hi > lo else np.ones_like(s)
+        scaled.append({b: float(v) for (b, _), v in zip(ranked, unit, strict=True)})
+    pool = {b for z in scaled for b in z}
+    score = {b: sum(z.get(b, 0.0) for z in scaled) for b in pool}
+    return sorted(pool, key=lambda b: (-score[b], b))
+
+
 def only(prefix: str) -> Callable[[Lists, dict[str, Any]], list[int]]:
     return lambda parts, x: [f.block_id for f in fusion.zscore({k: v for k, v in parts.items() if k.startswith(prefix)})]
 
@@ -176,6 +192,8 @@ RULES: dict[str, Callable[[Lists, dict[str, Any]], list[int]]] = {
     "z, lexical x 2 coverage": lambda parts, x: [f.block_id for f in fusion.zscore(
         parts, weights={k: 2 * coverage(x) if k.startswith("lexical") else 1.0 for k in parts})],
     "z, mean/sd over 100": lambda parts, x: deep_z(parts, x["full"]),
+    "min-max (relative score)": lambda parts, x: bounded(parts, "minmax"),
+    "mean +/- 3 sd (DBSF)": lambda parts, x: bounded(parts, "dbsf"),
 }
 
 

@@ -412,6 +412,10 @@ class Memsync:
             gold = [self._gold(conn, item) for item in labelled]
         confinements: dict[str, Confinement] = {}
         scored: list[evaluation.Scored] = []
+        if recipe is not None or mode != "lexical":
+            # the model loads on its first use (seconds): untimed here, or the first query's
+            # latency carries it into p50/p95 (a two-query set read p50 6 s)
+            self._rt.embedder.encode_query("warm up")
         started = datetime.now(timezone.utc)
         depth = max(max(ks), 10)
         for item, want in zip(labelled, gold, strict=True):

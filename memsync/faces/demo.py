@@ -54,7 +54,7 @@ def run(settings: Settings, echo: Callable[[str], None]) -> None:
         query = "when should I schedule meetings?"
         echo(f"\nhybrid search {query!r}:")
         for hit in app.search(query, k=3):
-            echo(f"  {hit.score:.4f} (dense #{hit.dense_rank}, lexical #{hit.lexical_rank})  "
+            echo(f"  {hit.score:.4f} (dense #{hit.dense_rank or '-'}, lexical #{hit.lexical_rank or '-'})  "
                  f"{hit.source_table}#{hit.source_id} [{hit.block_type}] {hit.heading_path or ''}: {hit.text[:60]!r}")
         echo(f"\nretrieve('daily_planning', 'person:{person}'):\n")
         echo(app.retrieve("daily_planning", ("person", person), query="what should I focus on today?").to_markdown())

@@ -97,3 +97,22 @@ def test_eval_through_a_recipe(dsn: str, settings: Settings, conn: DictConn, app
     with pytest.raises(evaluate.EvalSetError, match="line 1: subject: a recipe run needs one"):
         app.evaluate(json.dumps({"query": "x", "relevant": ["agent.events:1"]}), name="x",
                      recipe="conversation_recall")
+
+
+def test_eval_loads_the_model_before_it_times_a_query(dsn: str, settings: Settings, conn: DictConn, app: Memsync,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    tom = conn.execute("INSERT INTO erp.people (full_name) VALUES ('Tom') RETURNING id").fetchone()
+    assert tom is not None
+    app.import_conversations(HISTORY, subject=f"person:{tom['id']}")
+    Worker(settings.model_copy(update={"dsn": dsn}), dsn, HashingEmbedder(), [PgvectorIndex(dsn)]).drain()
+    ev = {r["mid"]: r["id"] for r in conn.execute("SELECT id, payload->>'id' AS mid FROM agent.events")}
+    embedder = app.runtime.embedder
+    seen: list[str] = []
+    real = embedder.encode_query
+    monkeypatch.setattr(embedder, "encode_query", lambda text: (seen.append(text), real(text))[1])
+    line = json.dumps({"query": "climbing gym", "relevant": [f"agent.events:{ev['m2']}"]})
+    app.evaluate(line, name="warm", mode="dense", record=False)
+    assert len(seen) == 2 and seen[0] != "climbing gym" and seen[1] == "climbing gym"  # loaded, then timed
+    seen.clear()
+    app.evaluate(line, name="warm", mode="lexical", record=False)
+    assert seen == []  # BM25 alone never needs the model

@@ -62,7 +62,8 @@ def _result_text(r: dict[str, Any]) -> str:
 
     lines = [f"{r['set']}: {r['queries']} queries"]
     for k, v in r["metrics"].items():
-        mark = "  FAIL (below --min)" if k in r["failed"] else ""
+        mark = "" if k not in r["failed"] else "  FAIL (over its --min limit)" if lower_is_better(k) \
+            else "  FAIL (below --min)"
         lines.append(f"  {k:12} {v:9.1f}{mark}" if lower_is_better(k) else f"  {k:12} {v:9.3f}{mark}")
     if r["run"]:
         lines.append(f"recorded as agent.execution_runs #{r['run']['id']} ({r['run']['global_id']})")
@@ -79,5 +80,5 @@ def _history_text(runs: list[dict[str, Any]]) -> str:
         m = r["metadata"]
         how = m.get("recipe") or m.get("mode") or ""
         lines.append(f"{r['id']:>6} {str(r['started_at'])[:16]:16} {str(m.get('set'))[:16]:16} {how[:12]:12}"
-                     + "".join(f"{r['metrics'].get(n, float('nan')):>11.3f}" for n in names))
+                     + "".join(f"{r['metrics'][n]:>11.3f}" if n in r["metrics"] else f"{'-':>11}" for n in names))
     return "\n".join(lines)
