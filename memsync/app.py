@@ -189,8 +189,9 @@ class Memsync:
         if not isinstance(neighbours, int) or isinstance(neighbours, bool) or not 0 <= neighbours <= 20:
             raise SearchError(f"neighbours must be a whole number from 0 to 20, got {neighbours!r}")
 
-        def exchanges(rt: Runtime, conn: DictConn, *args: Any) -> list[Exchange]:  # one connection for both
-            return conversation.recall(conn, search_events(rt, conn, *args), neighbours)
+        def exchanges(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions, *args: Any
+                      ) -> list[Exchange]:  # one connection for both
+            return conversation.recall(conn, search_events(rt, conn, query, opts, *args), neighbours, opts.as_of)
 
         found: list[Exchange] = self._searched(exchanges, query, k, mode, filters, after, wait_ms, stale_ok, confine,
                                                timing, options)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -80,11 +81,13 @@ def people(ex: Exchange) -> list[str]:
     return list(dict.fromkeys(p for t in ex.turns if (p := person(t["payload"]))))
 
 
-def recall(conn: Any, ranked: Sequence[tuple[int, float]], neighbours: int) -> list[Exchange]:
-    """Matching events (best first, with scores) as exchanges with their neighbours."""
+def recall(conn: Any, ranked: Sequence[tuple[int, float]], neighbours: int, as_of: datetime | None = None
+           ) -> list[Exchange]:
+    """Matching events (best first, with scores) as exchanges with their neighbours (none
+    said after `as_of`)."""
     if not ranked:
         return []
-    return merge(q.exchanges(conn, [e for e, _ in ranked], neighbours), ranked)
+    return merge(q.exchanges(conn, [e for e, _ in ranked], neighbours, as_of), ranked)
 
 
 class ConversationSection(SectionBase):
@@ -124,7 +127,7 @@ class ConversationSection(SectionBase):
     def gather(self, g: Gather) -> list[Item]:
         items = []
         ranked = g.events(self, g)
-        for ex in recall(g.conn, ranked, self.neighbours):
+        for ex in recall(g.conn, ranked, self.neighbours, g.as_of):
             text = render(ex)
             best = next(t for t in ex.turns if int(t["id"]) == ex.hits[0])
             items.append(Item(self.name, "conversation", text, g.count_tokens(text), "agent.events", ex.hits[0],

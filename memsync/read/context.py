@@ -165,7 +165,10 @@ class Retriever:
 
         def events(sec: SemanticSection, g: Gather) -> list[tuple[int, float]]:
             text, filters, opts = self._query(sec, g, subj, query, sec.top_k)
-            return search_events(self.rt, self.conn, text, opts, filters) if text else []
+            # a turn's time is when it was said (as in the events and sessions sections), not
+            # when its block was synced: history imported today is history as of its dates
+            filters = filters.model_copy(update={"created_before": None, "created_after": None})
+            return search_events(self.rt, self.conn, text, opts, filters, since=g.since) if text else []
 
         for sec in spec.sections:
             mode = sec.scope or spec.scope

@@ -156,13 +156,17 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
 
 
 def search_events(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None = None,
-                  filters: Filters | None = None, timing: Timing | None = None) -> list[tuple[int, float]]:
+                  filters: Filters | None = None, timing: Timing | None = None, *,
+                  since: datetime | None = None) -> list[tuple[int, float]]:
     """Conversation turns (agent.events rows) ranked, best first, with their fused scores.
     Each signal's candidates are split by granularity, a turn's own blocks and the exchange
     blocks that hold it with the turn before, and each part projected to the events it covers
     (an event takes its best block's score), so four lists are fused on an equal footing: a
     turn found both alone and in its exchange ranks above one found only once. Measured in
-    bench/episodic_bench.py (and bench/granularity_probe.py outside memsync)."""
+    bench/episodic_bench.py (and bench/granularity_probe.py outside memsync).
+
+    A turn's time is when it was said: as of a past time (`opts.as_of`) a later turn is not
+    served (see hit_rows), and one said before `since` is left out."""
     opts = opts or SearchOptions()
     check(query, opts)
     t = timing or Timing()
@@ -176,10 +180,13 @@ def search_events(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions |
     projected = by_event(lists, rows)
     fused = _fuse(projected, opts, {name: opts.weights.get(name.split(":", 1)[0], 1.0) for name in projected})
     span = when.window(query, opts.as_of) if opts.time_window else None
+    timed = fused and (span is not None or since is not None)
+    at = q.event_times(conn, [x.block_id for x in fused]) if timed else {}
+    if since is not None:
+        fused = [x for x in fused if x.block_id in at and at[x.block_id] >= since]
     if span is not None and fused:
         # inside the window first, each part in its fused order: a turn the words or the meaning
         # found still ranks, but one from the month asked about comes before one from another
-        at = q.event_times(conn, [x.block_id for x in fused])
         held = {e for e, t_at in at.items() if span.holds(t_at)}
         fused = [x for x in fused if x.block_id in held] + [x for x in fused if x.block_id not in held]
     t.fusion_ms = 1000 * (time.perf_counter() - t0)

@@ -359,3 +359,37 @@ def test_speakers_link_to_the_people_they_name_and_to_no_one_else(app: Memsync, 
     with pytest.raises(InvalidInput, match=r"messages\.0\.person"):
         app.log_messages(s.row["global_id"], [{"speaker": "Ada", "text": "x", "person": gid["Ada Lovelace"]}],
                          confine=inside)
+
+
+def test_as_of_a_past_time_recalls_what_had_been_said_by_then(app: Memsync, conn: DictConn, dsn: str,
+                                                               settings: Settings, tom: str) -> None:
+    """A turn's time is when it was said, not when it was imported or synced: as of a past
+    time, a later turn is neither found nor shown as a neighbour, and a recipe's conversation
+    section holds the history said by then (its blocks were all written today)."""
+    from memsync.storage.db import context as ctxq
+
+    app.import_conversations(HISTORY, subject=tom)
+    drain(dsn, settings)
+
+    def said(found: list[Any]) -> list[str]:
+        return [str(t["payload"]["text"]) for ex in found for t in ex.turns]
+
+    pottery, start = "I signed up for a pottery class.", "When does it start?"  # 09:31 and 09:32 on 1 June
+    assert start in said(app.recall("pottery class start", k=5, neighbours=1, mode="lexical"))
+    between = "2023-06-01T09:31:30Z"
+    shown = said(app.recall("pottery class start", k=5, neighbours=1, mode="lexical", as_of=between))
+    assert pottery in shown and start not in shown, "neither a hit nor a neighbour before it was said"
+    assert not said(app.recall("pottery class", k=5, mode="lexical", as_of="2023-05-20T00:00:00Z"))
+    hits = app.search("pottery class start", k=10, mode="lexical", as_of=between)
+    assert hits and all(start not in h.text for h in hits)
+    # retrieve: the conversation section as of a past time (it was empty: the blocks are newer)
+    bundle = app.retrieve("conversation_recall", tom, query="climbing gym", as_of="2023-05-20T00:00:00Z")
+    texts = [i.text for i in bundle.items if i.kind == "conversation"]
+    assert texts and "climbing gym" in texts[0] and not any("pottery" in t for t in texts)
+    # since_days counts back from as_of by when the turns were said
+    ctxq.put_recipe(conn, "last_week_talk", None, {"scope": "tree", "budget_tokens": 800, "sections": [
+        {"kind": "conversation", "name": "talk", "query": "{query}", "top_k": 5, "max_items": 5, "since_days": 7,
+         "mode": "lexical"}]})
+    bundle = app.retrieve("last_week_talk", tom, query="climbing gym pottery class", as_of="2023-06-02T00:00:00Z")
+    texts = [i.text for i in bundle.items]
+    assert texts and any("pottery" in t for t in texts) and not any("climbing gym" in t for t in texts)

@@ -167,10 +167,11 @@ def runs(conn: DictConn, pairs: Pairs, statuses: list[str], workflows: list[str]
     ).fetchall()
 
 
-def exchanges(conn: DictConn, event_ids: Sequence[int], neighbours: int) -> list[dict[str, Any]]:
+def exchanges(conn: DictConn, event_ids: Sequence[int], neighbours: int, as_of: datetime | None = None
+              ) -> list[dict[str, Any]]:
     """Each event with up to `neighbours` turns (notes and decisions) before and after it in
     its session, in session order, with the session's type and global_id: one row per turn,
-    `hit` naming the event whose window it belongs to."""
+    `hit` naming the event whose window it belongs to. Nothing said after `as_of` (when given)."""
     return conn.execute(
         """WITH hit AS (SELECT e.id, e.session_id, e.occurred_at FROM agent.events e WHERE e.id = ANY(%(ids)s))
            SELECT h.id AS hit, t.id, t.global_id, t.session_id, t.event_type, t.payload, t.occurred_at,
@@ -187,6 +188,7 @@ def exchanges(conn: DictConn, event_ids: Sequence[int], neighbours: int) -> list
                (SELECT x.* FROM agent.events x
                  WHERE x.session_id = h.session_id AND x.event_type IN ('note', 'decision')
                    AND (x.occurred_at, x.id) > (h.occurred_at, h.id)
+                   AND (%(as_of)s::timestamptz IS NULL OR x.occurred_at <= %(as_of)s)
                  ORDER BY x.occurred_at, x.id LIMIT %(n)s)) t
             ORDER BY h.id, t.occurred_at, t.id""",
-        {"ids": list(event_ids), "n": neighbours}).fetchall()
+        {"ids": list(event_ids), "n": neighbours, "as_of": as_of}).fetchall()

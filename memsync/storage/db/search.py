@@ -250,8 +250,9 @@ def _scope_scan(conn: DictConn, dim: sql.Composable, cond: sql.Composable, param
 
 
 def hit_rows(conn: DictConn, block_ids: Sequence[int], as_of: datetime | None = None) -> dict[int, dict[str, Any]]:
-    """The hits' rows; a block that is gone, or whose fact is not current at `as_of` (now by
-    default: not yet valid, forgotten or superseded), is left out."""
+    """The hits' rows; a block that is gone, whose fact is not current at `as_of` (now by
+    default: not yet valid, forgotten or superseded), or whose turn was said after `as_of`
+    (when given), is left out."""
     rows = conn.execute(
         """SELECT b.id AS block_id, b.global_id, b.block_type, b.title, b.heading_path, b.body_md,
                   b.source_table, b.source_id, b.artifact_id, b.subject_type, b.subject_id,
@@ -262,7 +263,11 @@ def hit_rows(conn: DictConn, block_ids: Sequence[int], as_of: datetime | None = 
               -- a forgotten or superseded fact leaves search at once, before the sync drops its
               -- block; a fact not yet valid is indexed but served only once it is
               AND NOT EXISTS (SELECT 1 FROM agent.facts f WHERE b.source_table = 'agent.facts' AND f.id = b.source_id
-                                 AND NOT memsync.is_current(f.valid_from, f.valid_to, coalesce(%(at)s, now())))""",
+                                 AND NOT memsync.is_current(f.valid_from, f.valid_to, coalesce(%(at)s, now())))
+              -- as of a past time, a turn said after it had not happened yet (an exchange block
+              -- belongs to its later turn)
+              AND NOT EXISTS (SELECT 1 FROM agent.events e WHERE b.source_table = 'agent.events' AND e.id = b.source_id
+                                 AND e.occurred_at > %(at)s)""",
         {"ids": list(block_ids), "at": as_of},
     ).fetchall()
     return {r["block_id"]: r for r in rows}
