@@ -266,8 +266,9 @@ def hit_rows(conn: DictConn, block_ids: Sequence[int], as_of: datetime | None = 
                                  AND NOT memsync.is_current(f.valid_from, f.valid_to, coalesce(%(at)s, now())))
               -- as of a past time, a turn said after it had not happened yet (an exchange block
               -- belongs to its later turn)
-              AND NOT EXISTS (SELECT 1 FROM agent.events e WHERE b.source_table = 'agent.events' AND e.id = b.source_id
-                                 AND e.occurred_at > %(at)s)""",
+              AND NOT (%(at)s::timestamptz IS NOT NULL AND EXISTS (
+                    SELECT 1 FROM agent.events e WHERE b.source_table = 'agent.events' AND e.id = b.source_id
+                       AND e.occurred_at > %(at)s))""",
         {"ids": list(block_ids), "at": as_of},
     ).fetchall()
     return {r["block_id"]: r for r in rows}
