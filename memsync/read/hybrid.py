@@ -166,7 +166,7 @@ def search_events(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions |
     bench/episodic_bench.py (and bench/granularity_probe.py outside memsync).
 
     A turn's time is when it was said: as of a past time (`opts.as_of`) a later turn is not
-    served (see hit_rows), and one said before `since` is left out."""
+    served, and one said before `since` is left out."""
     opts = opts or SearchOptions()
     check(query, opts)
     t = timing or Timing()
@@ -174,16 +174,19 @@ def search_events(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions |
     f = (filters or Filters()).model_copy(update={"source_tables": ("agent.events",)})
     lists, _ = _signals(rt, conn, query, opts, f, t)
     t0 = time.perf_counter()
-    rows = q.hit_rows(conn, list({b for ranked in lists.values() for b, _ in ranked}), opts.as_of)
+    # turns said after as_of are dropped after fusion, as search drops its hits: removed before,
+    # they would change the other candidates' standardised scores and so their order
+    rows = q.hit_rows(conn, list({b for ranked in lists.values() for b, _ in ranked}), opts.as_of, later_turns=True)
     t.hits_ms = 1000 * (time.perf_counter() - t0)
     t0 = time.perf_counter()
     projected = by_event(lists, rows)
     fused = _fuse(projected, opts, {name: opts.weights.get(name.split(":", 1)[0], 1.0) for name in projected})
     span = when.window(query, opts.as_of) if opts.time_window else None
-    timed = fused and (span is not None or since is not None)
-    at = q.event_times(conn, [x.block_id for x in fused]) if timed else {}
-    if since is not None:
-        fused = [x for x in fused if x.block_id in at and at[x.block_id] >= since]
+    bounded = since is not None or opts.as_of is not None
+    at = q.event_times(conn, [x.block_id for x in fused]) if fused and (span is not None or bounded) else {}
+    if bounded:
+        fused = [x for x in fused if x.block_id in at and (since is None or at[x.block_id] >= since)
+                 and (opts.as_of is None or at[x.block_id] <= opts.as_of)]
     if span is not None and fused:
         # inside the window first, each part in its fused order: a turn the words or the meaning
         # found still ranks, but one from the month asked about comes before one from another
