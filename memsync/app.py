@@ -368,6 +368,8 @@ class Memsync:
         scope = conversations.memory_scope(memory_scope)
         out = []
         with self.connection() as conn:
+            if subject:  # one that does not resolve fails the import once, before any session
+                conversations.check_subject(conn, subject, confine)
             for i, raw in enumerate(sessions):
                 done = conversations.import_session(conn, i, raw, subject, confine, scope)
                 out.append(done)

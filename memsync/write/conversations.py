@@ -233,6 +233,11 @@ def memory_scope(value: str) -> MemoryScope:
     return value  # type: ignore[return-value]
 
 
+def check_subject(conn: DictConn, subject: str, confine: Confinement | None) -> None:
+    """Raises, naming it, when `subject` is not a row (in `confine`'s scope, when given)."""
+    _subject(conn, subject, confine, "import:")
+
+
 def import_session(conn: DictConn, index: int, data: Any, subject: str | None,
                    confine: Confinement | None = None, memory_scope: MemoryScope = "session") -> Imported:
     """One conversation session, all or nothing: found again by its key, messages without an

@@ -117,6 +117,11 @@ def test_openai_style_messages_and_the_cli(dsn: str, tmp_path: Path, tom: str, c
     assert r.exit_code == 2 and "not JSON" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(main, ["import", "conversation", "-"], env=env, input='[{"role": "user"}]')
     assert r.exit_code == 1 and "messages.0.text" in r.output, r.output
+    # a subject that is not there fails the import once, before any session is read
+    r = CliRunner().invoke(main, ["import", "conversation", "-", "--subject", "person:999999"], env=env,
+                           input=json.dumps({"sessions": [{"id": "a", "messages": chat}, {"id": "b", "messages": chat}]}))
+    assert r.exit_code == 2 and r.output.count("person") == 1 and "999999" in r.output, r.output
+    assert "Traceback" not in r.output and "session 0" not in r.output
     assert [e["payload"]["role"] for e in turns(conn)] == ["user", "assistant"]
 
 
