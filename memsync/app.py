@@ -368,10 +368,10 @@ class Memsync:
         scope = conversations.memory_scope(memory_scope)
         out = []
         with self.connection() as conn:
-            if subject:  # one that does not resolve fails the import once, before any session
-                conversations.check_subject(conn, subject, confine)
+            # resolved once: one that is not there fails the import, before any session
+            subj = conversations.import_subject(conn, subject, confine)
             for i, raw in enumerate(sessions):
-                done = conversations.import_session(conn, i, raw, subject, confine, scope)
+                done = conversations.import_session(conn, i, raw, subj, confine, scope)
                 out.append(done)
                 if progress is not None:
                     progress(done)

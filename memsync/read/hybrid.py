@@ -174,9 +174,9 @@ def search_events(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions |
     f = (filters or Filters()).model_copy(update={"source_tables": ("agent.events",)})
     lists, _ = _signals(rt, conn, query, opts, f, t)
     t0 = time.perf_counter()
-    # turns said after as_of are dropped after fusion, as search drops its hits: removed before,
-    # they would change the other candidates' standardised scores and so their order
-    rows = q.hit_rows(conn, list({b for ranked in lists.values() for b, _ in ranked}), opts.as_of, later_turns=True)
+    # turns only, so no as_of here: turns said after it are dropped after fusion (below), as search
+    # drops its hits; removed before, they would change the others' standardised scores and order
+    rows = q.hit_rows(conn, list({b for ranked in lists.values() for b, _ in ranked}))
     t.hits_ms = 1000 * (time.perf_counter() - t0)
     t0 = time.perf_counter()
     projected = by_event(lists, rows)

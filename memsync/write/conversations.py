@@ -233,12 +233,15 @@ def memory_scope(value: str) -> MemoryScope:
     return value  # type: ignore[return-value]
 
 
-def check_subject(conn: DictConn, subject: str, confine: Confinement | None) -> None:
-    """Raises, naming it, when `subject` is not a row (in `confine`'s scope, when given)."""
-    _subject(conn, subject, confine, "import:")
+def import_subject(conn: DictConn, subject: str | None, confine: Confinement | None) -> Subject | None:
+    """Whom an import's sessions belong to: `subject` resolved (raising, naming it, when it is
+    not a row in `confine`'s scope), else a scoped caller's own subject, else no one."""
+    if subject:
+        return _subject(conn, subject, confine, "import:")
+    return confine.subject if confine is not None else None
 
 
-def import_session(conn: DictConn, index: int, data: Any, subject: str | None,
+def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
                    confine: Confinement | None = None, memory_scope: MemoryScope = "session") -> Imported:
     """One conversation session, all or nothing: found again by its key, messages without an
     id get one from their position and text, so a re-import adds nothing."""
@@ -252,9 +255,6 @@ def import_session(conn: DictConn, index: int, data: Any, subject: str | None,
     imp = Imported(index, s.key())
     try:
         with conn.transaction():
-            subj: Subject | None = _subject(conn, subject, confine, "import:") if subject else None
-            if subj is None and confine is not None:
-                subj = confine.subject
             st, sid = (subj.type, subj.id) if subj else (None, None)
             srow = q.imported_session(conn, imp.key, st, sid, lock=True)
             if srow is None:

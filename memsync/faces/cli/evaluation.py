@@ -62,9 +62,9 @@ def _result_text(r: dict[str, Any]) -> str:
 
     lines = [f"{r['set']}: {r['queries']} queries"]
     for k, v in r["metrics"].items():
-        mark = "" if k not in r["failed"] else "  FAIL (over its --min limit)" if lower_is_better(k) \
-            else "  FAIL (below --min)"
-        lines.append(f"  {k:12} {v:9.1f}{mark}" if lower_is_better(k) else f"  {k:12} {v:9.3f}{mark}")
+        latency = lower_is_better(k)
+        mark = ("  FAIL (over its --min limit)" if latency else "  FAIL (below --min)") if k in r["failed"] else ""
+        lines.append(f"  {k:12} {v:9.1f}{mark}" if latency else f"  {k:12} {v:9.3f}{mark}")
     if r["run"]:
         lines.append(f"recorded as agent.execution_runs #{r['run']['id']} ({r['run']['global_id']})")
     return "\n".join(lines)

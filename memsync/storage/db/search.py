@@ -249,11 +249,10 @@ def _scope_scan(conn: DictConn, dim: sql.Composable, cond: sql.Composable, param
     return None
 
 
-def hit_rows(conn: DictConn, block_ids: Sequence[int], as_of: datetime | None = None, *,
-             later_turns: bool = False) -> dict[int, dict[str, Any]]:
+def hit_rows(conn: DictConn, block_ids: Sequence[int], as_of: datetime | None = None) -> dict[int, dict[str, Any]]:
     """The hits' rows; a block that is gone, whose fact is not current at `as_of` (now by
     default: not yet valid, forgotten or superseded), or whose turn was said after `as_of`
-    (when given; kept with `later_turns`, for a caller that drops them itself), is left out."""
+    (when given), is left out."""
     rows = conn.execute(
         """SELECT b.id AS block_id, b.global_id, b.block_type, b.title, b.heading_path, b.body_md,
                   b.source_table, b.source_id, b.artifact_id, b.subject_type, b.subject_id,
@@ -267,10 +266,10 @@ def hit_rows(conn: DictConn, block_ids: Sequence[int], as_of: datetime | None = 
                                  AND NOT memsync.is_current(f.valid_from, f.valid_to, coalesce(%(at)s, now())))
               -- as of a past time, a turn said after it had not happened yet (an exchange block
               -- belongs to its later turn)
-              AND NOT (%(at)s::timestamptz IS NOT NULL AND NOT %(later)s AND EXISTS (
+              AND NOT (%(at)s::timestamptz IS NOT NULL AND EXISTS (
                     SELECT 1 FROM agent.events e WHERE b.source_table = 'agent.events' AND e.id = b.source_id
                        AND e.occurred_at > %(at)s))""",
-        {"ids": list(block_ids), "at": as_of, "later": later_turns},
+        {"ids": list(block_ids), "at": as_of},
     ).fetchall()
     return {r["block_id"]: r for r in rows}
 
