@@ -46,12 +46,6 @@ def _arena_dir() -> Path:
     return data
 
 
-def _when(text: str) -> str:
-    """'2023/05/20 (Sat) 02:21' -> ISO 8601 (UTC)."""
-    d = datetime.strptime(text.split(" (")[0] + " " + text.rsplit(" ", 1)[1], "%Y/%m/%d %H:%M")
-    return d.replace(tzinfo=timezone.utc).isoformat()
-
-
 def longmemeval() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     data = _arena_dir()
     sessions, gold_by_session = [], {}
@@ -61,7 +55,8 @@ def longmemeval() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             continue
         messages = [{"role": t["role"], "text": t["content"], "id": t["id"]} for t in s["turns"]
                     if t["content"].strip()]
-        sessions.append({"id": s["id"], "date": _when(s["timestamp"]), "messages": messages})
+        # the dataset's own writing ('2023/05/20 (Sat) 02:21'): the importer reads it as is
+        sessions.append({"id": s["id"], "date": s["timestamp"], "messages": messages})
         gold_by_session[s["id"]] = [t["id"] for t in s["turns"] if t["metadata"].get("has_answer")]
     questions = []
     for line in (data / "questions.jsonl").read_text().splitlines():

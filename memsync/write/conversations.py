@@ -104,6 +104,21 @@ class ImportedSession(_Input):
             data["started_at"] = data.pop("date")
         return data
 
+    @model_validator(mode="after")
+    def _order(self) -> ImportedSession:
+        """Its end after its start, and every message said inside them: a session's row may not
+        end before it starts, and a turn stamped outside its session is a date written wrong."""
+        if self.started_at and self.ended_at and self.ended_at < self.started_at:
+            raise ValueError("ended_at must not be before started_at")
+        for i, m in enumerate(self.messages):
+            if m.at is not None and self.started_at is not None and m.at < self.started_at:
+                raise ValueError(f"messages.{i}.at: {m.at.isoformat()} is before the session's date "
+                                 f"({self.started_at.isoformat()})")
+            if m.at is not None and self.ended_at is not None and m.at > self.ended_at:
+                raise ValueError(f"messages.{i}.at: {m.at.isoformat()} is after the session's ended_at "
+                                 f"({self.ended_at.isoformat()})")
+        return self
+
     def key(self) -> str:
         """The trace id that finds this session again on a re-import."""
         if self.id:

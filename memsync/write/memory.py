@@ -20,8 +20,10 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -36,6 +38,7 @@ from memsync.storage.db import DictConn
 from memsync.storage.db import context as ctxq
 from memsync.storage.db import memory as q
 from memsync.storage.db.subjects import RELATIONS
+from memsync.text.dates import written
 from memsync.vocabulary import EventType, MemoryScope, ReflectionMode
 from memsync.write.tokens import SyncToken
 
@@ -51,7 +54,10 @@ def parse(model: type[M], data: Mapping[str, Any]) -> M:
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors())
+        # a model-wide check names its own fields (loc is empty there)
+        problems = "; ".join(": ".join(x for x in ('.'.join(str(p) for p in e['loc']),
+                                                   e['msg'].removeprefix('Value error, ')) if x)
+                             for e in exc.errors())
         raise FieldError(f"invalid arguments: {problems}") from None
 
 
@@ -201,7 +207,24 @@ def check_when(v: datetime | None) -> datetime | None:
     return v
 
 
-When = Annotated[datetime | None, AfterValidator(check_when)]
+_ISO = TypeAdapter(datetime)
+
+
+def read_when(v: Any) -> Any:
+    """A time as history writes it: ISO 8601, a Unix time, or words ('1:56 pm on 8 May, 2023',
+    '2023/05/20 (Sat) 02:21', memsync.text.dates); anything else is named in the error."""
+    if not isinstance(v, str):
+        return v
+    if (w := written(v)) is not None:
+        return w
+    try:
+        return _ISO.validate_python(v)
+    except ValidationError:
+        raise ValueError(f"{v[:80]!r} is not a time: write ISO 8601 ('2023-05-08T13:56:00Z'), a Unix time, "
+                         "or the month in words ('8 May 2023 1:56 pm', 'May 8, 2023')") from None
+
+
+When = Annotated[datetime | None, BeforeValidator(read_when), AfterValidator(check_when)]
 
 
 class StartSession(_Input):

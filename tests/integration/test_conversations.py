@@ -145,6 +145,31 @@ def test_history_times_are_validated(app: Memsync, tom: str) -> None:
     assert (w.extra["added"], w.extra["skipped"]) == (0, 1)
 
 
+def test_history_comes_in_with_times_as_exports_write_them(app: Memsync, conn: DictConn, tom: str) -> None:
+    """Transcripts date sessions in words ('1:56 pm on 8 May, 2023') or year first with the
+    weekday ('2023/05/20 (Sat) 02:21'): read as written, no conversion step; a time that cannot
+    be read fails its session, naming the field and what is accepted, and so does a turn dated
+    before its session (it stopped the whole import at the sessions' check constraint)."""
+    done = app.import_conversations({"sessions": [
+        {"id": "w0", "date": "8 May 2023 2 pm", "messages": [
+            {"speaker": "Tom", "text": "Too early", "at": "2023-05-08T13:00:00Z"}]},
+        {"id": "w1", "date": "1:56 pm on 8 May, 2023", "messages": [
+            {"speaker": "Priya", "text": "I went to the climbing gym."},
+            {"speaker": "Tom", "text": "Nice!", "at": "May 8, 2023 2:05 pm"}]},
+        {"id": "w2", "date": "2023/05/20 (Sat) 02:21", "messages": [{"speaker": "Priya", "text": "Back again."}]},
+        {"id": "w3", "date": "the 25th", "messages": [{"speaker": "Priya", "text": "Lost?"}]}]}, subject=tom)
+    assert [d.added for d in done] == [0, 2, 1, 0] and done[1].error is done[2].error is None
+    assert "session 0" in str(done[0].error) and "messages.0.at" in str(done[0].error)
+    assert "before the session's date" in str(done[0].error)
+    error = str(done[3].error)
+    assert "started_at" in error and "'the 25th' is not a time" in error and "Value error" not in error
+    said = {e["payload"]["text"]: e["occurred_at"] for e in turns(conn)}
+    assert said == {"I went to the climbing gym.": datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc),
+                    "Nice!": datetime(2023, 5, 8, 14, 5, tzinfo=timezone.utc),
+                    "Back again.": datetime(2023, 5, 20, 2, 21, tzinfo=timezone.utc)}
+    assert "Lost?" not in said and "Too early" not in said
+
+
 def test_turns_say_who_and_when_alone_and_with_the_turn_before(app: Memsync, dsn: str, settings: Settings,
                                                                conn: DictConn, tom: str) -> None:
     app.import_conversations(HISTORY, subject=tom)

@@ -36,7 +36,10 @@ def import_conversation(ctx: click.Context, file: Any, subject: str | None, memo
       a list of such sessions; {"messages": [...]} for one; or a plain OpenAI-style
       list of {"role": "user", "content": "..."}.
     A message needs text (or content) and a speaker or role; `at` defaults to the session's
-    date, `id` to one derived from its position and text. A speaker is linked to the
+    date, `id` to one derived from its position and text. Times: ISO 8601, a Unix time, or
+    as transcripts write them with the month in words or the year first ("1:56 pm on 8 May,
+    2023", "May 8, 2023 14:05", "2023/05/20 (Sat) 02:21"; no zone means UTC); a message
+    dated outside its session fails that session. A speaker is linked to the
     erp.people row it names when exactly one person has that full name (or, for one word,
     that first name); a message may name its own `person` ('person:3' or a global_id).
     One transaction per session: a
