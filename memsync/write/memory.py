@@ -213,6 +213,10 @@ _ISO = TypeAdapter(datetime)
 def read_when(v: Any) -> Any:
     """A time as history writes it: ISO 8601, a Unix time, or words ('1:56 pm on 8 May, 2023',
     '2023/05/20 (Sat) 02:21', memsync.text.dates); anything else is named in the error."""
+    if isinstance(v, (int, str)) and not isinstance(v, bool) and re.fullmatch(r"(19|20)\d\d[01]\d[0-3]\d", str(v)):
+        # 20230508 would be read as a Unix time in August 1970: surely meant as a date
+        raise ValueError(f"{v!r} is a date without separators, which would read as a Unix time in 1970: "
+                         f"write {str(v)[:4]}-{str(v)[4:6]}-{str(v)[6:]}")
     if not isinstance(v, str):
         return v
     if (w := written(v)) is not None:

@@ -157,8 +157,10 @@ def test_history_comes_in_with_times_as_exports_write_them(app: Memsync, conn: D
             {"speaker": "Priya", "text": "I went to the climbing gym."},
             {"speaker": "Tom", "text": "Nice!", "at": "May 8, 2023 2:05 pm"}]},
         {"id": "w2", "date": "2023/05/20 (Sat) 02:21", "messages": [{"speaker": "Priya", "text": "Back again."}]},
-        {"id": "w3", "date": "the 25th", "messages": [{"speaker": "Priya", "text": "Lost?"}]}]}, subject=tom)
-    assert [d.added for d in done] == [0, 2, 1, 0] and done[1].error is done[2].error is None
+        {"id": "w3", "date": "the 25th", "messages": [{"speaker": "Priya", "text": "Lost?"}]},
+        {"id": "w4", "date": 20230508, "messages": [{"speaker": "Priya", "text": "In 1970?"}]}]}, subject=tom)
+    assert [d.added for d in done] == [0, 2, 1, 0, 0] and done[1].error is done[2].error is None
+    assert "write 2023-05-08" in str(done[4].error), "a date without separators is not a Unix time in 1970"
     assert "session 0" in str(done[0].error) and "messages.0.at" in str(done[0].error)
     assert "before the session's date" in str(done[0].error)
     error = str(done[3].error)
@@ -167,7 +169,7 @@ def test_history_comes_in_with_times_as_exports_write_them(app: Memsync, conn: D
     assert said == {"I went to the climbing gym.": datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc),
                     "Nice!": datetime(2023, 5, 8, 14, 5, tzinfo=timezone.utc),
                     "Back again.": datetime(2023, 5, 20, 2, 21, tzinfo=timezone.utc)}
-    assert "Lost?" not in said and "Too early" not in said
+    assert not {"Lost?", "Too early", "In 1970?"} & set(said)
 
 
 def test_turns_say_who_and_when_alone_and_with_the_turn_before(app: Memsync, dsn: str, settings: Settings,
