@@ -223,8 +223,10 @@ def read_when(v: Any) -> Any:
         return w
     try:
         return _ISO.validate_python(v)
-    except ValidationError:
-        raise ValueError(f"{v[:80]!r} is not a time: write ISO 8601 ('2023-05-08T13:56:00Z'), a Unix time, "
+    except ValidationError as exc:
+        # ISO-shaped ('2023-02-30'): pydantic's reason says what is wrong with it
+        why = f" ({exc.errors()[0]['msg'].split(', ', 1)[-1]})" if re.match(r"\s*\d{4}-", v) else ""
+        raise ValueError(f"{v[:80]!r} is not a time{why}: write ISO 8601 ('2023-05-08T13:56:00Z'), a Unix time, "
                          "or the month in words ('8 May 2023 1:56 pm', 'May 8, 2023')") from None
 
 

@@ -106,7 +106,7 @@ def test_openai_style_messages_and_the_cli(dsn: str, tmp_path: Path, tom: str, c
     chat = [{"role": "user", "content": "Book the dentist for Tuesday."},
             {"role": "assistant", "content": "Booked: Tuesday 10:00 with Dr. Ames."}]
     path = tmp_path / "chat.json"
-    path.write_text(json.dumps(chat))
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(chat).encode())  # a byte order mark is not the text
     r = CliRunner().invoke(main, ["import", "conversation", str(path), "--subject", tom, "--json"], env=env)
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)

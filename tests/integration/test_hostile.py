@@ -56,8 +56,14 @@ def cli_cases(tmp: Path, person: int) -> list[tuple[list[str], str]]:
                       "    - {name: s, kind: semantic, source_tables: [pg_catalog.pg_authid]}\n")
     forever = tmp / "forever.yaml"
     forever.write_text("name: a\nspec:\n  sections:\n    - {name: f, kind: facts, since_days: 1e308}\n")
+    bad_chat = tmp / "chat.json"
+    bad_chat.write_bytes(b'[{"role": "user", "content": "caf\xe9"}]')  # Latin-1, not UTF-8
+    bad_set = tmp / "set.jsonl"
+    bad_set.write_bytes(b'{"query": "caf\xe9", "relevant": ["fact:1"]}\n')
     subject = f"person:{person}"
     return [
+        (["import", "conversation", str(bad_chat), "--subject", f"person:{person}"], "not UTF-8 text (byte 33)"),
+        (["eval", str(bad_set)], "not UTF-8 text (byte 14)"),
         (["search", "x", "--source-table", "agent.facts; drop table x"], "source table"),
         (["search", "x", "--block-type", "bogus"], "unknown block type"),
         (["search", "x", "--subject", "galaxy:1"], "unknown subject type"),
@@ -87,6 +93,12 @@ def test_cli_hostile_inputs(conn: DictConn, seeded: dict[str, Any], tmp_path: Pa
         errors = [line for line in out.stderr.splitlines() if line.lower().startswith("error")]
         assert len(errors) == 1, (args, out.stderr)  # one error line (click's usage errors add a usage hint)
     assert snapshot(conn) == before
+    # a byte order mark, as Windows tools write it, is not part of the text
+    bom = tmp_path / "bom.yaml"
+    bom.write_bytes(b"\xef\xbb\xbfname: bom\nspec:\n  sections:\n    - {name: f, kind: facts}\n")
+    ok = subprocess.run([*CLI, "recipes", "validate", str(bom)], env=seeded["env"], capture_output=True, text=True,
+                        timeout=120)
+    assert ok.returncode == 0, ok.stderr
     # as-of: any ISO 8601 offset is fine, and so is a date in the first century
     for when in ("2026-01-01T00:00:00+02:00", "2026-01-01T00:00:00Z", "0001-01-01"):
         ok = subprocess.run([*CLI, "retrieve", "--recipe", "daily_planning", "--subject", f"person:{seeded['person']}",

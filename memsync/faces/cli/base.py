@@ -7,13 +7,14 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 import psycopg
 from pydantic import ValidationError
 
-from memsync.errors import MemsyncError
+from memsync.errors import InvalidInput, MemsyncError
 from memsync.faces import json_default
 from memsync.settings import Settings
 
@@ -28,6 +29,19 @@ EPILOG = "\b\nSettings (environment variables):\n" + Settings.help_text()
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
     click.echo(json.dumps(data, default=json_default, indent=2) if as_json else text(data))
+
+
+def read_input(file: Path | IO[bytes], error: type[MemsyncError] = InvalidInput) -> str:
+    """A text file a command reads (a path, or a binary stream such as stdin): UTF-8, a byte
+    order mark (as Windows tools write it) dropped; other bytes are one line naming the file."""
+    name = str(file) if isinstance(file, Path) else getattr(file, "name", "input")
+    try:
+        data = file.read_bytes() if isinstance(file, Path) else file.read()
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(f"{name}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise error(f"{name}: cannot read: {exc.strerror or exc}") from None
 
 
 def _settings(ctx: click.Context) -> Settings:

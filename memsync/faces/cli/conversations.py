@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from memsync.faces.cli.base import _app, emit, main
+from memsync.faces.cli.base import _app, emit, main, read_input
 
 
 @main.group("import")
@@ -17,7 +17,7 @@ def import_group() -> None:
 
 
 @import_group.command("conversation")
-@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("file", type=click.File("rb"))
 @click.option("--subject", metavar="TYPE:ID", help="Whom the conversations are about or with (e.g. person:3); "
               "their sessions and messages belong to that subject's tree.")
 @click.option("--memory-scope", default="session", show_default=True,
@@ -49,7 +49,7 @@ def import_conversation(ctx: click.Context, file: Any, subject: str | None, memo
     from tqdm import tqdm
 
     try:
-        data = json.load(file)
+        data = json.loads(read_input(file))
     except json.JSONDecodeError as exc:
         raise click.UsageError(f"{getattr(file, 'name', 'input')}: not JSON: {exc}") from None
     with _app(ctx) as app:

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from memsync.faces.cli.base import _app, emit, main
+from memsync.errors import EvalSetError
+from memsync.faces.cli.base import _app, emit, main, read_input
 from memsync.vocabulary import SEARCH_MODES
 
 
@@ -49,7 +50,7 @@ def eval_cmd(ctx: click.Context, file: Path | None, mode: str, recipe: str | Non
             return
         if file is None:
             raise click.UsageError("FILE is required (or --history)")
-        result = app.evaluate(file.read_text(encoding="utf-8"), name=set_name or file.stem,
+        result = app.evaluate(read_input(file, EvalSetError), name=set_name or file.stem,
                               mode=mode, recipe=recipe, ks=evaluate.parse_ks(ks),  # type: ignore[arg-type]
                               minimum=evaluate.parse_thresholds(minimum), record=not no_record)
     emit(result, as_json, _result_text)

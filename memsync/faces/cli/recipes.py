@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from memsync.faces.cli.base import _app, emit, main
+from memsync.faces.cli.base import _app, emit, main, read_input
 from memsync.read.recipes import RecipeFile
 
 
@@ -22,11 +22,10 @@ def _read_recipe_file(path: Path) -> RecipeFile:
     from memsync.errors import RecipeError
     from memsync.read.recipes import recipe_file
 
+    text = read_input(path, RecipeError)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except (OSError, yaml.YAMLError) as exc:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: cannot read recipe: {str(exc).splitlines()[0]}") from None
     return recipe_file(data, str(path))
 
