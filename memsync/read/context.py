@@ -22,6 +22,7 @@ from memsync.runtime import Runtime
 from memsync.storage.db import DictConn, audit
 from memsync.storage.db import context as q
 from memsync.storage.filters import Filters
+from memsync.text.dates import written
 
 
 @dataclass
@@ -270,15 +271,20 @@ def _days_before(when: datetime, days: float) -> datetime:
 
 
 def parse_when(value: datetime | str | None, field: str) -> datetime | None:
-    """A point in time from a datetime or an ISO 8601 string (any offset, or Z); a naive one
-    is taken as UTC. The result is timezone-aware."""
+    """A point in time from a datetime, an ISO 8601 string (any offset, or Z) or one written
+    with the month in words ('8 May 2023', memsync.text.dates); a naive one is taken as UTC.
+    The result is timezone-aware."""
     if value is None:
         return None
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise RecipeError(f"{field}: {value!r} is not an ISO 8601 date or time") from None
+            if (read := written(text)) is None:
+                raise RecipeError(f"{field}: {text!r} is not an ISO 8601 date or time, nor a date such as "
+                                  "'8 May 2023'") from None
+            value = read
     if not isinstance(value, datetime):
         raise RecipeError(f"{field} must be a datetime or an ISO 8601 string, got {type(value).__name__}")
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)

@@ -412,6 +412,8 @@ def test_as_of_a_past_time_recalls_what_had_been_said_by_then(app: Memsync, conn
     shown = said(app.recall("pottery class start", k=5, neighbours=1, mode="lexical", as_of=between))
     assert pottery in shown and start not in shown, "neither a hit nor a neighbour before it was said"
     assert not said(app.recall("pottery class", k=5, mode="lexical", as_of="2023-05-20T00:00:00Z"))
+    assert said(app.recall("pottery class", k=5, mode="lexical", as_of="2 June 2023")) == [pottery, start], \
+        "a date as people write it"
     hits = app.search("pottery class start", k=10, mode="lexical", as_of=between)
     assert hits and all(start not in h.text for h in hits)
     # retrieve: the conversation section as of a past time (it was empty: the blocks are newer)

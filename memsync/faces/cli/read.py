@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 @click.option("--neighbours", type=click.IntRange(0, 20), default=1, show_default=True,
               help="With --events: turns kept on each side of a matching turn.")
 @click.option("--as-of", "as_of", default=None,
-              help="Search as of this time (ISO 8601; naive = UTC): facts current then, and a relative window "
-                   "in the query ('last week') counted from it. Default: now.")
+              help="Search as of this time (ISO 8601 or '8 May 2023'; naive = UTC): facts current then, and a "
+                   "relative window in the query ('last week') counted from it. Default: now.")
 @click.option("--time-window/--no-time-window", default=True, show_default=True,
               help="With --events: turns inside the time window the query names ('in May 2023', 'last month') "
                    "rank first.")
@@ -74,7 +74,8 @@ def search_cmd(ctx: click.Context, query: str, mode: str, k: int, block_types: t
 @click.option("--budget", "budget_tokens", type=click.IntRange(min=1), default=None,
               help="Token budget (default: the recipe's).")
 @click.option("--as-of", "as_of", default=None,
-              help="Facts/goals valid at this time: ISO 8601 (2026-11-29, 2026-11-29T09:00+02:00); naive = UTC.")
+              help="Facts/goals valid at this time: ISO 8601 (2026-11-29, 2026-11-29T09:00+02:00) or '29 Nov 2026'; "
+                   "naive = UTC.")
 @click.option("--json", "as_json", is_flag=True, help="The bundle as JSON instead of markdown.")
 @click.pass_context
 def retrieve_cmd(ctx: click.Context, recipe: str, subject: str, query: str | None, budget_tokens: int | None,

@@ -60,7 +60,8 @@ class RetrieveArgs(_Args):
     query: str | None = Field(None, max_length=10_000, description="what the agent is working on; steers the "
                                                                    "semantic sections")
     budget_tokens: int | None = Field(None, ge=1, le=200_000, description="token budget (default: the recipe's)")
-    as_of: str | None = Field(None, max_length=64, description="ISO time: the memory as it stood then")
+    as_of: str | None = Field(None, max_length=64,
+                              description="ISO time (or a date such as 8 May 2023): the memory as it stood then")
     after: str | None = After
     wait_ms: int = WaitMs
     stale_ok: bool = StaleOk
@@ -81,8 +82,9 @@ class SearchArgs(_Args):
     events: bool = Field(False, description="return conversation exchanges instead of blocks: each matching "
                                             "turn (agent.events) with `neighbours` turns around it in its session")
     neighbours: int = Field(1, ge=0, le=20, description="with events: turns kept on each side of a matching turn")
-    as_of: str | None = Field(None, max_length=64, description="ISO time (default: now): facts current then, and "
-                                                                "'last week' in the query counted from it")
+    as_of: str | None = Field(None, max_length=64, description="ISO time or a date such as 8 May 2023 (default: "
+                                                                "now): facts current then, and 'last week' in the "
+                                                                "query counted from it")
     time_window: bool = Field(True, description="with events: turns inside the time window the query names "
                                                 "('in May 2023', 'last month') rank first")
     # ranking, as the library's SearchOptions: unset ones keep its defaults, and its check
