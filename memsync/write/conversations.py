@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from pydantic import Field, model_validator
 
 from memsync.errors import FieldError, InvalidInput
@@ -290,6 +291,10 @@ def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
             imp.token = _token(conn, *(("agent.events", int(r["id"])) for r in rows))
     except InvalidInput as exc:
         imp.error = f"session {index}: {exc}"
+    except (psycopg.DataError, psycopg.IntegrityError) as exc:
+        # what validation let through and the database refused is this session's own: it fails
+        # alone (rolled back), the import goes on; a lost connection still stops it
+        imp.error = f"session {index}: the database refused it: {str(exc).splitlines()[0]}"
     return imp
 
 

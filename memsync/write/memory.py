@@ -98,11 +98,17 @@ def _leaves(v: Any) -> Iterator[Any]:
         yield v
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _json_ok(v: Any) -> Any:
-    """PostgreSQL's jsonb refuses NUL characters, NaN and infinities; a payload is bounded in size."""
+    """PostgreSQL's jsonb refuses NUL characters, lone surrogates (JSON's '\\ud800' escapes that
+    are no character), NaN and infinities; a payload is bounded in size."""
     leaves = list(_leaves(v))
     if any(isinstance(x, str) and "\x00" in x for x in leaves):
         raise ValueError("must not contain NUL characters")
+    if any(isinstance(x, str) and not x.isascii() and _SURROGATE.search(x) for x in leaves):
+        raise ValueError("must not contain lone surrogates (\\ud800-\\udfff escapes that are no character)")
     if any(isinstance(x, float) and not math.isfinite(x) for x in leaves):
         raise ValueError("must not contain NaN or infinite numbers (JSON has none)")
     if len(json.dumps(v, default=str)) > MAX_JSON:

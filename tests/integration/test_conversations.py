@@ -145,6 +145,24 @@ def test_history_times_are_validated(app: Memsync, tom: str) -> None:
     assert (w.extra["added"], w.extra["skipped"]) == (0, 1)
 
 
+def test_a_session_the_database_refuses_fails_alone(app: Memsync, conn: DictConn, tom: str) -> None:
+    """What validation lets through and Postgres refuses (here a deployment's own CHECK on
+    events) fails its session only: the import goes on with the next one. A lone surrogate
+    in a message's metadata (jsonb refuses it) is caught before the database."""
+    conn.execute("ALTER TABLE agent.events ADD CONSTRAINT no_secrets CHECK (payload->>'text' NOT LIKE '%%secret%%')")
+    try:
+        done = app.import_conversations({"sessions": [
+            {"id": "r1", "messages": [{"speaker": "Tom", "text": "fine"}, {"speaker": "Tom", "text": "a secret"}]},
+            {"id": "r2", "messages": [{"speaker": "Tom", "text": "odd", "metadata": {"k": "x \ud800"}}]},
+            {"id": "r3", "messages": [{"speaker": "Tom", "text": "still imported"}]}]}, subject=tom)
+    finally:
+        conn.execute("ALTER TABLE agent.events DROP CONSTRAINT no_secrets")
+    assert "session 0: the database refused it" in str(done[0].error) and "no_secrets" in str(done[0].error)
+    assert "messages.0.metadata" in str(done[1].error) and "surrogate" in str(done[1].error)
+    assert done[2].error is None and done[2].added == 1
+    assert [e["payload"]["text"] for e in turns(conn)] == ["still imported"], "nothing of a failed session"
+
+
 def test_history_comes_in_with_times_as_exports_write_them(app: Memsync, conn: DictConn, tom: str) -> None:
     """Transcripts date sessions in words ('1:56 pm on 8 May, 2023') or year first with the
     weekday ('2023/05/20 (Sat) 02:21'): read as written, no conversion step; a time that cannot
