@@ -22,6 +22,7 @@ from memsync.runtime import Runtime
 from memsync.storage.db import DictConn, audit
 from memsync.storage.db import context as q
 from memsync.storage.filters import Filters
+from memsync.text.clean import unstorable
 from memsync.text.dates import written
 
 
@@ -118,8 +119,8 @@ class Retriever:
         if budget_tokens is not None and (isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int)
                                           or budget_tokens < 1):
             raise RecipeError(f"budget_tokens must be a positive whole number of tokens, got {budget_tokens!r}")
-        if query is not None and (not isinstance(query, str) or "\x00" in query):
-            raise RecipeError("query must be text without NUL characters")
+        if query is not None and (not isinstance(query, str) or unstorable(query)):
+            raise RecipeError("query must be text without NUL characters or lone surrogates")
         if isinstance(recipe, str) and "\x00" in recipe:
             raise RecipeError("recipe must be a name without NUL characters")
         try:

@@ -19,6 +19,7 @@ from memsync.runtime import Runtime
 from memsync.storage.db import DictConn
 from memsync.storage.db import search as q
 from memsync.storage.filters import Filters
+from memsync.text.clean import unstorable
 from memsync.vocabulary import MAX_HITS, SEARCH_MODES, SearchMode
 
 Mode = SearchMode
@@ -55,8 +56,8 @@ def _number(name: str, value: object, *, low: float, high: float | None = None, 
 
 def check(query: object, opts: SearchOptions) -> None:
     """Every option a caller can pass, checked before anything reaches SQL or the model."""
-    if not isinstance(query, str) or "\x00" in query:
-        raise SearchError("query must be text without NUL characters")
+    if not isinstance(query, str) or unstorable(query):
+        raise SearchError("query must be text without NUL characters or lone surrogates")
     if opts.mode not in MODES:
         raise SearchError(f"unknown search mode {opts.mode!r}; use one of {', '.join(MODES)}")
     if opts.fusion not in FUSIONS:

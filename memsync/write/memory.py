@@ -38,6 +38,7 @@ from memsync.storage.db import DictConn
 from memsync.storage.db import context as ctxq
 from memsync.storage.db import memory as q
 from memsync.storage.db.subjects import RELATIONS
+from memsync.text.clean import unstorable
 from memsync.text.dates import written
 from memsync.vocabulary import EventType, MemoryScope, ReflectionMode
 from memsync.write.tokens import SyncToken
@@ -98,16 +99,13 @@ def _leaves(v: Any) -> Iterator[Any]:
         yield v
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _json_ok(v: Any) -> Any:
     """PostgreSQL's jsonb refuses NUL characters, lone surrogates (JSON's '\\ud800' escapes that
     are no character), NaN and infinities; a payload is bounded in size."""
     leaves = list(_leaves(v))
     if any(isinstance(x, str) and "\x00" in x for x in leaves):
         raise ValueError("must not contain NUL characters")
-    if any(isinstance(x, str) and not x.isascii() and _SURROGATE.search(x) for x in leaves):
+    if any(isinstance(x, str) and unstorable(x) for x in leaves):
         raise ValueError("must not contain lone surrogates (\\ud800-\\udfff escapes that are no character)")
     if any(isinstance(x, float) and not math.isfinite(x) for x in leaves):
         raise ValueError("must not contain NaN or infinite numbers (JSON has none)")

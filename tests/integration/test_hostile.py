@@ -64,6 +64,8 @@ def cli_cases(tmp: Path, person: int) -> list[tuple[list[str], str]]:
     return [
         (["import", "conversation", str(bad_chat), "--subject", f"person:{person}"], "not UTF-8 text (byte 33)"),
         (["eval", str(bad_set)], "not UTF-8 text (byte 14)"),
+        # a terminal that is not UTF-8: 'café' in Latin-1 arrives as a lone surrogate
+        (["search", "caf\udce9"], "is not UTF-8 text"),
         (["search", "x", "--source-table", "agent.facts; drop table x"], "source table"),
         (["search", "x", "--block-type", "bogus"], "unknown block type"),
         (["search", "x", "--subject", "galaxy:1"], "unknown subject type"),
@@ -127,6 +129,8 @@ def test_library_hostile_inputs(conn: DictConn, seeded: dict[str, Any]) -> None:
         ("budget_tokens", lambda app: app.retrieve("daily_planning", subject, budget_tokens=0)),
         ("budget_tokens", lambda app: app.retrieve("daily_planning", subject, budget_tokens="5")),
         ("query must be text", lambda app: app.retrieve("daily_planning", subject, query="a\x00b")),
+        ("lone surrogates", lambda app: app.retrieve("daily_planning", subject, query="caf\udce9")),
+        ("lone surrogates", lambda app: app.search("caf\udce9")),
         # what reached the database (or the SDK) before: NUL in a reference, a recipe, a profile
         ("NUL", lambda app: app.get("fact:1\x00")),
         ("NUL", lambda app: app.retrieve("daily\x00planning", subject)),

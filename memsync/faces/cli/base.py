@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from memsync.errors import InvalidInput, MemsyncError
 from memsync.faces import json_default
 from memsync.settings import Settings
+from memsync.text.clean import has_surrogates
 
 if TYPE_CHECKING:
     from memsync.app import Memsync
@@ -58,6 +59,17 @@ def _app(ctx: click.Context, **overrides: Any) -> Memsync:
 
 
 class _Group(click.Group):
+    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
+        # an argument from a terminal that is not UTF-8 ('caf\xe9' in Latin-1) reaches Python
+        # as lone surrogates, which no database or model can take: one line, before any work
+        for arg in sys.argv[1:] if args is None else args:
+            if isinstance(arg, str) and has_surrogates(arg):
+                raw = arg.encode("utf-8", "surrogateescape")
+                click.echo(f"error: argument {raw!r} is not UTF-8 text; use a UTF-8 terminal (LANG=C.UTF-8)",
+                           err=True)
+                sys.exit(2)
+        return super().main(args, *rest, **kwargs)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
