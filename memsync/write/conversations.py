@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
@@ -128,9 +128,11 @@ class ImportedSession(_Input):
         seed = f"{self.started_at.isoformat() if self.started_at else ''}\x00{first.speaker or first.role}\x00{first.text}"
         return f"import:sha1-{hashlib.sha1(seed.encode()).hexdigest()[:16]}"
 
-    def span(self) -> tuple[datetime | None, datetime | None]:
+    def span(self, now: datetime) -> tuple[datetime, datetime]:
+        """When it began and ended: as given, else its messages' times, else `now` (an imported
+        session is history, so it has ended: it is never left running)."""
         times = [m.at for m in self.messages if m.at is not None]
-        start = self.started_at or (min(times) if times else None)
+        start = self.started_at or (min(times) if times else now)
         end = self.ended_at or (max(times) if times else start)
         return start, end
 
@@ -274,12 +276,12 @@ def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
             st, sid = (subj.type, subj.id) if subj else (None, None)
             srow = q.imported_session(conn, imp.key, st, sid, lock=True)
             if srow is None:
-                start, end = s.span()
+                start, end = s.span(datetime.now(timezone.utc))
                 srow = q.insert_session(conn, {
                     "session_type": s.session_type, "client_person_id": None, "subject_type": st, "subject_id": sid,
                     "trace_id": imp.key, "profile_id": None, "context_recipe_id": None,
                     "applied_harness_config": {"imported": {"key": imp.key, "by": "memsync.import"}},
-                    "started_at": start, "ended_at": end})
+                    "started_at": start, "ended_at": end, "summary": s.summary})
                 imp.created = True
             have = q.message_ids(conn, srow["id"])
             ids = [m.id or _derived_id(i, m) for i, m in enumerate(s.messages)]

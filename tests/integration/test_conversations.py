@@ -123,6 +123,7 @@ def test_openai_style_messages_and_the_cli(dsn: str, tmp_path: Path, tom: str, c
     assert r.exit_code == 2 and r.output.count("person") == 1 and "999999" in r.output, r.output
     assert "Traceback" not in r.output and "session 0" not in r.output
     assert [e["payload"]["role"] for e in turns(conn)] == ["user", "assistant"]
+    assert {e["status"] for e in turns(conn)} == {"completed"}, "history without times is still history, not running"
 
 
 def test_history_times_are_validated(app: Memsync, tom: str) -> None:
@@ -171,7 +172,7 @@ def test_history_comes_in_with_times_as_exports_write_them(app: Memsync, conn: D
     done = app.import_conversations({"sessions": [
         {"id": "w0", "date": "8 May 2023 2 pm", "messages": [
             {"speaker": "Tom", "text": "Too early", "at": "2023-05-08T13:00:00Z"}]},
-        {"id": "w1", "date": "1:56 pm on 8 May, 2023", "messages": [
+        {"id": "w1", "date": "1:56 pm on 8 May, 2023", "summary": "Climbing, and Tom approves", "messages": [
             {"speaker": "Priya", "text": "I went to the climbing gym."},
             {"speaker": "Tom", "text": "Nice!", "at": "May 8, 2023 2:05 pm"}]},
         {"id": "w2", "date": "2023/05/20 (Sat) 02:21", "messages": [{"speaker": "Priya", "text": "Back again."}]},
@@ -188,6 +189,8 @@ def test_history_comes_in_with_times_as_exports_write_them(app: Memsync, conn: D
                     "Nice!": datetime(2023, 5, 8, 14, 5, tzinfo=timezone.utc),
                     "Back again.": datetime(2023, 5, 20, 2, 21, tzinfo=timezone.utc)}
     assert not {"Lost?", "Too early", "In 1970?"} & set(said)
+    session = conn.execute("SELECT summary, status FROM agent.sessions WHERE trace_id = 'import:w1'").fetchone()
+    assert session == {"summary": "Climbing, and Tom approves", "status": "completed"}, "the summary was dropped"
 
 
 def test_turns_say_who_and_when_alone_and_with_the_turn_before(app: Memsync, dsn: str, settings: Settings,

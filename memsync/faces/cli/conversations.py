@@ -35,6 +35,7 @@ def import_conversation(ctx: click.Context, file: Any, subject: str | None, memo
                      "messages": [{"speaker": "Priya", "text": "...", "at": "...", "id": "m1"}, ...]}, ...]}
       a list of such sessions; {"messages": [...]} for one; or a plain OpenAI-style
       list of {"role": "user", "content": "..."}.
+    A session may carry a `summary` and an `ended_at`; an imported session is completed.
     A message needs text (or content) and a speaker or role; `at` defaults to the session's
     date, `id` to one derived from its position and text. Times: ISO 8601, a Unix time, or
     as transcripts write them with the month in words or the year first ("1:56 pm on 8 May,

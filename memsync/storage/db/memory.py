@@ -139,13 +139,13 @@ def insert_session(conn: DictConn, s: Mapping[str, Any]) -> dict[str, Any]:
     a session given an end is completed)."""
     out = conn.execute(
         """INSERT INTO agent.sessions (session_type, client_person_id, subject_type, subject_id, trace_id,
-                   profile_id, context_recipe_id, applied_harness_config, started_at, ended_at, status)
+                   profile_id, context_recipe_id, applied_harness_config, started_at, ended_at, status, summary)
            VALUES (%(session_type)s, %(client_person_id)s, %(subject_type)s, %(subject_id)s, %(trace_id)s,
                    %(profile_id)s, %(context_recipe_id)s, %(applied_harness_config)s,
                    coalesce(%(started_at)s, now()), %(ended_at)s,
-                   CASE WHEN %(ended_at)s::timestamptz IS NULL THEN 'running' ELSE 'completed' END)
+                   CASE WHEN %(ended_at)s::timestamptz IS NULL THEN 'running' ELSE 'completed' END, %(summary)s)
            RETURNING *""",
-        {"started_at": None, "ended_at": None, **s,
+        {"started_at": None, "ended_at": None, "summary": None, **s,
          "applied_harness_config": Jsonb(dict(s["applied_harness_config"]))},
     ).fetchone()
     assert out is not None
