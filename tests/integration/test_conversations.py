@@ -80,7 +80,10 @@ def test_import_keeps_real_times_and_a_reimport_adds_nothing(app: Memsync, conn:
     # a longer export of the same session adds only what is new
     more = json.loads(json.dumps(HISTORY))
     more["sessions"][0]["messages"].append({"speaker": "Tom", "text": "Let's go together next time.", "id": "m5"})
-    assert [d.added for d in app.import_conversations(more, subject=tom)] == [1, 0]
+    more["sessions"][1]["messages"].append({"speaker": "Tom", "text": "Tell me how it goes.", "id": "m6",
+                                            "at": "2023-06-01T10:15:00Z"})
+    assert [d.added for d in app.import_conversations(more, subject=tom)] == [1, 1]
+    assert turns(conn)[-1]["ended_at"] == datetime(2023, 6, 1, 10, 15, tzinfo=timezone.utc), "ends at its last turn"
 
 
 def test_a_bad_message_fails_its_session_only_naming_index_and_field(app: Memsync, conn: DictConn, tom: str) -> None:

@@ -152,6 +152,12 @@ def insert_session(conn: DictConn, s: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def extend_session(conn: DictConn, session_id: int, until: datetime) -> None:
+    """An ended session's end moved to `until` when that is later (turns imported into it)."""
+    conn.execute("UPDATE agent.sessions SET ended_at = %s WHERE id = %s AND ended_at < %s",
+                 (until, session_id, until))
+
+
 def end_session(conn: DictConn, session_id: int, status: str, summary: str | None) -> dict[str, Any]:
     out = conn.execute(
         """UPDATE agent.sessions SET status = %s, summary = coalesce(%s, summary),
