@@ -38,7 +38,7 @@ from memsync.storage.db import DictConn
 from memsync.storage.db import context as ctxq
 from memsync.storage.db import memory as q
 from memsync.storage.db.subjects import RELATIONS
-from memsync.text.clean import unstorable
+from memsync.text.clean import has_surrogates
 from memsync.text.dates import written
 from memsync.vocabulary import EventType, MemoryScope, ReflectionMode
 from memsync.write.tokens import SyncToken
@@ -105,7 +105,7 @@ def _json_ok(v: Any) -> Any:
     leaves = list(_leaves(v))
     if any(isinstance(x, str) and "\x00" in x for x in leaves):
         raise ValueError("must not contain NUL characters")
-    if any(isinstance(x, str) and unstorable(x) for x in leaves):
+    if any(isinstance(x, str) and has_surrogates(x) for x in leaves):
         raise ValueError("must not contain lone surrogates (\\ud800-\\udfff escapes that are no character)")
     if any(isinstance(x, float) and not math.isfinite(x) for x in leaves):
         raise ValueError("must not contain NaN or infinite numbers (JSON has none)")
