@@ -167,9 +167,6 @@ class Retriever:
 
         def events(sec: SemanticSection, g: Gather) -> list[tuple[int, float]]:
             text, filters, opts = self._query(sec, g, subj, query, sec.top_k)
-            # a turn's time is when it was said (as in the events and sessions sections), not
-            # when its block was synced: history imported today is history as of its dates
-            filters = filters.model_copy(update={"created_before": None, "created_after": None})
             return search_events(self.rt, self.conn, text, opts, filters, since=g.since) if text else []
 
         for sec in spec.sections:
@@ -198,7 +195,7 @@ class Retriever:
         if not text:
             return []
         items = []
-        for h in search(self.rt, self.conn, text, opts, filters):
+        for h in search(self.rt, self.conn, text, opts, filters, since=g.since):
             body = f"{h.heading_path}\n{h.text}" if h.heading_path else h.text
             items.append(Item(
                 section=sec.name, kind="semantic", text=body,
@@ -221,8 +218,11 @@ class Retriever:
             "query": query or "", "subject.name": subj.name, "subject.type": subj.type,
             "subject.id": str(subj.id or ""), "subject.description": str(subj.row.get("description") or ""),
         })
+        # as_of and since_days bound each hit by the time of what it holds (a turn's when it was
+        # said, a fact's validity, else when it was written), as search does: not by when its
+        # block was synced, so history imported today is history as of its own dates
         filters = Filters(block_types=tuple(sec.block_types), source_tables=tuple(sec.source_tables),
-                          subjects=g.pairs, scoped=True, created_before=g.as_of, created_after=g.since)
+                          subjects=g.pairs, scoped=True)
         opts = SearchOptions(k=k, mode=sec.mode, fusion=sec.fusion, rrf_k=sec.rrf_k, weights=dict(sec.weights),
                              mmr_lambda=sec.mmr_lambda, recency_half_life_days=sec.recency_half_life_days,
                              as_of=g.as_of)

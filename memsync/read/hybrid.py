@@ -129,7 +129,12 @@ class Timing:
 
 
 def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None = None,
-           filters: Filters | None = None, timing: Timing | None = None) -> list[Hit]:
+           filters: Filters | None = None, timing: Timing | None = None, *,
+           since: datetime | None = None) -> list[Hit]:
+    """Blocks ranked, best first. A hit's time is the time of what it holds (a turn's when it
+    was said, a fact's validity, else when it was written): as of a past time (`opts.as_of`)
+    a later one is not served, nor one earlier than `since`; both are dropped after fusion,
+    so the others keep their order."""
     opts = opts or SearchOptions()
     check(query, opts)
     t = timing or Timing()
@@ -139,13 +144,13 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
     fused = _fuse(lists, opts, opts.weights)
     t.fusion_ms = 1000 * (time.perf_counter() - t0)
     t0 = time.perf_counter()
-    rows = q.hit_rows(conn, [x.block_id for x in fused], opts.as_of)
+    rows = q.hit_rows(conn, [x.block_id for x in fused], opts.as_of, since)
     t.hits_ms = 1000 * (time.perf_counter() - t0)
     fused = [x for x in fused if x.block_id in rows]  # a block deleted since it was indexed
     t0 = time.perf_counter()
     if opts.recency_half_life_days:
-        fused = fusion.apply_recency(fused, {b: r["created_at"] for b, r in rows.items()},
-                                     datetime.now(timezone.utc), opts.recency_half_life_days)
+        fused = fusion.apply_recency(fused, {b: r["memory_at"] for b, r in rows.items()},
+                                     opts.as_of or datetime.now(timezone.utc), opts.recency_half_life_days)
     if opts.mmr_lambda is not None and qvec is not None:
         vecs = q.stored_vectors(conn, rt.embedder.model_id, [x.block_id for x in fused])
         fused = fusion.mmr(fused, {b: as_array(v) for b, v in vecs.items()}, qvec,

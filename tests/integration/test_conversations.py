@@ -451,3 +451,34 @@ def test_as_of_a_past_time_recalls_what_had_been_said_by_then(app: Memsync, conn
     bundle = app.retrieve("last_week_talk", tom, query="climbing gym pottery class", as_of="2023-06-02T00:00:00Z")
     texts = [i.text for i in bundle.items]
     assert texts and any("pottery" in t for t in texts) and not any("climbing gym" in t for t in texts)
+
+
+def test_a_semantic_section_as_of_a_past_time_serves_what_was_true_or_said_then(
+        app: Memsync, conn: DictConn, dsn: str, settings: Settings, tom: str) -> None:
+    """A recipe's semantic section reads time as search does: a turn by when it was said, a
+    fact by when it is valid; history and facts written today with their own past times are
+    memory as of those times (the section filtered every block by when it was synced)."""
+    from memsync.storage.db import context as ctxq
+
+    app.import_conversations(HISTORY, subject=tom)
+    app.remember(tom, "Tom keeps bees on his allotment.", fact_type="preference",
+                 valid_from=datetime(2023, 1, 1, tzinfo=timezone.utc))
+    drain(dsn, settings)
+    ctxq.put_recipe(conn, "related_then", None, {"scope": "tree", "budget_tokens": 800, "sections": [
+        {"kind": "semantic", "name": "related", "query": "{query}", "top_k": 5, "max_items": 5, "mode": "lexical"}]})
+
+    def texts(query: str, as_of: str, recipe: str = "related_then") -> list[str]:
+        return [i.text for i in app.retrieve(recipe, tom, query=query, as_of=as_of).items]
+
+    assert any("climbing gym" in t for t in texts("climbing gym", "2023-05-20T00:00:00Z"))
+    assert not any("pottery" in t for t in texts("pottery class", "2023-05-20T00:00:00Z")), "not yet said"
+    assert any("bees" in t for t in texts("bees allotment", "2023-03-01T00:00:00Z")), "valid then"
+    assert not any("bees" in t for t in texts("bees allotment", "2022-12-01T00:00:00Z")), "not yet valid"
+    # search agrees with the section
+    assert any("bees" in h.text for h in app.search("bees allotment", k=5, mode="lexical", as_of="2023-03-01"))
+    # since_days counts back from as_of by the same times
+    ctxq.put_recipe(conn, "related_last_week", None, {"scope": "tree", "budget_tokens": 800, "sections": [
+        {"kind": "semantic", "name": "related", "query": "{query}", "top_k": 5, "max_items": 5, "mode": "lexical",
+         "since_days": 7}]})
+    week = texts("climbing gym pottery class", "2023-06-02T00:00:00Z", "related_last_week")
+    assert any("pottery" in t for t in week) and not any("climbing gym" in t for t in week)

@@ -249,27 +249,32 @@ def _scope_scan(conn: DictConn, dim: sql.Composable, cond: sql.Composable, param
     return None
 
 
-def hit_rows(conn: DictConn, block_ids: Sequence[int], as_of: datetime | None = None) -> dict[int, dict[str, Any]]:
-    """The hits' rows; a block that is gone, whose fact is not current at `as_of` (now by
-    default: not yet valid, forgotten or superseded), or whose turn was said after `as_of`
-    (when given), is left out."""
+def hit_rows(conn: DictConn, block_ids: Sequence[int], as_of: datetime | None = None,
+             since: datetime | None = None) -> dict[int, dict[str, Any]]:
+    """The hits' rows, each with `memory_at`, the time of what it holds: a turn's when it was
+    said, a fact's when it became valid, any other block's when it was written. Left out: a
+    block that is gone, whose fact is not current at `as_of` (now by default: not yet valid,
+    forgotten or superseded), whose memory is later than `as_of` or earlier than `since`
+    (when given). History and facts written today with their own past times are memory as of
+    those times."""
     rows = conn.execute(
         """SELECT b.id AS block_id, b.global_id, b.block_type, b.title, b.heading_path, b.body_md,
                   b.source_table, b.source_id, b.artifact_id, b.subject_type, b.subject_id,
                   b.content_hash, b.token_count, b.created_at, b.updated_at, a.external_id AS artifact_external_id,
-                  b.metadata->'covers' AS covers
+                  b.metadata->'covers' AS covers,
+                  coalesce(e.occurred_at, f.valid_from, b.created_at) AS memory_at
              FROM agent.blocks b LEFT JOIN agent.artifacts a ON a.id = b.artifact_id
+             -- an exchange block belongs to its later turn (its source)
+             LEFT JOIN agent.events e ON b.source_table = 'agent.events' AND e.id = b.source_id
+             LEFT JOIN agent.facts f ON b.source_table = 'agent.facts' AND f.id = b.source_id
             WHERE b.id = ANY(%(ids)s)
               -- a forgotten or superseded fact leaves search at once, before the sync drops its
               -- block; a fact not yet valid is indexed but served only once it is
-              AND NOT EXISTS (SELECT 1 FROM agent.facts f WHERE b.source_table = 'agent.facts' AND f.id = b.source_id
-                                 AND NOT memsync.is_current(f.valid_from, f.valid_to, coalesce(%(at)s, now())))
-              -- as of a past time, a turn said after it had not happened yet (an exchange block
-              -- belongs to its later turn)
-              AND NOT (%(at)s::timestamptz IS NOT NULL AND EXISTS (
-                    SELECT 1 FROM agent.events e WHERE b.source_table = 'agent.events' AND e.id = b.source_id
-                       AND e.occurred_at > %(at)s))""",
-        {"ids": list(block_ids), "at": as_of},
+              AND (f.id IS NULL OR memsync.is_current(f.valid_from, f.valid_to, coalesce(%(at)s, now())))
+              AND (%(at)s::timestamptz IS NULL OR f.id IS NOT NULL
+                   OR coalesce(e.occurred_at, b.created_at) <= %(at)s)
+              AND (%(since)s::timestamptz IS NULL OR coalesce(e.occurred_at, f.valid_from, b.created_at) >= %(since)s)""",
+        {"ids": list(block_ids), "at": as_of, "since": since},
     ).fetchall()
     return {r["block_id"]: r for r in rows}
 
