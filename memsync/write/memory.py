@@ -140,7 +140,7 @@ class Remember(_Input):
     text: Text = Field(description="the fact, one self-contained statement")
     fact_type: FactType = Field(description="preference, constraint, pattern, anti_pattern, heuristic or result")
     category: Category = None
-    valid_from: datetime | None = Field(None, description="when it became true (default: now)")
+    valid_from: ValidFrom = Field(None, description="when it became true (default: now); may lie ahead")
     confidence: float | None = Field(None, ge=0, le=1)
     source: str | None = Field(None, max_length=500, description="where it came from (a URL, a session, 'user')")
     idempotency_key: str | None = Field(None, min_length=1, max_length=200, description=(
@@ -198,12 +198,16 @@ EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
 AHEAD = timedelta(days=1)  # clocks differ: history may be stamped up to a day ahead of ours
 
 
+def aware(v: datetime | None) -> datetime | None:
+    """Naive means UTC (as everywhere in memsync), whatever the server's TimeZone."""
+    return v.replace(tzinfo=timezone.utc) if v is not None and v.tzinfo is None else v
+
+
 def check_when(v: datetime | None) -> datetime | None:
     """A time that history brings with it: aware (naive means UTC), from 1900 to a day ahead."""
+    v = aware(v)
     if v is None:
         return None
-    if v.tzinfo is None:
-        v = v.replace(tzinfo=timezone.utc)
     if v < EARLIEST:
         raise ValueError("must not be before 1900")
     if v > datetime.now(timezone.utc) + AHEAD:
@@ -235,6 +239,9 @@ def read_when(v: Any) -> Any:
 
 
 When = Annotated[datetime | None, BeforeValidator(read_when), AfterValidator(check_when)]
+# when a fact becomes true: written as history writes times, and it may lie ahead (a fact not
+# yet valid is kept and served once it is)
+ValidFrom = Annotated[datetime | None, BeforeValidator(read_when), AfterValidator(aware)]
 
 
 class StartSession(_Input):

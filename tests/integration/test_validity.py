@@ -120,3 +120,24 @@ def test_mcp_future_fact_is_not_current_and_forget_ends_it(dsn: str, tmp_path: P
             await fails(c, "forget", {"fact": fut["global_id"], "reason": "again"}, "withdrawn")
 
     asyncio.run(run())
+
+
+def test_valid_from_is_read_as_times_are_written_and_naive_means_utc(dsn: str, conn: DictConn, ada: str) -> None:
+    """valid_from takes what start_session and log_event take ('8 May 2023', ISO 8601), and a
+    naive time is UTC as everywhere in memsync, not the server's TimeZone (it was stored as
+    the server's local time)."""
+    db = conn.execute("SELECT current_database() AS d").fetchone()
+    assert db is not None
+    conn.execute(f"ALTER DATABASE \"{db['d']}\" SET timezone TO 'Asia/Kolkata'")
+    with Memsync(Settings.from_env({"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384"})) as app:
+        worded = app.remember(ada, "Ada took up rowing.", fact_type="result", valid_from="8 May 2023")  # type: ignore[arg-type]
+        naive = app.remember(ada, "Ada moved to Porto.", fact_type="result", valid_from=datetime(2023, 6, 1, 12))
+        ahead = app.remember(ada, "Ada starts at the harbour office.", fact_type="result",
+                             valid_from="2099-01-01T09:00")  # type: ignore[arg-type]
+        with pytest.raises(Exception, match="valid_from: 'the 25th' is not a time"):
+            app.remember(ada, "Ada sails.", fact_type="result", valid_from="the 25th")  # type: ignore[arg-type]
+    stored = {r["id"]: r["valid_from"] for r in conn.execute("SELECT id, valid_from FROM agent.facts")}
+    utc = timezone.utc
+    assert stored[worded.row["id"]] == datetime(2023, 5, 8, tzinfo=utc)
+    assert stored[naive.row["id"]] == datetime(2023, 6, 1, 12, tzinfo=utc)
+    assert stored[ahead.row["id"]] == datetime(2099, 1, 1, 9, tzinfo=utc), "a fact may become valid later"
