@@ -60,6 +60,15 @@ def written(text: str) -> datetime | None:
     return None
 
 
+def day_only(text: str) -> bool:
+    """True when `text` names a calendar day and no clock or zone ('2023-05-08', '8 May 2023'):
+    a day, not the midnight UTC it is read as."""
+    s = " ".join(text.split())
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
+        return True
+    return written(s) is not None and _TIME.search(s) is None and _ZONE.search(s) is None
+
+
 def _clock(m: re.Match[str]) -> tuple[int, int, int] | None:
     hour_s, minute, second, half = (m.group(1), m.group(2), m.group(3), m.group(4)) if m.group(1) else (
         m.group(5), "0", None, m.group(6))

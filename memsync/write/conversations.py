@@ -13,12 +13,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from memsync.errors import FieldError, InvalidInput
 from memsync.read.subjects import Confinement, Subject
 from memsync.storage.db import DictConn
 from memsync.storage.db import memory as q
+from memsync.text.dates import day_only
 from memsync.vocabulary import MEMORY_SCOPES, MemoryScope
 from memsync.write.memory import (
     Ref,
@@ -97,6 +98,10 @@ class ImportedSession(_Input):
     summary: str | None = Field(None, max_length=100_000)
     messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
 
+    # the session's date names a day only ('2023-05-08'): a turn said that day in its own
+    # zone belongs to it, even before midnight UTC (a chat east of UTC starts there)
+    _day: bool = PrivateAttr(False)
+
     @model_validator(mode="before")
     @classmethod
     def _aliases(cls, data: Any) -> Any:
@@ -105,16 +110,25 @@ class ImportedSession(_Input):
             data["started_at"] = data.pop("date")
         return data
 
-    @model_validator(mode="after")
-    def _order(self) -> ImportedSession:
+    @model_validator(mode="wrap")
+    @classmethod
+    def _order(cls, data: Any, handler: Any) -> ImportedSession:
         """Its end after its start, and every message said inside them: a session's row may not
         end before it starts, and a turn stamped outside its session is a date written wrong."""
-        if self.started_at and self.ended_at and self.ended_at < self.started_at:
+        raw = data.get("started_at", data.get("date")) if isinstance(data, dict) else None
+        self: ImportedSession = handler(data)
+        self._day = isinstance(raw, str) and day_only(raw)
+        start = self.started_at
+
+        def before(t: datetime) -> bool:
+            return start is not None and (t.date() < start.date() if self._day else t < start)
+
+        if self.ended_at and before(self.ended_at):
             raise ValueError("ended_at must not be before started_at")
         for i, m in enumerate(self.messages):
-            if m.at is not None and self.started_at is not None and m.at < self.started_at:
+            if m.at is not None and before(m.at):
                 raise ValueError(f"messages.{i}.at: {m.at.isoformat()} is before the session's date "
-                                 f"({self.started_at.isoformat()})")
+                                 f"({(start.date() if self._day else start).isoformat() if start else ''})")
             if m.at is not None and self.ended_at is not None and m.at > self.ended_at:
                 raise ValueError(f"messages.{i}.at: {m.at.isoformat()} is after the session's ended_at "
                                  f"({self.ended_at.isoformat()})")
@@ -134,6 +148,8 @@ class ImportedSession(_Input):
         times = [m.at for m in self.messages if m.at is not None]
         start = self.started_at or (min(times) if times else now)
         end = self.ended_at or (max(times) if times else start)
+        if self._day:  # a turn said that day east of UTC comes before its midnight UTC
+            start = min(start, end, *times)
         return start, end
 
 

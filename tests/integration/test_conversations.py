@@ -180,8 +180,15 @@ def test_history_comes_in_with_times_as_exports_write_them(app: Memsync, conn: D
             {"speaker": "Tom", "text": "Nice!", "at": "May 8, 2023 2:05 pm"}]},
         {"id": "w2", "date": "2023/05/20 (Sat) 02:21", "messages": [{"speaker": "Priya", "text": "Back again."}]},
         {"id": "w3", "date": "the 25th", "messages": [{"speaker": "Priya", "text": "Lost?"}]},
-        {"id": "w4", "date": 20230508, "messages": [{"speaker": "Priya", "text": "In 1970?"}]}]}, subject=tom)
-    assert [d.added for d in done] == [0, 2, 1, 0, 0] and done[1].error is done[2].error is None
+        {"id": "w4", "date": 20230508, "messages": [{"speaker": "Priya", "text": "In 1970?"}]},
+        # a session dated by its day only: a turn said that morning in Tokyo or Berlin is that
+        # day's, though before midnight UTC; the day before is not
+        {"id": "w5", "date": "2023-06-01", "messages": [
+            {"speaker": "Priya", "text": "Guten Morgen!", "at": "2023-06-01T00:30:00+02:00"}]},
+        {"id": "w6", "date": "1 June 2023", "messages": [
+            {"speaker": "Priya", "text": "Late night.", "at": "2023-05-31T23:30:00+02:00"}]}]}, subject=tom)
+    assert [d.added for d in done] == [0, 2, 1, 0, 0, 1, 0] and done[1].error is done[2].error is done[5].error is None
+    assert "messages.0.at: 2023-05-31T23:30:00+02:00 is before the session's date (2023-06-01)" in str(done[6].error)
     assert "write 2023-05-08" in str(done[4].error), "a date without separators is not a Unix time in 1970"
     assert "session 0" in str(done[0].error) and "messages.0.at" in str(done[0].error)
     assert "before the session's date" in str(done[0].error)
@@ -190,7 +197,11 @@ def test_history_comes_in_with_times_as_exports_write_them(app: Memsync, conn: D
     said = {e["payload"]["text"]: e["occurred_at"] for e in turns(conn)}
     assert said == {"I went to the climbing gym.": datetime(2023, 5, 8, 13, 56, tzinfo=timezone.utc),
                     "Nice!": datetime(2023, 5, 8, 14, 5, tzinfo=timezone.utc),
-                    "Back again.": datetime(2023, 5, 20, 2, 21, tzinfo=timezone.utc)}
+                    "Back again.": datetime(2023, 5, 20, 2, 21, tzinfo=timezone.utc),
+                    "Guten Morgen!": datetime(2023, 5, 31, 22, 30, tzinfo=timezone.utc)}
+    morning = conn.execute("SELECT started_at, ended_at FROM agent.sessions WHERE trace_id = 'import:w5'").fetchone()
+    assert morning == {"started_at": datetime(2023, 5, 31, 22, 30, tzinfo=timezone.utc),
+                       "ended_at": datetime(2023, 5, 31, 22, 30, tzinfo=timezone.utc)}, "it starts at its first turn"
     assert not {"Lost?", "Too early", "In 1970?"} & set(said)
     session = conn.execute("SELECT summary, status FROM agent.sessions WHERE trace_id = 'import:w1'").fetchone()
     assert session == {"summary": "Climbing, and Tom approves", "status": "completed"}, "the summary was dropped"

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from memsync.text.dates import written
+from memsync.text.dates import day_only, written
 
 UTC = timezone.utc
 
@@ -47,3 +47,11 @@ def test_written_times_are_read(text: str, when: datetime) -> None:
 ])
 def test_anything_else_is_not_read(text: str) -> None:
     assert written(text) is None
+
+
+@pytest.mark.parametrize(("text", "day"), [
+    ("2023-05-08", True), ("8 May 2023", True), ("Saturday, 20 May 2023", True), ("2023/05/20 (Sat)", True),
+    ("2023-05-08T00:00:00Z", False), ("8 May 2023 2 pm", False), ("2023/05/20 (Sat) 02:21", False),
+    ("8 May 2023 UTC", False), ("the 25th", False), ("", False)])
+def test_a_day_without_a_clock_is_told_apart(text: str, day: bool) -> None:
+    assert day_only(text) is day
