@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -104,6 +105,21 @@ class NotSynced(MemsyncError):
 
 class ServerError(MemsyncError):
     """The server cannot start as asked (an unknown profile, a scope that names no row)."""
+
+def field_problems(exc: Any, *, whole: str = "", limit: int | None = None,
+                   name: Callable[[str], str] = str) -> str:
+    """A pydantic ValidationError as one line, 'field.path: why; ...': the one wording of
+    every input check (arguments, settings, filters, recipes, the CLI). A model-wide check
+    has no field (`whole` names it, else its message names its own); pydantic's
+    "Value error, " prefix is dropped."""
+    out = []
+    for e in exc.errors()[:limit]:
+        loc = ".".join(str(p) for p in e["loc"])
+        where = name(loc) if loc else whole
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        out.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(out)
+
 
 def connection_failed(exc: BaseException) -> bool:
     """True when `exc` means the database connection is gone (or the server is shutting

@@ -11,7 +11,7 @@ from typing import Literal
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from memsync.errors import ConfigError
+from memsync.errors import ConfigError, field_problems
 from memsync.storage.dsn import redact_dsn
 from memsync.vocabulary import CHUNK_OVERLAP, CHUNK_TOKENS
 
@@ -132,10 +132,7 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{ENV_PREFIX}{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-                for err in exc.errors()
-            )
+            problems = field_problems(exc, name=lambda loc: f"{ENV_PREFIX}{loc.upper()}")
             raise ConfigError(f"invalid settings: {problems}") from None
 
     def redacted(self) -> dict[str, object]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from memsync.errors import RecipeError
+from memsync.errors import RecipeError, field_problems
 from memsync.kinds.base import Gather, Item, Scope, SectionBase
 from memsync.kinds.registry import KINDS
 from memsync.read.hybrid import Fusion, Mode
@@ -89,11 +89,7 @@ def parse_spec(data: Any, where: str = "recipe") -> RecipeSpec:
     try:
         return RecipeSpec.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for e in exc.errors():
-            loc = ".".join(str(p) for p in e["loc"])
-            problems.append(f"{loc or '(spec)'}: {e['msg'].removeprefix('Value error, ')}")
-        raise RecipeError(f"{where}: invalid retrieval_spec: " + "; ".join(problems)) from None
+        raise RecipeError(f"{where}: invalid retrieval_spec: {field_problems(exc, whole='(spec)')}") from None
 
 
 def render_query(template: str, values: dict[str, str]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from memsync.errors import FilterError
+from memsync.errors import FilterError, field_problems
 
 # The block type vocabulary (agent.blocks' CHECK constraint, migrations 0001 and 0010): a
 # filter naming anything else would silently match nothing.
@@ -66,5 +66,4 @@ class Filters(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise FilterError(f"invalid filter: {problems}") from None
+            raise FilterError(f"invalid filter: {field_problems(exc)}") from None

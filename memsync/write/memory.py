@@ -30,7 +30,16 @@ from pydantic import (
     model_validator,
 )
 
-from memsync.errors import FactEnded, FieldError, IdempotencyConflict, InvalidInput, RefError, ScopeError, SubjectError
+from memsync.errors import (
+    FactEnded,
+    FieldError,
+    IdempotencyConflict,
+    InvalidInput,
+    RefError,
+    ScopeError,
+    SubjectError,
+    field_problems,
+)
 from memsync.kinds.events import text_of
 from memsync.kinds.facts import FactType, ended
 from memsync.read.subjects import Confinement, Subject, id_part, resolve
@@ -55,11 +64,7 @@ def parse(model: type[M], data: Mapping[str, Any]) -> M:
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
-        # a model-wide check names its own fields (loc is empty there)
-        problems = "; ".join(": ".join(x for x in ('.'.join(str(p) for p in e['loc']),
-                                                   e['msg'].removeprefix('Value error, ')) if x)
-                             for e in exc.errors())
-        raise FieldError(f"invalid arguments: {problems}") from None
+        raise FieldError(f"invalid arguments: {field_problems(exc)}") from None
 
 
 def _clean(v: str | None) -> str | None:

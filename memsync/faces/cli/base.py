@@ -14,7 +14,7 @@ import click
 import psycopg
 from pydantic import ValidationError
 
-from memsync.errors import InvalidInput, MemsyncError
+from memsync.errors import InvalidInput, MemsyncError, field_problems
 from memsync.faces import json_default
 from memsync.settings import Settings
 from memsync.text.clean import has_surrogates
@@ -77,9 +77,7 @@ class _Group(click.Group):
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except ValidationError as exc:  # input checked by a model: name the field
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}"
-                                 for e in exc.errors()[:5])
-            click.echo(f"error: invalid input: {problems}", err=True)
+            click.echo(f"error: invalid input: {field_problems(exc, whole='input', limit=5)}", err=True)
             ctx.exit(2)
         except psycopg.Error as exc:  # not one of ours: still one line, never a traceback
             if exc.sqlstate in ("42P01", "3F000"):  # undefined table / schema
