@@ -100,12 +100,16 @@ class Hit:
     lexical_rank: int | None = None
     lexical_score: float | None = None
     covers: list[int] | None = None  # an exchange block: the events it holds, in order (source_id the last)
+    # the time of what it holds: a turn's when it was said, a fact's when it became valid,
+    # else when the block was written (as_of and since read this time)
+    memory_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
         d = asdict(self)
         d["created_at"] = self.created_at.isoformat()
+        d["memory_at"] = self.memory_at.isoformat() if self.memory_at else None
         return d
 
 
@@ -278,5 +282,5 @@ def _hit(x: fusion.Fused, r: dict[str, Any]) -> Hit:
         created_at=r["created_at"],
         dense_rank=d[0] if d else None, dense_score=d[1] if d else None,
         lexical_rank=lx[0] if lx else None, lexical_score=lx[1] if lx else None,
-        covers=r.get("covers"),
+        covers=r.get("covers"), memory_at=r.get("memory_at"),
     )

@@ -485,8 +485,12 @@ def test_a_semantic_section_as_of_a_past_time_serves_what_was_true_or_said_then(
     assert not any("pottery" in t for t in texts("pottery class", "2023-05-20T00:00:00Z")), "not yet said"
     assert any("bees" in t for t in texts("bees allotment", "2023-03-01T00:00:00Z")), "valid then"
     assert not any("bees" in t for t in texts("bees allotment", "2022-12-01T00:00:00Z")), "not yet valid"
-    # search agrees with the section
-    assert any("bees" in h.text for h in app.search("bees allotment", k=5, mode="lexical", as_of="2023-03-01"))
+    # search agrees with the section, and says each hit's time
+    bees = [h for h in app.search("bees allotment", k=5, mode="lexical", as_of="2023-03-01") if "bees" in h.text]
+    assert bees and bees[0].memory_at == datetime(2023, 1, 1, tzinfo=timezone.utc)
+    gym = [h for h in app.search("climbing gym", k=5, mode="lexical") if "climbing gym" in h.text]
+    assert gym and gym[0].memory_at == datetime(2023, 5, 8, 14, tzinfo=timezone.utc)
+    assert gym[0].to_dict()["memory_at"] == "2023-05-08T14:00:00+00:00"
     # since_days counts back from as_of by the same times
     ctxq.put_recipe(conn, "related_last_week", None, {"scope": "tree", "budget_tokens": 800, "sections": [
         {"kind": "semantic", "name": "related", "query": "{query}", "top_k": 5, "max_items": 5, "mode": "lexical",
