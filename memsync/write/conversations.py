@@ -305,8 +305,9 @@ def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
             new = _first_of_each_id([(m, mid, p) for m, mid, p in zip(s.messages, ids, people, strict=True)
                                      if mid not in have])
             rows = _insert(conn, srow, new, memory_scope, srow["started_at"])
-            if rows and not imp.created:  # a longer export of a session: it ends at its last turn
-                q.extend_session(conn, int(srow["id"]), max(r["occurred_at"] for r in rows))
+            if rows and not imp.created:  # a longer export of a session: it holds its new turns
+                said = [r["occurred_at"] for r in rows]
+                q.extend_session(conn, int(srow["id"]), min(said), max(said))
             imp.session, imp.added, imp.skipped = srow, len(rows), len(s.messages) - len(rows)
             imp.token = _token(conn, *(("agent.events", int(r["id"])) for r in rows))
     except InvalidInput as exc:

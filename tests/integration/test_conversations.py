@@ -84,6 +84,16 @@ def test_import_keeps_real_times_and_a_reimport_adds_nothing(app: Memsync, conn:
                                             "at": "2023-06-01T10:15:00Z"})
     assert [d.added for d in app.import_conversations(more, subject=tom)] == [1, 1]
     assert turns(conn)[-1]["ended_at"] == datetime(2023, 6, 1, 10, 15, tzinfo=timezone.utc), "ends at its last turn"
+    # a session dated by its day, exported again with a turn said that morning east of UTC:
+    # it now starts at that turn (its row may not start after a turn it holds)
+    day = {"id": "d1", "date": "2023-07-01", "messages": [
+        {"speaker": "Priya", "text": "Off to the lake.", "id": "d1m1", "at": "2023-07-01T09:00:00Z"}]}
+    app.import_conversations({"sessions": [day]}, subject=tom)
+    day["messages"].insert(0, {"speaker": "Priya", "text": "Up early!", "id": "d1m0", "at": "2023-07-01T01:00:00+03:00"})
+    assert [d.added for d in app.import_conversations({"sessions": [day]}, subject=tom)] == [1]
+    span = conn.execute("SELECT started_at, ended_at FROM agent.sessions WHERE trace_id = 'import:d1'").fetchone()
+    assert span == {"started_at": datetime(2023, 6, 30, 22, tzinfo=timezone.utc),
+                    "ended_at": datetime(2023, 7, 1, 9, tzinfo=timezone.utc)}
 
 
 def test_a_bad_message_fails_its_session_only_naming_index_and_field(app: Memsync, conn: DictConn, tom: str) -> None:

@@ -152,10 +152,13 @@ def insert_session(conn: DictConn, s: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def extend_session(conn: DictConn, session_id: int, until: datetime) -> None:
-    """An ended session's end moved to `until` when that is later (turns imported into it)."""
-    conn.execute("UPDATE agent.sessions SET ended_at = %s WHERE id = %s AND ended_at < %s",
-                 (until, session_id, until))
+def extend_session(conn: DictConn, session_id: int, first: datetime, last: datetime) -> None:
+    """An ended session widened to hold turns imported into it: its start moved back to
+    `first`, its end on to `last`, where they lie outside it."""
+    conn.execute("""UPDATE agent.sessions SET started_at = least(started_at, %(first)s),
+                           ended_at = greatest(ended_at, %(last)s)
+                     WHERE id = %(id)s AND (started_at > %(first)s OR ended_at < %(last)s)""",
+                 {"id": session_id, "first": first, "last": last})
 
 
 def end_session(conn: DictConn, session_id: int, status: str, summary: str | None) -> dict[str, Any]:
