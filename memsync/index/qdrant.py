@@ -16,7 +16,7 @@ import numpy as np
 from memsync.errors import ConfigError, FilterError, IndexUnavailable
 from memsync.index import PointLoader, point_id
 from memsync.settings import Settings
-from memsync.storage.filters import Filters
+from memsync.storage.filters import TIMED_SOURCES, Filters
 
 T = TypeVar("T")
 KEYWORD_FIELDS = ("global_id", "block_type", "source_table", "subject_type", "content_hash", "entity_type")
@@ -45,7 +45,14 @@ def qdrant_filter(f: Filters) -> Any:
         must.append(m.FieldCondition(key="created_at_ts", range=m.Range(
             gte=f.created_after.timestamp() if f.created_after else None,
             lte=f.created_before.timestamp() if f.created_before else None)))
-    handled = {"block_types", "source_tables", "artifact_ids", "subjects", "scoped", "created_after", "created_before"}
+    if f.memory_after or f.memory_before:  # turns and facts are timed after ranking (hit_rows)
+        must.append(m.Filter(should=[
+            m.FieldCondition(key="source_table", match=m.MatchAny(any=list(TIMED_SOURCES))),
+            m.FieldCondition(key="created_at_ts", range=m.Range(
+                gte=f.memory_after.timestamp() if f.memory_after else None,
+                lte=f.memory_before.timestamp() if f.memory_before else None))]))
+    handled = {"block_types", "source_tables", "artifact_ids", "subjects", "scoped", "created_after", "created_before",
+               "memory_after", "memory_before"}
     unknown = set(Filters.model_fields) - handled
     if unknown:  # a new filter field must be mapped here before Qdrant can serve it
         raise FilterError(f"qdrant cannot apply filter fields {sorted(unknown)}")

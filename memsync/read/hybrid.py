@@ -143,7 +143,11 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
     check(query, opts)
     t = timing or Timing()
     started = time.perf_counter()
-    lists, qvec = _signals(rt, conn, query, opts, filters or Filters(), t)
+    f = filters or Filters()
+    if opts.as_of or since:  # blocks timed by their writing are bounded before ranking
+        f = f.model_copy(update={"memory_before": opts.as_of or f.memory_before,
+                                 "memory_after": since or f.memory_after})
+    lists, qvec = _signals(rt, conn, query, opts, f, t)
     t0 = time.perf_counter()
     fused = _fuse(lists, opts, opts.weights)
     t.fusion_ms = 1000 * (time.perf_counter() - t0)

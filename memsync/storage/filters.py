@@ -37,6 +37,11 @@ def subject_key(subject_type: str, subject_id: int | None) -> str:
     return f"{subject_type}:{'' if subject_id is None else subject_id}"
 
 
+# sources whose rows carry a time of their own, read after ranking (hit_rows): a turn's
+# occurred_at, a fact's validity
+TIMED_SOURCES = ("agent.events", "agent.facts")
+
+
 class Filters(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -47,6 +52,11 @@ class Filters(BaseModel):
     subjects: tuple[tuple[str, int | None], ...] = ()
     created_after: datetime | None = None
     created_before: datetime | None = None
+    # the time of what a block holds, bounded (search's as_of and since): blocks timed by when
+    # they were written are bounded here, before ranking; turns and facts, timed by when they
+    # were said and by their validity, after it (memsync.storage.db.search.hit_rows)
+    memory_after: datetime | None = None
+    memory_before: datetime | None = None
     # True when `subjects` was given and may be empty (a scope with nothing in it matches nothing)
     scoped: bool = False
 
@@ -55,7 +65,7 @@ class Filters(BaseModel):
 
     def is_empty(self) -> bool:
         return not (self.block_types or self.source_tables or self.artifact_ids or self.subjects or self.scoped
-                    or self.created_after or self.created_before)
+                    or self.created_after or self.created_before or self.memory_after or self.memory_before)
 
     @classmethod
     def parse(cls, data: dict[str, object] | None) -> Filters:

@@ -507,3 +507,25 @@ def test_a_semantic_section_as_of_a_past_time_serves_what_was_true_or_said_then(
          "since_days": 7}]})
     week = texts("climbing gym pottery class", "2023-06-02T00:00:00Z", "related_last_week")
     assert any("pottery" in t for t in week) and not any("climbing gym" in t for t in week)
+
+
+def test_blocks_written_after_as_of_are_left_out_before_ranking(app: Memsync, conn: DictConn, dsn: str,
+                                                                 settings: Settings, tom: str) -> None:
+    """A block timed by when it was written (a note, a document) is bounded by as_of before
+    ranking, so sixty newer notes that match better do not crowd an older one out of a search
+    or a recipe section as of a time before them (turns and facts are timed after ranking)."""
+    from memsync.storage.db import context as ctxq
+
+    old = app.add_note(tom, "Tom mentioned the harbour once, among other things about boats, tides and weather.")
+    for i in range(60):
+        app.add_note(tom, f"harbour harbour harbour, note {i}")
+    drain(dsn, settings)
+    conn.execute("UPDATE agent.blocks SET created_at = '2020-01-01T00:00:00Z' WHERE id = %s", (old.row["id"],))
+    for mode in ("lexical", "dense", "hybrid"):
+        hits = app.search("harbour", k=5, mode=mode, as_of="2021-01-01")  # type: ignore[arg-type]
+        assert [h.block_id for h in hits] == [old.row["id"]], mode
+    assert len(app.search("harbour", k=5, mode="lexical")) == 5
+    ctxq.put_recipe(conn, "notes_then", None, {"scope": "tree", "budget_tokens": 800, "sections": [
+        {"kind": "semantic", "name": "related", "query": "{query}", "top_k": 3, "max_items": 3, "mode": "lexical"}]})
+    items = app.retrieve("notes_then", tom, query="harbour", as_of="2021-01-01").items
+    assert [i.block_id for i in items] == [old.row["id"]]

@@ -234,6 +234,25 @@ def test_as_of_returns_what_was_valid_then(world: dict[str, Any]) -> None:
     assert world["fact_a"] in current and world["fact_a"] not in then  # created after as_of
 
 
+def test_both_indexes_bound_blocks_written_later_and_leave_turns_and_facts_to_their_own_time(
+        world: dict[str, Any]) -> None:
+    """memory_before (search's as_of) in each index: a block timed by its writing (a document,
+    a reflection) written later is left out before ranking, turns and facts are kept for the
+    hit rows to judge by when they were said or valid."""
+    then = datetime.now(timezone.utc) - timedelta(days=1)
+    for rt in runtimes(world):
+        with connect(rt.dsn, autocommit=True, vectors=True) as conn:
+            v = rt.embedder.encode_query("office hours budget planning")
+            every = rt.search_index().search(rt.embedder.model_id, v, 500, Filters())
+            bounded = rt.search_index().search(rt.embedder.model_id, v, 500, Filters(memory_before=then))
+            kept = {r["source_table"] for r in conn.execute(
+                "SELECT DISTINCT source_table FROM agent.blocks WHERE id = ANY(%s)", ([b for b, _ in bounded],))}
+            timed = conn.execute("SELECT count(*) AS n FROM agent.blocks WHERE source_table IN"
+                                 " ('agent.events', 'agent.facts')").fetchone()
+        assert len(every) > len(bounded) > 0 and kept <= {"agent.events", "agent.facts"}, rt.indexes[0].name
+        assert timed is not None and len(bounded) == timed["n"], rt.indexes[0].name
+
+
 def test_errors_are_clear_and_typed(world: dict[str, Any]) -> None:
     rt = runtimes(world)[0]
     with connect(rt.dsn, autocommit=True, vectors=True) as conn:

@@ -12,7 +12,7 @@ import numpy.typing as npt
 from psycopg import sql
 
 from memsync.storage.db import DictConn
-from memsync.storage.filters import Filters, subject_key
+from memsync.storage.filters import TIMED_SOURCES, Filters, subject_key
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -45,6 +45,11 @@ def where(f: Filters, alias: str = "b") -> tuple[sql.Composable, dict[str, Any]]
     if f.created_before:
         parts.append(sql.SQL("{}.created_at <= %(f_before)s").format(a))
         params["f_before"] = f.created_before
+    timed = sql.SQL("{}.source_table = ANY(%(f_timed)s)").format(a)  # turns and facts: see hit_rows
+    for key, value, op in (("f_mem_after", f.memory_after, ">="), ("f_mem_before", f.memory_before, "<=")):
+        if value:
+            parts.append(sql.SQL("({} OR {}.created_at {} %({})s)").format(timed, a, sql.SQL(op), sql.SQL(key)))
+            params[key], params["f_timed"] = value, list(TIMED_SOURCES)
     return sql.SQL(" AND ").join(parts), params
 
 
