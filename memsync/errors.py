@@ -106,6 +106,7 @@ class NotSynced(MemsyncError):
 class ServerError(MemsyncError):
     """The server cannot start as asked (an unknown profile, a scope that names no row)."""
 
+
 def field_problems(exc: Any, *, whole: str = "", limit: int | None = None,
                    name: Callable[[str], str] = str) -> str:
     """A pydantic ValidationError as one line, 'field.path: why; ...': the one wording of

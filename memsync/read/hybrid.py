@@ -137,8 +137,9 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
            since: datetime | None = None) -> list[Hit]:
     """Blocks ranked, best first. A hit's time is the time of what it holds (a turn's when it
     was said, a fact's validity, else when it was written): as of a past time (`opts.as_of`)
-    a later one is not served, nor one earlier than `since`; both are dropped after fusion,
-    so the others keep their order."""
+    a later one is not served, nor one earlier than `since`. Blocks timed by their writing
+    are bounded before ranking (the filters); turns and facts after fusion (hit_rows), so the
+    others keep their order."""
     opts = opts or SearchOptions()
     check(query, opts)
     t = timing or Timing()
@@ -286,5 +287,5 @@ def _hit(x: fusion.Fused, r: dict[str, Any]) -> Hit:
         created_at=r["created_at"],
         dense_rank=d[0] if d else None, dense_score=d[1] if d else None,
         lexical_rank=lx[0] if lx else None, lexical_score=lx[1] if lx else None,
-        covers=r.get("covers"), memory_at=r.get("memory_at"),
+        covers=r.get("covers"), memory_at=r["memory_at"],
     )

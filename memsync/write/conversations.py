@@ -119,6 +119,7 @@ class ImportedSession(_Input):
         self: ImportedSession = handler(data)
         self._day = isinstance(raw, str) and day_only(raw)
         start = self.started_at
+        shown = "" if start is None else (start.date() if self._day else start).isoformat()
 
         def before(t: datetime) -> bool:
             return start is not None and (t.date() < start.date() if self._day else t < start)
@@ -127,8 +128,7 @@ class ImportedSession(_Input):
             raise ValueError("ended_at must not be before started_at")
         for i, m in enumerate(self.messages):
             if m.at is not None and before(m.at):
-                raise ValueError(f"messages.{i}.at: {m.at.isoformat()} is before the session's date "
-                                 f"({(start.date() if self._day else start).isoformat() if start else ''})")
+                raise ValueError(f"messages.{i}.at: {m.at.isoformat()} is before the session's date ({shown})")
             if m.at is not None and self.ended_at is not None and m.at > self.ended_at:
                 raise ValueError(f"messages.{i}.at: {m.at.isoformat()} is after the session's ended_at "
                                  f"({self.ended_at.isoformat()})")
