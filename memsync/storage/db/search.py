@@ -59,16 +59,24 @@ def selective(f: Filters) -> bool:
     return bool(f.subjects or f.scoped or f.artifact_ids)
 
 
-# A scope of at least this many blocks finds its BM25 candidates through the GIN index (the
-# selected lexemes' postings, then the scope filter) instead of testing each of its blocks;
-# measured by bench/bm25_scope_bench.py (figures in the README).
-BM25_INDEX_MIN_SCOPE = 8000
-
 _TERMS = """WITH q AS (SELECT DISTINCT u.lexeme AS term FROM unnest(to_tsvector('english', %(q)s)) u),
                 s AS (SELECT n_docs, greatest(total_len::float8 / greatest(n_docs, 1), 1.0) AS avgdl
                         FROM memsync.corpus_stats),
                 qt AS (SELECT q.term, t.df, ln(1 + (s.n_docs - t.df + 0.5) / (t.df + 0.5)) AS idf
                          FROM q JOIN memsync.term_stats t ON t.term = q.term AND t.df > 0 CROSS JOIN s)"""
+# the rarest lexemes while their expected matches (df scaled by the searched share of the
+# corpus, `share`) stay within the budget; the rarest always
+_SELECT = """sel AS (SELECT term FROM (SELECT term, df, sum(df) OVER (ORDER BY df, term) AS cum FROM qt) r, share
+                         WHERE r.cum = r.df OR r.cum * share.f <= %(budget)s)"""
+
+
+def _hit(terms: str) -> str:
+    """A block's lexemes that are the query's (`terms`, an SQL text[]), cut out in C so that
+    only those are unnested: tsv is all weight D, so setweight 'A' on the query's lexemes then
+    ts_filter '{a}' keeps exactly those. Braces doubled for sql.SQL.format."""
+    return f"ts_filter(setweight(b.tsv, 'A', {terms}), '{{{{a}}}}')"
+
+
 _SCORE = """SELECT c.id AS block_id,
                   sum(qt.idf * (x.tf * (%(k1)s + 1)) / (x.tf + %(k1)s * (1 - %(b)s + %(b)s * c.len / s.avgdl))) AS score
              FROM cand c CROSS JOIN s
@@ -80,27 +88,24 @@ _SCORE = """SELECT c.id AS block_id,
             LIMIT %(k)s"""
 
 
-def _bm25_indexed(conn: DictConn, query: str, k: int, f: Filters, budget: int) -> list[tuple[int, float]]:
-    """BM25 in a large scope. The rarest lexemes are chosen first (one statement), so that the
-    candidate query sees its tsquery as a value and the planner can intersect the GIN postings
-    with the scope's index instead of reading every block of the scope."""
+def _bm25_scope(conn: DictConn, query: str, k: int, f: Filters, budget: int) -> list[tuple[int, float]]:
+    """BM25 in a subject scope. The GIN index over (subject key, lexical vector), migration
+    0024, yields the blocks of the scope that hold a selected lexeme without reading the
+    scope's other blocks or the lexemes' matches elsewhere; the tsquery, an init-plan value,
+    is a condition the index takes."""
     cond, params = where(f)
-    pick = conn.execute(sql.SQL(_TERMS + """,
+    stmt = sql.SQL(_TERMS + """,
                 share AS (SELECT (SELECT count(*) FROM agent.blocks b WHERE {cond})::float8
                                  / greatest(s.n_docs, 1) AS f FROM s),
-                sel AS (SELECT term FROM (SELECT term, df, sum(df) OVER (ORDER BY df, term) AS cum FROM qt) r, share
-                         WHERE r.cum = r.df OR r.cum * share.f <= %(budget)s)
-           SELECT (SELECT string_agg(quote_literal(term), ' | ') FROM sel) AS query,
-                  (SELECT array_agg(term) FROM qt) AS terms""").format(cond=cond),
-        {**params, "q": query, "budget": budget}).fetchone()
-    if pick is None or not pick["query"]:
-        return []
-    rows = conn.execute(sql.SQL(_TERMS + """,
-                cand AS (SELECT b.id, ts_filter(setweight(b.tsv, 'A', %(terms)s), '{{a}}') AS hit, b.tsv_len AS len
-                           FROM agent.blocks b WHERE b.tsv @@ %(tsq)s::tsquery AND {cond})
-           """ + _SCORE).format(cond=cond),
-        {**params, "q": query, "k": k, "k1": BM25_K1, "b": BM25_B, "terms": pick["terms"], "tsq": pick["query"]},
-    ).fetchall()
+                """ + _SELECT + """,
+                cand AS (SELECT b.id, """ + _hit("(SELECT array_agg(term) FROM qt)") + """ AS hit,
+                                b.tsv_len AS len
+                           FROM agent.blocks b
+                          WHERE ARRAY[b.subject_key] && %(f_subject_keys)s::text[]
+                            AND b.tsv @@ (SELECT string_agg(quote_literal(term), ' | ')::tsquery FROM sel)
+                            AND {cond})
+           """ + _SCORE).format(cond=cond)
+    rows = conn.execute(stmt, {**params, "q": query, "k": k, "k1": BM25_K1, "b": BM25_B, "budget": budget}).fetchall()
     return [(int(r["block_id"]), float(r["score"])) for r in rows]
 
 
@@ -109,37 +114,32 @@ def bm25(conn: DictConn, query: str, k: int, f: Filters, budget: int | None = No
 
     Candidates are blocks matching any of the query's rarest lexemes, taken rarest first
     while their expected matches (document frequency, scaled to the scope's share of the
-    corpus when a subject scope applies) stay within the candidate budget (BM25_CANDIDATES, or
+    corpus when a scope applies) stay within the candidate budget (BM25_CANDIDATES, or
     BM25_PER_HIT per requested hit; the rarest lexeme always): a keyword-only hit can win, and
     a term found in most blocks (a speaker's name in a conversation) does not drag the whole
     scope into scoring. Every query lexeme still counts in the score of
     each candidate; when the budget covers every lexeme this is exact BM25."""
+    budget = budget or max(BM25_CANDIDATES, BM25_PER_HIT * k)
+    if f.subjects or f.scoped:
+        return _bm25_scope(conn, query, k, f, budget)
     cond, params = where(f)
     scoped = selective(f)
-    budget = budget or max(BM25_CANDIDATES, BM25_PER_HIT * k)
-    if scoped and scope_at_least(conn, f, BM25_INDEX_MIN_SCOPE):
-        return _bm25_indexed(conn, query, k, f, budget)
     stmt = sql.SQL(
         _TERMS + """,
                 -- materialized: the planner cannot estimate a tsquery built at run time and would
                 -- otherwise scan the GIN index over the whole corpus before applying the scope
                 scope AS MATERIALIZED (SELECT b.id, b.tsv, b.tsv_len FROM agent.blocks b WHERE {scope_cond}),
-                -- expected matches inside a scope: the global df scaled by the scope's share
                 share AS (SELECT CASE WHEN %(scoped)s THEN (SELECT count(*) FROM scope)::float8 / greatest(s.n_docs, 1)
                                       ELSE 1.0 END AS f FROM s),
-                sel AS (SELECT term FROM (SELECT term, df, sum(df) OVER (ORDER BY df, term) AS cum FROM qt) r, share
-                         WHERE r.cum = r.df OR r.cum * share.f <= %(budget)s),
+                """ + _SELECT + """,
                 tq AS (SELECT (SELECT string_agg(quote_literal(term), ' | ')::tsquery FROM sel) AS query,
                               (SELECT array_agg(term) FROM qt) AS terms),
-                -- only the query's lexemes, cut out in C, are unnested (tsv is all weight D, so
-                -- setweight 'A' on the query's lexemes then ts_filter '{{a}}' keeps exactly those)
-                cand AS (SELECT b.id, ts_filter(setweight(b.tsv, 'A', tq.terms), '{{a}}') AS hit,
-                                b.tsv_len AS len
+                cand AS (SELECT b.id, """ + _hit("tq.terms") + """ AS hit, b.tsv_len AS len
                            FROM {cand_from} WHERE b.tsv @@ tq.query AND {cand_cond})
            """ + _SCORE
     ).format(
         scope_cond=cond if scoped else sql.SQL("false"),
-        # in a scope, walk its blocks (already filtered); else let the GIN index find them
+        # in an artifact scope, walk its blocks (already filtered); else let the GIN index find them
         cand_from=sql.SQL("scope b CROSS JOIN tq" if scoped else "agent.blocks b CROSS JOIN tq"),
         cand_cond=sql.SQL("true") if scoped else cond,
     )
