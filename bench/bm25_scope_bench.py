@@ -23,8 +23,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from psycopg import sql
-
 from memsync.storage import embedded, migrate
 from memsync.storage.db import DictConn, connect
 from memsync.storage.db import search as sq
@@ -66,22 +64,9 @@ def load(dsn: str, n: int, vocab: list[str]) -> None:
 
 
 def walk(conn: DictConn, query: str, k: int, f: Filters) -> list[tuple[int, float]]:
-    """The reference: the scope's blocks read first (materialized), each tested for the
-    selected lexemes, scored as memsync scores."""
-    cond, params = sq.where(f)
-    budget = max(sq.BM25_CANDIDATES, sq.BM25_PER_HIT * k)
-    stmt = sql.SQL(sq._TERMS + """,
-                scope AS MATERIALIZED (SELECT b.id, b.tsv, b.tsv_len FROM agent.blocks b WHERE {cond}),
-                share AS (SELECT (SELECT count(*) FROM scope)::float8 / greatest(s.n_docs, 1) AS f FROM s),
-                """ + sq._SELECT + """,
-                tq AS (SELECT (SELECT string_agg(quote_literal(term), ' | ')::tsquery FROM sel) AS query,
-                              (SELECT array_agg(term) FROM qt) AS terms),
-                cand AS (SELECT b.id, """ + sq._hit("tq.terms") + """ AS hit, b.tsv_len AS len
-                           FROM scope b CROSS JOIN tq WHERE b.tsv @@ tq.query)
-           """ + sq._SCORE).format(cond=cond)
-    rows = conn.execute(stmt, {**params, "q": query, "k": k, "k1": sq.BM25_K1, "b": sq.BM25_B,
-                               "budget": budget}).fetchall()
-    return [(int(r["block_id"]), float(r["score"])) for r in rows]
+    """The reference: the scope's blocks read first, each tested for the selected lexemes,
+    scored as memsync scores."""
+    return sq.bm25_walk_or_index(conn, query, k, f, max(sq.BM25_CANDIDATES, sq.BM25_PER_HIT * k))
 
 
 def measure(dsn: str, queries: list[str]) -> list[dict[str, Any]]:

@@ -122,6 +122,13 @@ def bm25(conn: DictConn, query: str, k: int, f: Filters, budget: int | None = No
     budget = budget or max(BM25_CANDIDATES, BM25_PER_HIT * k)
     if f.subjects or f.scoped:
         return _bm25_scope(conn, query, k, f, budget)
+    return bm25_walk_or_index(conn, query, k, f, budget)
+
+
+def bm25_walk_or_index(conn: DictConn, query: str, k: int, f: Filters, budget: int) -> list[tuple[int, float]]:
+    """BM25 that reads and tests every block a selective filter keeps (an artifact scope;
+    any scope when called directly, as bench/bm25_scope_bench.py's reference does), else
+    finds its candidates through the GIN index."""
     cond, params = where(f)
     scoped = selective(f)
     stmt = sql.SQL(
