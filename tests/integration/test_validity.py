@@ -87,6 +87,26 @@ def test_past_current_future_and_ended_facts_in_search_and_retrieval(
     assert fact_ids(app.search("harbour district", k=10)) == {past.row["id"]}
 
 
+def test_a_few_hits_below_many_facts_not_yet_valid(app: Memsync, dsn: str, settings: Settings, ada: str) -> None:
+    """search loads the rows of its best candidates only, more while some are not served:
+    hits under a run of facts not yet valid are the ones a search for many hits shows first."""
+    now = datetime.now(timezone.utc)
+    planned = [app.remember(ada, f"Ada plans a harbour district lighthouse visit number {i}", fact_type="result",
+                            valid_from=now + LATER).row["id"] for i in range(7)]
+    current = [app.remember(ada, f"Ada walks past the harbour district on day {i}", fact_type="result").row["id"]
+               for i in range(3)]
+    drain(dsn, settings)
+    for mode in ("lexical", "hybrid", "dense"):
+        served = [h.source_id for h in app.search("harbour district lighthouse visit", k=10, mode=mode)]
+        assert set(served) >= set(current) and not set(served) & set(planned), mode
+        for k in (1, 2, 3):
+            got = [h.source_id for h in app.search("harbour district lighthouse visit", k=k, mode=mode)]
+            assert got == served[:k], (mode, k)
+    ranked = [h.source_id for h in app.search("harbour district lighthouse visit", k=10, mode="lexical",
+                                              as_of=now + LATER + timedelta(days=1))]
+    assert set(ranked[:7]) == set(planned), "once current, the planned facts (every word of the query) lead"
+
+
 def test_the_cli_serves_only_current_facts(dsn: str, tmp_path: Path, ada: str, app: Memsync) -> None:
     env = {"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_HOME": str(tmp_path),
            "MEMSYNC_LOG_LEVEL": "ERROR"}

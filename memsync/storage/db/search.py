@@ -291,6 +291,16 @@ def hit_rows(conn: DictConn, block_ids: Sequence[int], as_of: datetime | None = 
     return {r["block_id"]: r for r in rows}
 
 
+def grains(conn: DictConn, block_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """What projects a block onto the turns it holds (its source, block type and covers),
+    without the text and times hit_rows loads: conversation search reads it for every
+    candidate of both signals, and a block that is gone is left out."""
+    rows = conn.execute(
+        """SELECT id AS block_id, source_table, source_id, block_type, metadata->'covers' AS covers
+             FROM agent.blocks WHERE id = ANY(%s)""", (list(block_ids),)).fetchall()
+    return {r["block_id"]: r for r in rows}
+
+
 def event_times(conn: DictConn, event_ids: Sequence[int]) -> dict[int, datetime]:
     rows = conn.execute("SELECT id, occurred_at FROM agent.events WHERE id = ANY(%s)", (list(event_ids),)).fetchall()
     return {r["id"]: r["occurred_at"] for r in rows}
