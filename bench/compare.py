@@ -11,7 +11,8 @@ nothing. The REF's code runs from its worktree (PYTHONPATH); the working tree ru
 interpreter running this script.
 
 Usage: python bench/compare.py REF [--bench search --bench sync ...] [--rounds 2] [--json]
-  benches: episodic (conversation recall and search latency), search (retrieve at 10k blocks
+  benches: episodic (conversation recall and search latency), episodic6k (the same on 6,000
+  turns of four people, a quarter of the blocks in each scope), search (retrieve at 10k blocks
   and docs quality), sync (commit -> searchable, burst drain), ingest (30 docs files),
   mcp (read-your-writes, MCP round trip, start-up), query (one query embedded)
 """
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / "data" / "compare"
 BENCHES: dict[str, list[str]] = {
     "episodic": ["bench/episodic_bench.py", "--sets", "synthetic", "--json"],
+    "episodic6k": ["bench/episodic_bench.py", "--sets", "synthetic-6k", "--json"],
     "search": ["bench/retrieve_bench.py", "--sizes", "10000", "--queries", "100", "--json"],
     "search100k": ["bench/retrieve_bench.py", "--sizes", "100000", "--queries", "100", "--json"],
     "sync": ["bench/sync_bench.py", "--burst", "300", "--single", "20", "--json"],

@@ -156,3 +156,26 @@ def test_scope_scan_through_the_projection_key_is_exact(conn: DictConn, dsn: str
     v = np.asarray(conn.execute("SELECT embedding::text AS e FROM memsync.pgvector_index WHERE block_id = %s",
                                 (block,)).fetchone()["e"].strip("[]").split(","), dtype=np.float32)
     assert sq.dense(conn, emb.model_id, v, 1, one)[0][0] == block
+
+
+def test_a_scope_is_read_through_its_key_not_by_scanning_every_vector(conn: DictConn, dsn: str,
+                                                                      settings: Settings) -> None:
+    """Half of the vectors in one scope: the planner costs a sequential scan of the whole
+    projection alike and takes it, reading every other scope's vectors too; the scope scan
+    reads its own rows through the subject key, with the same answer."""
+    rng = random.Random(7)
+    conn.execute("INSERT INTO erp.projects (name) VALUES ('a'), ('b')")
+    for i in range(400):
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30)))
+        conn.execute("INSERT INTO agent.facts (fact_type, content, subject_type, subject_id) VALUES "
+                     "('result', %s, 'project', %s)", (f"{text} number {i}", 1 + i % 2))
+    drain(dsn, settings, HashingEmbedder(), [PgvectorIndex(dsn)])
+    conn.execute("VACUUM ANALYZE memsync.pgvector_index")
+    emb = HashingEmbedder()
+    v = np.asarray(emb.encode(["rollback canary deploy"])[0], dtype=np.float32)
+    with conn.transaction():  # pg_stat_xact_*: the scans of this transaction alone
+        got = [b for b, _ in sq.dense(conn, emb.model_id, v, 10, Filters(subjects=(("project", 1),), scoped=True))]
+        scans = conn.execute("SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables"
+                             " WHERE relid = 'memsync.pgvector_index'::regclass").fetchone()
+    assert got == _brute_force(conn, emb.model_id, v, "b.subject_key = 'project:1'")
+    assert scans["seq_scan"] == 0 and scans["idx_scan"] >= 1

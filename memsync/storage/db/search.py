@@ -245,17 +245,23 @@ def _scope_scan(conn: DictConn, dim: sql.Composable, cond: sql.Composable, param
     agent.blocks for those nearest only. Exact whenever k of them pass, or the scope holds
     no more than were read; None otherwise (the caller scans the filtered blocks instead)."""
     over = max(SCOPE_OVERFETCH * int(params["k"]), SCOPE_OVERFETCH_MIN)
-    rows = conn.execute(sql.SQL(
-        """WITH c AS MATERIALIZED (
-             SELECT p.block_id, p.embedding::vector({d}) <=> %(v)s::vector({d}) AS dist
-               FROM memsync.pgvector_index p
-              WHERE p.model = %(m)s AND p.subject_key = ANY(%(f_subject_keys)s)
-              ORDER BY dist, p.block_id LIMIT {over})
-           SELECT c.block_id, c.dist, (SELECT count(*) FROM c) AS read
-             FROM c JOIN agent.blocks b ON b.id = c.block_id
-            WHERE {cond}
-            ORDER BY c.dist, c.block_id LIMIT %(k)s""").format(d=dim, over=sql.Literal(over), cond=cond),
-        params).fetchall()
+    with conn.transaction():
+        # The scope's rows through its index, never a scan of the whole projection: for a
+        # scope of a quarter of the vectors the planner costs the two alike (random_page_cost
+        # for a cached table), but the sequential scan reads every vector page (10.5 against
+        # 4.5 ms for 2,951 of 11,804 rows); for a scope of all rows the two take the same.
+        conn.execute("SET LOCAL enable_seqscan = off")
+        rows = conn.execute(sql.SQL(
+            """WITH c AS MATERIALIZED (
+                 SELECT p.block_id, p.embedding::vector({d}) <=> %(v)s::vector({d}) AS dist
+                   FROM memsync.pgvector_index p
+                  WHERE p.model = %(m)s AND p.subject_key = ANY(%(f_subject_keys)s)
+                  ORDER BY dist, p.block_id LIMIT {over})
+               SELECT c.block_id, c.dist, (SELECT count(*) FROM c) AS read
+                 FROM c JOIN agent.blocks b ON b.id = c.block_id
+                WHERE {cond}
+                ORDER BY c.dist, c.block_id LIMIT %(k)s""").format(d=dim, over=sql.Literal(over), cond=cond),
+            params).fetchall()
     if len(rows) >= int(params["k"]) or (rows and int(rows[0]["read"]) < over):
         return rows
     return None
