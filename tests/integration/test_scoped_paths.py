@@ -28,6 +28,14 @@ WORDS = ["rollback", "deploy", "canary", "schema", "migration", "lighthouse", "i
          "latency", "cache", "replica", "index", "vacuum", "backup", "restore", "quorum", "shard", "tenant"]
 
 
+def _add_facts(conn: DictConn, rng: random.Random, n: int, projects: int) -> None:
+    """n facts of random WORDS, spread over projects 1..projects in turn."""
+    for i in range(n):
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30)))
+        conn.execute("INSERT INTO agent.facts (fact_type, content, subject_type, subject_id) VALUES "
+                     "('result', %s, 'project', %s)", (f"{text} number {i}", 1 + i % projects))
+
+
 def _bm25_reference(conn: DictConn, query: str, where: str, params: tuple[Any, ...] = ()) -> list[tuple[int, float]]:
     """BM25 of the blocks `where` selects as bm25() documents it, computed in Python from each
     block's lexemes and the corpus statistics: candidates hold one of the rarest query lexemes
@@ -64,10 +72,7 @@ def test_each_signal_in_a_scope_ranks_as_the_whole_scope_would(conn: DictConn, d
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(3)
     conn.execute("INSERT INTO erp.projects (name) VALUES ('a'), ('b'), ('c')")
-    for i in range(600):
-        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30)))
-        conn.execute("INSERT INTO agent.facts (fact_type, content, subject_type, subject_id) VALUES "
-                     "('result', %s, 'project', %s)", (f"{text} number {i}", 1 + i % 3))
+    _add_facts(conn, rng, 600, 3)
     drain(dsn, settings, HashingEmbedder(), [PgvectorIndex(dsn)])
     conn.execute("VACUUM ANALYZE agent.blocks")
     assert vector_version(conn) >= (0, 8)
@@ -113,10 +118,7 @@ def test_scope_scan_through_the_projection_key_is_exact(conn: DictConn, dsn: str
     conn.execute("INSERT INTO erp.projects (name) VALUES ('a'), ('b')")
 
     def facts(n: int) -> None:
-        for i in range(n):
-            text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30)))
-            conn.execute("INSERT INTO agent.facts (fact_type, content, subject_type, subject_id) VALUES "
-                         "('result', %s, 'project', %s)", (f"{text} number {i}", 1 + i % 2))
+        _add_facts(conn, rng, n, 2)
         drain(dsn, settings, HashingEmbedder(), [PgvectorIndex(dsn)])
 
     facts(600)
@@ -165,10 +167,7 @@ def test_a_scope_is_read_through_its_key_not_by_scanning_every_vector(conn: Dict
     reads its own rows through the subject key, with the same answer."""
     rng = random.Random(7)
     conn.execute("INSERT INTO erp.projects (name) VALUES ('a'), ('b')")
-    for i in range(400):
-        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 30)))
-        conn.execute("INSERT INTO agent.facts (fact_type, content, subject_type, subject_id) VALUES "
-                     "('result', %s, 'project', %s)", (f"{text} number {i}", 1 + i % 2))
+    _add_facts(conn, rng, 400, 2)
     drain(dsn, settings, HashingEmbedder(), [PgvectorIndex(dsn)])
     conn.execute("VACUUM ANALYZE memsync.pgvector_index")
     emb = HashingEmbedder()
