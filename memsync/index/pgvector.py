@@ -17,6 +17,9 @@ from memsync.storage.db.search import dense
 from memsync.storage.filters import Filters
 
 T = TypeVar("T")
+# A drain of fewer rows inserts into the HNSW index: below this the inserts take about a
+# second and dropping the index for them would only churn it.
+REBUILD_MIN = 1000
 
 
 class PgvectorIndex:
@@ -63,6 +66,23 @@ class PgvectorIndex:
 
     def ensure(self, model: str, dim: int) -> None:
         self._run(q.ensure_hnsw, model, dim)
+
+    def defer_graph(self, model: str, dim: int, incoming: int) -> bool:
+        """Before a drain of `incoming` rows: True when the model's HNSW index was dropped
+        so that the drain's vectors go in without it and ensure() builds the graph once at
+        the end. An insert links its vector into the graph (~1-2 ms each, the largest part
+        of syncing short texts), a build ~0.3 ms per vector (bench/hnsw_insert_probe.py), so
+        a backlog at least as large as the index is loaded that way: the build, over at most
+        twice the backlog, costs less than the inserts would. Meanwhile searches outside a
+        subject scope rank the vectors exactly."""
+        if incoming >= REBUILD_MIN and incoming >= self.count(model):
+            return self._run(q.drop_hnsw, model)
+        return False
+
+    def build_graph(self, model: str, dim: int) -> None:
+        """After a drain that deferred the graph: build it, then refresh the statistics."""
+        self.ensure(model, dim)
+        self._run(q.analyze)
 
     def upsert(self, model: str, block_ids: Sequence[int], points: PointLoader) -> None:
         # The vectors already sit in memsync.embeddings: copy them in-database by block id.

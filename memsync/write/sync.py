@@ -95,6 +95,7 @@ class Pipeline:
         size = min(settings.chunk_tokens, window) if window else settings.chunk_tokens
         self.params = ChunkParams(size, settings.chunk_overlap, embedder.count_tokens)
         self._ensured = False
+        self.deferred: set[str] = set()  # indexes whose graph is built after the drain (Worker.drain)
         for c in {id(conn): conn, id(self.back): self.back}.values():
             q.mark_sync_origin(c)  # these connections write results, which are not captured
 
@@ -240,7 +241,8 @@ class Pipeline:
     def _ensure(self) -> None:
         if not self._ensured:
             for idx in self.indexes:
-                idx.ensure(self.embedder.model_id, self.embedder.dim)
+                if idx.name not in self.deferred:
+                    idx.ensure(self.embedder.model_id, self.embedder.dim)
             self._ensured = True
 
     def index(self, works: Sequence[Work]) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from memsync.embed import Embedder, cpu_share
-from memsync.errors import DatabaseError
+from memsync.errors import DatabaseError, MemsyncError
 from memsync.index import VectorIndex
 from memsync.loop import QueueWorker, heartbeat_seconds, new_worker_id, supervise
 from memsync.runtime import Runtime
@@ -104,6 +104,7 @@ class Worker(QueueWorker):
         self._session: int | None = None
         self.asked: list[int] = []  # once mode: the items this run was asked to drain
         self.only = only  # only the items of these (source_table, source_id) rows
+        self._graphs_checked = False  # each index's graph ensured since this worker started
 
     def _db_back(self) -> DictConn:
         if self._back is None or self._back.closed:
@@ -128,6 +129,7 @@ class Worker(QueueWorker):
         self._follow_active_model()
         pipeline = Pipeline(self._db(), self.embedder, self.indexes, self.settings, self.worker_id, self._db_back(),
                             on_progress=self.progress)
+        pipeline.deferred = self._defer_graphs()
         pending: Future[BatchStats] | None = None
 
         def collect() -> None:
@@ -139,24 +141,60 @@ class Worker(QueueWorker):
                          batch.items, batch.acked, batch.failed, batch.embedded, batch.points)
                 stats.add(batch)
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memsync-index") as back:
-            try:
-                while not (stop and stop.is_set()):
-                    items = queue.claim(self._db(), queue.OUTBOX, self.worker_id, self.settings.claim_batch,
-                                        self.settings.lease_seconds, self.settings.max_attempts, self.only)
-                    if not items:
-                        break
-                    self.progress()
-                    works, batch = pipeline.front(items)
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memsync-index") as back:
+                try:
+                    while not (stop and stop.is_set()):
+                        items = queue.claim(self._db(), queue.OUTBOX, self.worker_id, self.settings.claim_batch,
+                                            self.settings.lease_seconds, self.settings.max_attempts, self.only)
+                        if not items:
+                            break
+                        self.progress()
+                        works, batch = pipeline.front(items)
+                        collect()
+                        pending = back.submit(pipeline.back_stages, works, batch)
+                finally:
                     collect()
-                    pending = back.submit(pipeline.back_stages, works, batch)
-            finally:
-                collect()
+        finally:
+            self._build_graphs(pipeline.deferred)
         self.totals.add(stats)
         if stats.acked:
             audit.set_state(self._db(), "last_successful_sync",
                             {"at": datetime.now(timezone.utc).isoformat(), "worker": self.worker_id})
         return stats
+
+    def _defer_graphs(self) -> set[str]:
+        """The indexes that load this drain's backlog without their graph and build it once
+        at the end (an index decides by the backlog's size against its own: defer_graph)."""
+        deferring = [x for x in self.indexes if hasattr(x, "defer_graph")]
+        if not deferring:
+            return set()
+        incoming = queue.ready_writes(self._db(), queue.OUTBOX, self.worker_id, self.only)
+        deferred = set()
+        for idx in deferring:
+            if idx.defer_graph(self.embedder.model_id, self.embedder.dim, incoming):
+                log.info("%s: %d rows to sync, at least as many as the index holds: its graph is built "
+                         "once after the drain instead of one insert at a time", idx.name, incoming)
+                deferred.add(idx.name)
+            elif not self._graphs_checked:  # a graph that a process dying mid-drain left unbuilt
+                idx.ensure(self.embedder.model_id, self.embedder.dim)
+        self._graphs_checked = True
+        return deferred
+
+    def _build_graphs(self, deferred: set[str]) -> None:
+        """Build the graphs deferred for this drain. One that fails (the database went away)
+        is built at the next drain's start."""
+        for idx in self.indexes:
+            if idx.name not in deferred or not hasattr(idx, "build_graph"):
+                continue
+            t0 = time.perf_counter()
+            try:
+                idx.build_graph(self.embedder.model_id, self.embedder.dim)
+            except (MemsyncError, psycopg.Error) as exc:
+                log.warning("%s: building the graph failed (%s); the next drain builds it", idx.name, exc)
+                self._graphs_checked = False
+                continue
+            log.info("%s: graph built in %.1f s", idx.name, time.perf_counter() - t0)
 
     def _follow_active_model(self) -> None:
         """After `memsync reembed` switched models: embed with the new one from now on, and

@@ -120,6 +120,17 @@ def claim(conn: DictConn, queue: Queue, worker: str, limit: int, lease_seconds: 
     return sorted((Item(**r) for r in rows), key=lambda i: i.id)
 
 
+def ready_writes(conn: DictConn, queue: Queue, worker: str, only: Sequence[tuple[str, int]] | None = None) -> int:
+    """How many items claim() could hand this worker now that write rows (inserts, updates,
+    resyncs: each gives at least one block), deletions left out."""
+    row = conn.execute(_q(
+        """SELECT count(*) AS n FROM {t} o
+            WHERE {mine} AND o.dead_at IS NULL AND o.available_at <= now() AND {free} AND {only}
+              AND o.op IN ('insert', 'update', 'resync')""", queue),
+        {"w": worker, **only_params(only)}).fetchone()
+    return int(row["n"]) if row else 0
+
+
 def ack(conn: DictConn, queue: Queue, item: Item, worker: str) -> bool:
     """Delete the item if no newer change arrived meanwhile; else release it for a redo."""
     return ack_many(conn, queue, [item], worker) == 1

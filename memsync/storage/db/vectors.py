@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+import psycopg
 from psycopg import sql
 
 from memsync.storage.db import DictConn
@@ -28,6 +29,26 @@ def ensure_hnsw(conn: DictConn, model: str, dim: int) -> None:
                 "((embedding::vector({})) vector_cosine_ops) WHERE model = {}"
             ).format(sql.Identifier(name), sql.Literal(dim), sql.Literal(model))
         )
+
+
+def drop_hnsw(conn: DictConn, model: str) -> bool:
+    """Drop the model's HNSW index ahead of a bulk load (ensure_hnsw builds it again after).
+    False when readers hold the table past the lock timeout: the load then inserts as usual."""
+    name = hnsw_index_name(model)
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+            conn.execute("SET LOCAL lock_timeout = '2s'")
+            conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier("memsync", name)))
+    except psycopg.errors.LockNotAvailable:
+        return False
+    return True
+
+
+def analyze(conn: DictConn) -> None:
+    """Fresh planner statistics after a bulk load: until autovacuum comes by, the planner
+    would take the projection for the small table it was and pass over its HNSW index."""
+    conn.execute("ANALYZE memsync.pgvector_index")
 
 
 def upsert_from_embeddings(conn: DictConn, model: str, block_ids: Sequence[int]) -> int:
