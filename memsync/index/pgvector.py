@@ -69,7 +69,7 @@ class PgvectorIndex:
 
     def defer_graph(self, model: str, dim: int, incoming: int) -> bool:
         """Before a drain of `incoming` rows: True when the model's HNSW index was dropped
-        so that the drain's vectors go in without it and ensure() builds the graph once at
+        so that the drain's vectors go in without it and build_graph() builds it once at
         the end. An insert links its vector into the graph (~1-2 ms each, the largest part
         of syncing short texts), a build ~0.3 ms per vector (bench/hnsw_insert_probe.py), so
         a backlog at least as large as the index is loaded that way: the build, over at most
