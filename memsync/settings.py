@@ -68,7 +68,8 @@ class Settings(BaseModel):
         1, ge=1, description="Sync worker threads of `memsync run`; with more than one, the model's "
         "threads are divided among them."
     )
-    claim_batch: int = Field(64, ge=1, description="Outbox items claimed per batch.")
+    claim_batch: int = Field(64, ge=1, description="Outbox items claimed per batch; a backlog of short texts "
+                             "doubles it batch by batch up to 256 items, so each encode gets a slice of texts.")
     pool_size: int = Field(8, ge=1, description="Most database connections the library API keeps (one per "
                            "concurrent call).")
     lease_seconds: float = Field(300.0, gt=0, description="Claim lease before another worker may retry.")

@@ -37,6 +37,18 @@ log = logging.getLogger(__name__)
 ENCODE_SLICE = 256
 
 
+def next_claim(size: int, claimed: int, embedded: int) -> int:
+    """How many items the next batch claims, after one of `size` that claimed `claimed` and
+    gave the model `embedded` texts. A full batch that fell short of a slice of texts (short
+    turns give ~2 an item) doubles the claim, up to a slice's worth of items: a backlog of
+    short texts then reaches the model in runs long enough to sort by length, with fewer
+    claims and acknowledgements per text. Live traffic (a batch not full) and long files (a
+    slice already) keep the size."""
+    if claimed >= size and embedded < ENCODE_SLICE:
+        return max(size, min(size * 2, ENCODE_SLICE))
+    return size
+
+
 @dataclass
 class Work:
     """What one outbox item asks of the indexes."""

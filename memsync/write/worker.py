@@ -23,7 +23,7 @@ from memsync.settings import Settings
 from memsync.storage.db import DictConn, audit, connect, queue
 from memsync.storage.db import workers as registry
 from memsync.write import ops
-from memsync.write.sync import BatchStats, Pipeline
+from memsync.write.sync import BatchStats, Pipeline, next_claim
 
 log = logging.getLogger(__name__)
 __all__ = ["Worker", "heartbeat_seconds", "make_pool", "run_pool"]
@@ -144,13 +144,15 @@ class Worker(QueueWorker):
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memsync-index") as back:
                 try:
+                    size = self.settings.claim_batch
                     while not (stop and stop.is_set()):
-                        items = queue.claim(self._db(), queue.OUTBOX, self.worker_id, self.settings.claim_batch,
+                        items = queue.claim(self._db(), queue.OUTBOX, self.worker_id, size,
                                             self.settings.lease_seconds, self.settings.max_attempts, self.only)
                         if not items:
                             break
                         self.progress()
                         works, batch = pipeline.front(items)
+                        size = next_claim(size, len(items), batch.embedded)
                         collect()
                         pending = back.submit(pipeline.back_stages, works, batch)
                 finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 import pytest
@@ -207,12 +209,16 @@ def test_change_during_processing_is_not_lost(conn: DictConn, dsn: str, settings
 
 
 def test_burst_of_1000_reflections_drains(conn: DictConn, dsn: str, settings: Settings,
-                                          fake_embedder: HashingEmbedder) -> None:
+                                          fake_embedder: HashingEmbedder, caplog: pytest.LogCaptureFixture) -> None:
     conn.execute("INSERT INTO agent.reflections (mode, goals, raw_text) SELECT 'daily', jsonb_build_array('goal ' || i),"
                  " 'Reflection number ' || i FROM generate_series(1, 1000) i")
     assert pending(conn) == 1000
+    caplog.set_level(logging.INFO, logger="memsync.write.worker")
     stats = drain(dsn, settings, fake_embedder, [PgvectorIndex(dsn)])
     assert stats.acked == 1000 and pending(conn) == 0
+    # two short texts an item: the claims grow until a batch gives the model a slice of texts
+    sizes = [int(m.group(1)) for r in caplog.records if (m := re.match(r"batch: (\d+) items", r.getMessage()))]
+    assert sizes == [settings.claim_batch] + [2 * settings.claim_batch] * 7 + [40]
     row = conn.execute("SELECT count(*) AS n FROM agent.blocks").fetchone()
     assert row is not None and row["n"] == 2000
     assert PgvectorIndex(dsn).count(fake_embedder.model_id) == 2000
