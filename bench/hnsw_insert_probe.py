@@ -3,7 +3,8 @@ vectors (384-d, 200 topics: HNSW on structureless random vectors says little) in
 fresh table in the embedded PostgreSQL in transactions of 128 rows, as the worker writes them,
 without an index, with pgvector's defaults (m 16, ef_construction 64), and with one setting
 changed at a time. Prints ms per row, the WAL written, and for each index its recall@10 against
-the exact top 10 (pgvector's default ef_search) and query p50 over 200 new vectors.
+the exact top 10 and query p50 over 200 new vectors, at pgvector's default ef_search (40) or at
+each --ef-search given (memsync's unscoped search asks twice its candidates: 80 and up).
 
 Loading the rows without the index and building it once (the variant a bulk drain takes,
 memsync/index/pgvector.py defer_graph) costs a fraction of the inserts.
@@ -13,7 +14,8 @@ on these vectors, and an index over a halfvec copy saves no insert time on a CPU
 fp16. The recall figures are pessimistic (within a topic these vectors are near-uniform noise in
 384 dimensions, harder for a graph than a model's embeddings); compare them across variants.
 
-Usage: python bench/hnsw_insert_probe.py [--rows 6000] [--rounds 1] [--json]
+Usage: python bench/hnsw_insert_probe.py [--rows 6000] [--rounds 1] [--ef-search 40,80]
+                                        [--only TEXT] [--json]
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def clustered(n: int, seed: int = 1) -> np.ndarray:
     return np.asarray(v / np.linalg.norm(v, axis=1, keepdims=True))
 
 
-def insert(dsn: str, data: np.ndarray, settings: dict[str, str], index: str | None) -> dict[str, float]:
+def insert(dsn: str, data: np.ndarray, settings: dict[str, str], index: str | None,
+           efs: list[int]) -> dict[str, Any]:
     with connect(dsn, autocommit=True) as c:
         for k, v in settings.items():
             c.execute(f"ALTER SYSTEM SET {k} = '{v}'")
@@ -87,12 +90,14 @@ def insert(dsn: str, data: np.ndarray, settings: dict[str, str], index: str | No
         c.execute("SELECT pg_reload_conf()")
         out = {"ms_per_row": 1000 * seconds / len(rows), "wal_mb": float(wal) / 2**20}
         if index is not None:
-            out.update(recall(c, data, index == "halfvec"))
+            for ef in efs:
+                c.execute(f"SET hnsw.ef_search = {int(ef)}")
+                out.update({f"{k}@ef{ef}": v for k, v in recall(c, data, index == "halfvec").items()})
     return out
 
 
 def recall(conn: Any, data: np.ndarray, half: bool) -> dict[str, float]:
-    """recall@10 of the index (pgvector's default ef_search) against the exact top 10, and the
+    """recall@10 of the index (at the session's ef_search) against the exact top 10, and the
     query's p50, over QUERIES new vectors from the same topics."""
     queries = clustered(QUERIES, seed=2)
     col, cast = ("v::halfvec(384)", "halfvec(384)") if half else ("v", "vector(384)")
@@ -111,16 +116,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=6000)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--ef-search", default="40", help="comma-separated hnsw.ef_search values to measure recall at")
+    ap.add_argument("--only", default="", help="run only the variants whose label holds one of these (comma-separated)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    efs = [int(x) for x in args.ef_search.split(",")]
+    picked = [v for v in VARIANTS if not args.only or any(w in v[0] for w in args.only.split(","))]
     home = Path(tempfile.mkdtemp(prefix="memsync-hnsw-probe-"))
     data = clustered(args.rows)
-    out: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in VARIANTS}
+    out: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in picked}
     try:
         dsn = embedded.server_uri(home, database="probe")
         for _ in range(args.rounds):  # variants alternated within each round
-            for label, settings, index in VARIANTS:
-                out[label].append(insert(dsn, data, settings, index))
+            for label, settings, index in picked:
+                out[label].append(insert(dsn, data, settings, index, efs))
     finally:
         embedded.stop(home)
     if args.json:
@@ -129,7 +138,8 @@ def main() -> None:
     for label, runs in out.items():
         print(f"{label:44} " + "  ".join(
             f"{r['ms_per_row']:.2f} ms/row, WAL {r['wal_mb']:.1f} MB"
-            + (f", recall@10 {r['recall_at_10']:.3f}, query {r['query_p50_ms']:.2f} ms" if "recall_at_10" in r else "")
+            + "".join(f", ef_search {ef}: recall@10 {r[f'recall_at_10@ef{ef}']:.3f}, query "
+                      f"{r[f'query_p50_ms@ef{ef}']:.2f} ms" for ef in efs if f"recall_at_10@ef{ef}" in r)
             for r in runs))
 
 
