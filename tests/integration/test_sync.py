@@ -295,6 +295,9 @@ def test_a_backlog_as_large_as_the_index_loads_without_its_graph_then_builds_it_
     assert drain(dsn, settings, fake_embedder, [_watched(dsn, seen)]).acked == REBUILD_MIN
     assert seen and not any(seen)
     assert _graph_exists(conn, model)  # built at the end of the drain
+    analysed = conn.execute("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"
+                            " AND relid IN ('memsync.pgvector_index'::regclass, 'agent.blocks'::regclass)").fetchall()
+    assert sorted(r["relname"] for r in analysed) == ["blocks", "pgvector_index"]  # searches plan on the load
     assert PgvectorIndex(dsn).count(model) == REBUILD_MIN
 
     _notes(conn, 5, "second")  # a small backlog: inserted into the graph as usual
