@@ -79,6 +79,11 @@ ONLY = """(%(tables)s::text[] IS NULL OR (o.source_table, o.source_id) IN
              (SELECT * FROM unnest(%(tables)s::text[], %(ids)s::bigint[])))"""
 
 
+# What claim() may hand a worker now (after {mine}): one predicate, so a count of the ready
+# items cannot drift from what is claimed.
+READY = f"o.dead_at IS NULL AND o.available_at <= now() AND {FREE} AND {ONLY}"
+
+
 def only_params(only: Sequence[tuple[str, int]] | None) -> dict[str, Any]:
     if only is None:
         return {"tables": None, "ids": None}
@@ -86,7 +91,8 @@ def only_params(only: Sequence[tuple[str, int]] | None) -> dict[str, Any]:
 
 
 def _q(text: str, queue: Queue) -> sql.Composed:
-    return sql.SQL(text).format(t=queue.ident(), mine=queue.mine(), free=sql.SQL(FREE), only=sql.SQL(ONLY))
+    return sql.SQL(text).format(t=queue.ident(), mine=queue.mine(), free=sql.SQL(FREE), only=sql.SQL(ONLY),
+                                ready=sql.SQL(READY))
 
 
 def claim(conn: DictConn, queue: Queue, worker: str, limit: int, lease_seconds: float,
@@ -110,8 +116,7 @@ def claim(conn: DictConn, queue: Queue, worker: str, limit: int, lease_seconds: 
                   SET claimed_by = %(w)s, claimed_until = now() + make_interval(secs => %(lease)s),
                       attempts = o.attempts + 1
                 WHERE o.id IN (SELECT o.id FROM {t} o
-                                WHERE {mine} AND o.dead_at IS NULL AND o.available_at <= now() AND {free}
-                                  AND {only}
+                                WHERE {mine} AND {ready}
                                 ORDER BY o.available_at, o.id
                                 LIMIT %(n)s
                                 FOR UPDATE SKIP LOCKED)
@@ -125,8 +130,7 @@ def ready_writes(conn: DictConn, queue: Queue, worker: str, only: Sequence[tuple
     resyncs: each gives at least one block), deletions left out."""
     row = conn.execute(_q(
         """SELECT count(*) AS n FROM {t} o
-            WHERE {mine} AND o.dead_at IS NULL AND o.available_at <= now() AND {free} AND {only}
-              AND o.op IN ('insert', 'update', 'resync')""", queue),
+            WHERE {mine} AND {ready} AND o.op IN ('insert', 'update', 'resync')""", queue),
         {"w": worker, **only_params(only)}).fetchone()
     return int(row["n"]) if row else 0
 
