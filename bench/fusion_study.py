@@ -123,8 +123,8 @@ def _terms(conn: Any, query: str, lists: Lists) -> dict[str, Any]:
     """The query's lexemes with their document frequencies, and those the best BM25 candidate holds."""
     terms = conn.execute(
         """SELECT DISTINCT u.lexeme AS term, coalesce(t.df, 0) AS df FROM unnest(to_tsvector('english', %s)) u
-             LEFT JOIN memsync.term_stats t ON t.term = u.lexeme""", (query,)).fetchall()
-    n = conn.execute("SELECT n_docs FROM memsync.corpus_stats").fetchone()["n_docs"]
+             LEFT JOIN memsync.bm25_terms t ON t.term = u.lexeme""", (query,)).fetchall()
+    n = conn.execute("SELECT n_docs FROM memsync.bm25_corpus").fetchone()["n_docs"]
     best = lists.get("lexical", [])[:1]
     held = conn.execute("SELECT array(SELECT u.lexeme FROM unnest(b.tsv) u) AS m FROM agent.blocks b WHERE b.id = %s",
                         (best[0][0],)).fetchone()["m"] if best else []

@@ -332,6 +332,12 @@ class Pipeline:
             queue.ack_many(self.back, OUTBOX, [w.item for w in works], self.worker_id)
         stats.acked += len(works)
         stats.synced.extend((w.item.source_table, w.item.source_id) for w in works)
+        # the batch's BM25 statistics deltas (and any that users' writes left) join the
+        # totals, so the deltas a search adds up stay few; a failed fold only waits for the next
+        try:
+            q.fold_lexical_stats(self.back)
+        except psycopg.Error as exc:
+            log.warning("folding the lexical statistics failed (%s); the next batch folds them", exc)
 
     # ------------------------------------------------------------ one batch
 

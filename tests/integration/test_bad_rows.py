@@ -69,7 +69,7 @@ def test_oversized_rows_of_every_kind_sync_with_the_good_ones(conn: DictConn, ds
     assert n(conn, "SELECT count(*) AS n FROM agent.blocks WHERE length(body_md) > 20000") == 1
     assert n(conn, "SELECT count(DISTINCT coalesce(source_table, 'direct')) AS n FROM agent.blocks"
                    " WHERE tsv @@ to_tsquery('english', %s)", FIRST_WORD) == 5
-    stats_row = conn.execute("SELECT n_docs FROM memsync.corpus_stats").fetchone()
+    stats_row = conn.execute("SELECT n_docs FROM memsync.bm25_corpus").fetchone()
     assert stats_row is not None and stats_row["n_docs"] == n(conn, "SELECT count(*) AS n FROM agent.blocks")
 
 

@@ -103,7 +103,7 @@ def test_truncate_of_blocks_drops_every_point(conn: DictConn, dsn: str, settings
     drain(dsn, settings, fake_embedder, indexes)
     assert qdrant_index.count("hashing-384") == 0
     assert one(conn, "SELECT count(*) FROM memsync.pgvector_index") == 0
-    assert one(conn, "SELECT n_docs FROM memsync.corpus_stats") == 0
+    assert one(conn, "SELECT n_docs FROM memsync.bm25_corpus") == 0
 
 
 def test_okr_and_organization_trees(conn: DictConn) -> None:

@@ -41,12 +41,12 @@ def _bm25_reference(conn: DictConn, query: str, where: str, params: tuple[Any, .
     block's lexemes and the corpus statistics: candidates hold one of the rarest query lexemes
     taken while their document frequency, scaled by the selection's share of the corpus, stays
     within the budget (the rarest always); every query lexeme counts in a candidate's score."""
-    stats = conn.execute("SELECT n_docs, total_len FROM memsync.corpus_stats").fetchone()
+    stats = conn.execute("SELECT n_docs, total_len FROM memsync.bm25_corpus").fetchone()
     n, avgdl = stats["n_docs"], max(stats["total_len"] / max(stats["n_docs"], 1), 1.0)
     terms = [r["t"] for r in conn.execute("SELECT DISTINCT lexeme AS t FROM unnest(to_tsvector('english', %s))",
                                           (query,)).fetchall()]
     df = {r["term"]: r["df"] for r in conn.execute(
-        "SELECT term, df FROM memsync.term_stats WHERE term = ANY(%s) AND df > 0", (terms,)).fetchall()}
+        "SELECT term, df FROM memsync.bm25_terms WHERE term = ANY(%s) AND df > 0", (terms,)).fetchall()}
     blocks: dict[int, tuple[int, dict[str, int]]] = {}
     for r in conn.execute(f"SELECT b.id, b.tsv_len, (SELECT json_object_agg(u.lexeme, coalesce(array_length("
                           f"u.positions, 1), 1)) FROM unnest(b.tsv) u) AS tf FROM agent.blocks b WHERE {where}",

@@ -129,6 +129,13 @@ def delete_blocks(conn: DictConn, block_ids: Sequence[int]) -> int:
     return conn.execute("DELETE FROM agent.blocks WHERE id = ANY(%s)", (list(block_ids),)).rowcount
 
 
+def fold_lexical_stats(conn: DictConn) -> int | None:
+    """Move the committed BM25 statistics deltas into their totals (migration 0025); the
+    number of delta rows folded, or None when another process is folding them."""
+    row = conn.execute("SELECT memsync.bm25_fold() AS n").fetchone()
+    return None if row is None or row["n"] is None else int(row["n"])
+
+
 def orphaned_blocks_of_table(conn: DictConn, table: str) -> list[int]:
     """Blocks whose source row no longer exists (after a TRUNCATE)."""
     rows = conn.execute(

@@ -61,9 +61,15 @@ def selective(f: Filters) -> bool:
 
 _TERMS = """WITH q AS (SELECT DISTINCT u.lexeme AS term FROM unnest(to_tsvector('english', %(q)s)) u),
                 s AS (SELECT n_docs, greatest(total_len::float8 / greatest(n_docs, 1), 1.0) AS avgdl
-                        FROM memsync.corpus_stats),
+                        FROM memsync.bm25_corpus),
+                -- folded totals plus the deltas not folded yet (migration 0025), per query lexeme
                 qt AS (SELECT q.term, t.df, ln(1 + (s.n_docs - t.df + 0.5) / (t.df + 0.5)) AS idf
-                         FROM q JOIN memsync.term_stats t ON t.term = q.term AND t.df > 0 CROSS JOIN s)"""
+                         FROM q CROSS JOIN LATERAL (
+                                SELECT coalesce((SELECT df FROM memsync.term_stats WHERE term = q.term), 0)
+                                     + coalesce((SELECT sum(d.df) FROM memsync.term_stats_delta d
+                                                  WHERE d.term = q.term), 0) AS df) t
+                        CROSS JOIN s
+                        WHERE t.df > 0)"""
 # the rarest lexemes while their expected matches (df scaled by the searched share of the
 # corpus, `share`) stay within the budget; the rarest always
 _SELECT = """sel AS (SELECT term FROM (SELECT term, df, sum(df) OVER (ORDER BY df, term) AS cum FROM qt) r, share
@@ -110,7 +116,7 @@ def _bm25_scope(conn: DictConn, query: str, k: int, f: Filters, budget: int) -> 
 
 
 def bm25(conn: DictConn, query: str, k: int, f: Filters, budget: int | None = None) -> list[tuple[int, float]]:
-    """Okapi BM25 from the term statistics kept in memsync.term_stats / corpus_stats.
+    """Okapi BM25 from the term statistics kept in memsync.term_stats / corpus_stats (and their deltas).
 
     Candidates are blocks matching any of the query's rarest lexemes, taken rarest first
     while their expected matches (document frequency, scaled to the scope's share of the
