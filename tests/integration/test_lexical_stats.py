@@ -128,3 +128,13 @@ def test_a_fold_in_progress_makes_another_skip_and_readers_see_one_or_the_other(
         raise
     finally:
         folder.close()
+
+
+def test_a_drain_with_nothing_to_ack_still_folds(conn: DictConn, dsn: str, settings: Settings,
+                                                fake_embedder: HashingEmbedder) -> None:
+    conn.execute("SET memsync.origin = 'sync'")  # a write the queue does not see (as rechunk's are)
+    _block(conn, "written behind the queue")
+    assert conn.execute("SELECT count(*) AS n FROM memsync.corpus_stats_delta").fetchone() == {"n": 1}
+    assert drain(dsn, settings, fake_embedder, [PgvectorIndex(dsn)]).acked == 0
+    assert conn.execute("SELECT count(*) AS n FROM memsync.corpus_stats_delta").fetchone() == {"n": 0}
+    assert _seen(conn, "memsync.term_stats", "memsync.corpus_stats") == _recount(conn)
