@@ -332,12 +332,13 @@ class Pipeline:
             queue.ack_many(self.back, OUTBOX, [w.item for w in works], self.worker_id)
         stats.acked += len(works)
         stats.synced.extend((w.item.source_table, w.item.source_id) for w in works)
-        # the batch's BM25 statistics deltas (and any that users' writes left) join the
-        # totals, so the deltas a search adds up stay few; a failed fold only waits for the next
+        # the batch's BM25 statistics deltas (and any that users' writes left) join the totals
+        # and its lexical index entries leave the pending list, so a search reads little of
+        # either; a failed upkeep only waits for the next batch
         try:
-            q.fold_lexical_stats(self.back)
+            q.lexical_upkeep(self.back)
         except psycopg.Error as exc:
-            log.warning("folding the lexical statistics failed (%s); the next batch folds them", exc)
+            log.warning("lexical upkeep failed (%s); the next batch does it", exc)
 
     # ------------------------------------------------------------ one batch
 

@@ -22,7 +22,7 @@ from memsync.runtime import Runtime
 from memsync.settings import Settings
 from memsync.storage.db import DictConn, audit, connect, queue
 from memsync.storage.db import workers as registry
-from memsync.storage.db.blocks import fold_lexical_stats
+from memsync.storage.db.blocks import lexical_upkeep
 from memsync.write import ops
 from memsync.write.sync import BatchStats, Pipeline, next_claim
 
@@ -160,8 +160,8 @@ class Worker(QueueWorker):
                     collect()
         finally:
             self._build_graphs(pipeline.deferred)
-        if not stats.acked:  # deltas that writes other than the queue's left (rechunk, a user's DML)
-            fold_lexical_stats(self._db())
+        if not stats.acked:  # what writes other than the queue's left (rechunk, a user's DML)
+            lexical_upkeep(self._db())
         self.totals.add(stats)
         if stats.acked:
             audit.set_state(self._db(), "last_successful_sync",

@@ -14,7 +14,7 @@ from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
 from memsync.storage.db import DictConn, connect
 from memsync.storage.db import search as sq
-from memsync.storage.db.blocks import fold_lexical_stats
+from memsync.storage.db.blocks import lexical_upkeep
 from memsync.storage.filters import Filters
 
 pytestmark = pytest.mark.integration
@@ -47,7 +47,7 @@ def _exact(conn: DictConn) -> None:
     """What readers see (totals + deltas) is a recount; after a fold the totals alone are."""
     want = _recount(conn)
     assert _seen(conn, "memsync.bm25_terms", "memsync.bm25_corpus") == want
-    assert fold_lexical_stats(conn) is not None
+    assert lexical_upkeep(conn)[0] is not None
     assert _seen(conn, "memsync.term_stats", "memsync.corpus_stats") == want
     assert conn.execute("SELECT (SELECT count(*) FROM memsync.term_stats_delta)"
                         " + (SELECT count(*) FROM memsync.corpus_stats_delta) AS n").fetchone() == {"n": 0}
@@ -117,9 +117,9 @@ def test_a_fold_in_progress_makes_another_skip_and_readers_see_one_or_the_other(
     _block(conn, "first text")
     folder = connect(dsn)
     try:
-        folded = fold_lexical_stats(folder)  # its transaction stays open
+        folded, _ = lexical_upkeep(folder)  # its transaction stays open
         assert folded is not None and folded > 0
-        assert fold_lexical_stats(conn) is None
+        assert lexical_upkeep(conn)[0] is None
         before: Any = _seen(conn, "memsync.bm25_terms", "memsync.bm25_corpus")
         folder.commit()
         assert _seen(conn, "memsync.bm25_terms", "memsync.bm25_corpus") == before == _recount(conn)
@@ -138,3 +138,29 @@ def test_a_drain_with_nothing_to_ack_still_folds(conn: DictConn, dsn: str, setti
     assert drain(dsn, settings, fake_embedder, [PgvectorIndex(dsn)]).acked == 0
     assert conn.execute("SELECT count(*) AS n FROM memsync.corpus_stats_delta").fetchone() == {"n": 0}
     assert _seen(conn, "memsync.term_stats", "memsync.corpus_stats") == _recount(conn)
+
+
+def test_bm25_in_a_scope_reads_the_scope_index_whatever_the_planner_guesses(
+        conn: DictConn, dsn: str, settings: Settings, fake_embedder: HashingEmbedder) -> None:
+    """A tsquery built at run time cannot be estimated: with sequential reads made to look
+    cheap, the planner scanned the table (or the scope's btree) and tested every block."""
+    conn.execute("INSERT INTO erp.projects (name) VALUES ('a'), ('b'), ('c')")
+    conn.execute("INSERT INTO agent.facts (fact_type, content, subject_type, subject_id)"
+                 " SELECT 'result', 'fact ' || i || CASE WHEN i % 50 = 0 THEN ' lighthouse' ELSE ' budget' END,"
+                 " 'project', 1 + i % 3 FROM generate_series(1, 600) i")
+    drain(dsn, settings, fake_embedder, [PgvectorIndex(dsn)])
+    # the worker left no statistics deltas and no pending index entries for searches to read
+    assert lexical_upkeep(conn) == (0, 0)
+    conn.execute("VACUUM ANALYZE agent.blocks")
+    scope = Filters(subjects=(("project", 1),), scoped=True)
+    want = sq.bm25(conn, "lighthouse", 10, scope)
+    assert len(want) == 4  # i = 150, 300, 450, 600 are project 1
+    with conn.transaction():
+        for knob in ("seq_page_cost = 0.001", "cpu_tuple_cost = 0.00001", "cpu_operator_cost = 0.00001",
+                     "random_page_cost = 100"):
+            conn.execute(f"SET LOCAL {knob}")
+        scans = "SELECT pg_stat_get_xact_numscans('agent.blocks_scope_tsv'::regclass) AS n"
+        before = conn.execute(scans).fetchone()
+        assert sq.bm25(conn, "lighthouse", 10, scope) == want
+        after = conn.execute(scans).fetchone()
+    assert before is not None and after is not None and after["n"] > before["n"]

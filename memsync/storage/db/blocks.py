@@ -129,11 +129,13 @@ def delete_blocks(conn: DictConn, block_ids: Sequence[int]) -> int:
     return conn.execute("DELETE FROM agent.blocks WHERE id = ANY(%s)", (list(block_ids),)).rowcount
 
 
-def fold_lexical_stats(conn: DictConn) -> int | None:
-    """Move the committed BM25 statistics deltas into their totals (migration 0025); the
-    number of delta rows folded, or None when another process is folding them."""
-    row = conn.execute("SELECT memsync.bm25_fold() AS n").fetchone()
-    return None if row is None or row["n"] is None else int(row["n"])
+def lexical_upkeep(conn: DictConn) -> tuple[int | None, int]:
+    """After block writes: fold the committed BM25 statistics deltas into their totals and
+    merge the lexical index's pending entries (migration 0026). Returns the delta rows folded
+    (None when another process was folding them) and the pending pages merged."""
+    row = conn.execute("SELECT folded, pending_pages FROM memsync.lexical_upkeep()").fetchone()
+    assert row is not None
+    return (None if row["folded"] is None else int(row["folded"])), int(row["pending_pages"] or 0)
 
 
 def orphaned_blocks_of_table(conn: DictConn, table: str) -> list[int]:

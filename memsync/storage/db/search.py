@@ -62,14 +62,14 @@ def selective(f: Filters) -> bool:
 _TERMS = """WITH q AS (SELECT DISTINCT u.lexeme AS term FROM unnest(to_tsvector('english', %(q)s)) u),
                 s AS (SELECT n_docs, greatest(total_len::float8 / greatest(n_docs, 1), 1.0) AS avgdl
                         FROM memsync.bm25_corpus),
-                -- folded totals plus the deltas not folded yet (migration 0025), per query lexeme
-                qt AS (SELECT q.term, t.df, ln(1 + (s.n_docs - t.df + 0.5) / (t.df + 0.5)) AS idf
-                         FROM q CROSS JOIN LATERAL (
-                                SELECT coalesce((SELECT df FROM memsync.term_stats WHERE term = q.term), 0)
-                                     + coalesce((SELECT sum(d.df) FROM memsync.term_stats_delta d
-                                                  WHERE d.term = q.term), 0) AS df) t
-                        CROSS JOIN s
-                        WHERE t.df > 0)"""
+                -- folded totals plus the deltas not folded yet (migration 0025), per query lexeme;
+                -- materialized so that the delta lookup runs once per lexeme, not per use of df
+                dfs AS MATERIALIZED (
+                       SELECT q.term, coalesce(t.df, 0) + coalesce((SELECT sum(d.df) FROM memsync.term_stats_delta d
+                                                                    WHERE d.term = q.term), 0) AS df
+                         FROM q LEFT JOIN memsync.term_stats t ON t.term = q.term),
+                qt AS (SELECT dfs.term, dfs.df, ln(1 + (s.n_docs - dfs.df + 0.5) / (dfs.df + 0.5)) AS idf
+                         FROM dfs CROSS JOIN s WHERE dfs.df > 0)"""
 # the rarest lexemes while their expected matches (df scaled by the searched share of the
 # corpus, `share`) stay within the budget; the rarest always
 _SELECT = """sel AS (SELECT term FROM (SELECT term, df, sum(df) OVER (ORDER BY df, term) AS cum FROM qt) r, share
@@ -97,19 +97,22 @@ _SCORE = """SELECT c.id AS block_id,
 def _bm25_scope(conn: DictConn, query: str, k: int, f: Filters, budget: int) -> list[tuple[int, float]]:
     """BM25 in a subject scope. The GIN index over (subject key, lexical vector), migration
     0024, yields the blocks of the scope that hold a selected lexeme without reading the
-    scope's other blocks or the lexemes' matches elsewhere; the tsquery, an init-plan value,
-    is a condition the index takes."""
+    scope's other blocks or the lexemes' matches elsewhere; memsync.scope_lexical_matches
+    (migration 0026) reads it by that index whatever the planner would guess of a tsquery
+    built at run time."""
     cond, params = where(f)
     stmt = sql.SQL(_TERMS + """,
                 share AS (SELECT (SELECT count(*) FROM agent.blocks b WHERE {cond})::float8
                                  / greatest(s.n_docs, 1) AS f FROM s),
                 """ + _SELECT + """,
+                -- through the scope's GIN index and by no other path (migration 0026); the
+                -- other filters apply to what it returns
                 cand AS (SELECT b.id, """ + _hit("(SELECT array_agg(term) FROM qt)") + """ AS hit,
                                 b.tsv_len AS len
-                           FROM agent.blocks b
-                          WHERE ARRAY[b.subject_key] && %(f_subject_keys)s::text[]
-                            AND b.tsv @@ (SELECT string_agg(quote_literal(term), ' | ')::tsquery FROM sel)
-                            AND {cond})
+                           FROM memsync.scope_lexical_matches(
+                                  %(f_subject_keys)s::text[],
+                                  (SELECT string_agg(quote_literal(term), ' | ')::tsquery FROM sel)) b
+                          WHERE {cond})
            """ + _SCORE).format(cond=cond)
     rows = conn.execute(stmt, {**params, "q": query, "k": k, "k1": BM25_K1, "b": BM25_B, "budget": budget}).fetchall()
     return [(int(r["block_id"]), float(r["score"])) for r in rows]
