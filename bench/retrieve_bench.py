@@ -46,6 +46,7 @@ from memsync.settings import Settings
 from memsync.storage import embedded, migrate
 from memsync.storage.db import connect
 from memsync.storage.db import context as ctxq
+from memsync.storage.db.blocks import lexical_upkeep
 from memsync.storage.db.vectors import ensure_hnsw
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +88,7 @@ def load_synthetic(dsn: str, model: str, n: int, start: int, vocab: list[str], r
                         SELECT e.model, b.id, b.content_hash, e.embedding FROM agent.blocks b
                           JOIN memsync.embeddings e ON e.model = %s AND e.content_hash = b.content_hash
                         ON CONFLICT DO NOTHING""", (model,))
+        lexical_upkeep(conn)  # as the worker does after each batch
         conn.execute("ANALYZE agent.blocks")
         conn.execute("ANALYZE memsync.pgvector_index")
 

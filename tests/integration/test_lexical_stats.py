@@ -140,27 +140,15 @@ def test_a_drain_with_nothing_to_ack_still_folds(conn: DictConn, dsn: str, setti
     assert _seen(conn, "memsync.term_stats", "memsync.corpus_stats") == _recount(conn)
 
 
-def test_bm25_in_a_scope_reads_the_scope_index_whatever_the_planner_guesses(
+def test_after_a_drain_no_deltas_and_no_pending_index_entries_are_left(
         conn: DictConn, dsn: str, settings: Settings, fake_embedder: HashingEmbedder) -> None:
-    """A tsquery built at run time cannot be estimated: with sequential reads made to look
-    cheap, the planner scanned the table (or the scope's btree) and tested every block."""
+    """Every search reads the GIN index's pending list in full; the worker merges it after
+    each batch, as it folds the statistics deltas."""
     conn.execute("INSERT INTO erp.projects (name) VALUES ('a'), ('b'), ('c')")
     conn.execute("INSERT INTO agent.facts (fact_type, content, subject_type, subject_id)"
                  " SELECT 'result', 'fact ' || i || CASE WHEN i % 50 = 0 THEN ' lighthouse' ELSE ' budget' END,"
                  " 'project', 1 + i % 3 FROM generate_series(1, 600) i")
     drain(dsn, settings, fake_embedder, [PgvectorIndex(dsn)])
-    # the worker left no statistics deltas and no pending index entries for searches to read
     assert lexical_upkeep(conn) == (0, 0)
-    conn.execute("VACUUM ANALYZE agent.blocks")
     scope = Filters(subjects=(("project", 1),), scoped=True)
-    want = sq.bm25(conn, "lighthouse", 10, scope)
-    assert len(want) == 4  # i = 150, 300, 450, 600 are project 1
-    with conn.transaction():
-        for knob in ("seq_page_cost = 0.001", "cpu_tuple_cost = 0.00001", "cpu_operator_cost = 0.00001",
-                     "random_page_cost = 100"):
-            conn.execute(f"SET LOCAL {knob}")
-        scans = "SELECT pg_stat_get_xact_numscans('agent.blocks_scope_tsv'::regclass) AS n"
-        before = conn.execute(scans).fetchone()
-        assert sq.bm25(conn, "lighthouse", 10, scope) == want
-        after = conn.execute(scans).fetchone()
-    assert before is not None and after is not None and after["n"] > before["n"]
+    assert len(sq.bm25(conn, "lighthouse", 10, scope)) == 4  # i = 150, 300, 450, 600 are project 1

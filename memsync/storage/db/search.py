@@ -97,22 +97,19 @@ _SCORE = """SELECT c.id AS block_id,
 def _bm25_scope(conn: DictConn, query: str, k: int, f: Filters, budget: int) -> list[tuple[int, float]]:
     """BM25 in a subject scope. The GIN index over (subject key, lexical vector), migration
     0024, yields the blocks of the scope that hold a selected lexeme without reading the
-    scope's other blocks or the lexemes' matches elsewhere; memsync.scope_lexical_matches
-    (migration 0026) reads it by that index whatever the planner would guess of a tsquery
-    built at run time."""
+    scope's other blocks or the lexemes' matches elsewhere; the tsquery, an init-plan value,
+    is a condition the index takes."""
     cond, params = where(f)
     stmt = sql.SQL(_TERMS + """,
                 share AS (SELECT (SELECT count(*) FROM agent.blocks b WHERE {cond})::float8
                                  / greatest(s.n_docs, 1) AS f FROM s),
                 """ + _SELECT + """,
-                -- through the scope's GIN index and by no other path (migration 0026); the
-                -- other filters apply to what it returns
                 cand AS (SELECT b.id, """ + _hit("(SELECT array_agg(term) FROM qt)") + """ AS hit,
                                 b.tsv_len AS len
-                           FROM memsync.scope_lexical_matches(
-                                  %(f_subject_keys)s::text[],
-                                  (SELECT string_agg(quote_literal(term), ' | ')::tsquery FROM sel)) b
-                          WHERE {cond})
+                           FROM agent.blocks b
+                          WHERE ARRAY[b.subject_key] && %(f_subject_keys)s::text[]
+                            AND b.tsv @@ (SELECT string_agg(quote_literal(term), ' | ')::tsquery FROM sel)
+                            AND {cond})
            """ + _SCORE).format(cond=cond)
     rows = conn.execute(stmt, {**params, "q": query, "k": k, "k1": BM25_K1, "b": BM25_B, "budget": budget}).fetchall()
     return [(int(r["block_id"]), float(r["score"])) for r in rows]
