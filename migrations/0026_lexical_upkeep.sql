@@ -10,5 +10,11 @@ CREATE FUNCTION memsync.lexical_upkeep(OUT folded bigint, OUT pending_pages bigi
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   folded := memsync.bm25_fold();
-  pending_pages := gin_clean_pending_list('agent.blocks_scope_tsv'::regclass);
+  -- the fold stands even if the index is gone or renamed by a later change
+  BEGIN
+    pending_pages := gin_clean_pending_list('agent.blocks_scope_tsv'::regclass);
+  EXCEPTION WHEN undefined_table OR insufficient_privilege THEN
+    RAISE WARNING 'memsync.lexical_upkeep: pending list not merged: %', SQLERRM;
+    pending_pages := 0;
+  END;
 END $$;

@@ -152,3 +152,11 @@ def test_after_a_drain_no_deltas_and_no_pending_index_entries_are_left(
     assert lexical_upkeep(conn) == (0, 0)
     scope = Filters(subjects=(("project", 1),), scoped=True)
     assert len(sq.bm25(conn, "lighthouse", 10, scope)) == 4  # i = 150, 300, 450, 600 are project 1
+
+
+def test_the_fold_stands_when_the_index_it_merges_is_gone(conn: DictConn) -> None:
+    conn.execute("DROP INDEX agent.blocks_scope_tsv")
+    _block(conn, "a block written before the upkeep")
+    folded, pending = lexical_upkeep(conn)
+    assert folded is not None and folded > 0 and pending == 0
+    assert _seen(conn, "memsync.term_stats", "memsync.corpus_stats") == _recount(conn)
