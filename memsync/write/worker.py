@@ -160,12 +160,12 @@ class Worker(QueueWorker):
                     collect()
         finally:
             self._build_graphs(pipeline.deferred)
-        if not stats.acked:  # what writes other than the queue's left (rechunk, a user's DML)
-            lexical_upkeep(self._db())
         self.totals.add(stats)
         if stats.acked:
             audit.set_state(self._db(), "last_successful_sync",
                             {"at": datetime.now(timezone.utc).isoformat(), "worker": self.worker_id})
+        else:  # each acked batch did the upkeep; here, what writes the queue never saw left (rechunk, DML)
+            lexical_upkeep(self._db())
         return stats
 
     def _defer_graphs(self) -> set[str]:
