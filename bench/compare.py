@@ -12,9 +12,11 @@ interpreter running this script.
 
 Usage: python bench/compare.py REF [--bench search --bench sync ...] [--rounds 2] [--json]
   benches: episodic (conversation recall and search latency), episodic6k (the same on 6,000
-  turns of four people, a quarter of the blocks in each scope), search (retrieve at 10k blocks
-  and docs quality), sync (commit -> searchable, burst drain), ingest (30 docs files),
-  mcp (read-your-writes, MCP round trip, start-up), query (one query embedded)
+  turns of four people, a quarter of the blocks in each scope), drain (the sync alone of those
+  6,000 turns, imported once, with the raw encode of its blocks; the "grown" figures are
+  memsync's claims), search (retrieve at 10k blocks and docs quality), sync (commit ->
+  searchable, burst drain), ingest (30 docs files), mcp (read-your-writes, MCP round trip,
+  start-up), query (one query embedded)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ CACHE = ROOT / "bench" / "data" / "compare"
 BENCHES: dict[str, list[str]] = {
     "episodic": ["bench/episodic_bench.py", "--sets", "synthetic", "--json"],
     "episodic6k": ["bench/episodic_bench.py", "--sets", "synthetic-6k", "--json"],
+    "drain": ["bench/drain_bench.py", "--set", "synthetic-6k", "--rounds", "1", "--json"],
     "search": ["bench/retrieve_bench.py", "--sizes", "10000", "--queries", "100", "--json"],
     "search100k": ["bench/retrieve_bench.py", "--sizes", "100000", "--queries", "100", "--json"],
     "sync": ["bench/sync_bench.py", "--burst", "300", "--single", "20", "--json"],

@@ -117,32 +117,46 @@ class Pipeline:
 
     # ------------------------------------------------------------ stage 1: blocks
 
-    def prepare(self, items: Sequence[Item], stats: BatchStats) -> list[Work]:
+    def prepare(self, items: Sequence[Item], stats: BatchStats, chunked: Callable[[], None] | None = None
+                ) -> list[Work]:
         """Chunk each item's source row and upsert its blocks; rows of one table are loaded
-        and written with one statement each, not one per item."""
+        and written with one statement each, not one per item. Every row is chunked before
+        any block is written, and `chunked` is called in between: what is left is Postgres's
+        work, which may run beside the model (Worker.drain)."""
         works: list[Work] = []
         by_table: dict[str, list[Item]] = {}
-        for item in items:
+        plans: list[tuple[Source, list[Planned]]] = []
+        try:
+            for item in items:
+                try:
+                    if item.source_table == BLOCKS_TABLE:
+                        works.append(self._prepare_block(item))
+                    elif item.source_table not in self.sources:
+                        raise SourceError(f"outbox item {item.id}: {item.source_table} is not a registered source")
+                    elif item.source_id is None:  # TRUNCATE
+                        works.append(Work(item, remove=q.orphaned_blocks_of_table(self.prep, item.source_table),
+                                          sweep=True))
+                    else:
+                        by_table.setdefault(item.source_table, []).append(item)
+                except (MemsyncError, psycopg.Error) as exc:
+                    self._fail_row([item], exc, stats, self.prep)
+            for table, group in by_table.items():
+                try:
+                    plans.append((self.sources[table], self._plan(self.sources[table], group, stats)))
+                except (MemsyncError, psycopg.Error) as exc:  # e.g. the rows could not be loaded
+                    self._fail_row(group, exc, stats, self.prep)
+        finally:
+            if chunked is not None:
+                chunked()
+        for source, planned in plans:
             try:
-                if item.source_table == BLOCKS_TABLE:
-                    works.append(self._prepare_block(item))
-                elif item.source_table not in self.sources:
-                    raise SourceError(f"outbox item {item.id}: {item.source_table} is not a registered source")
-                elif item.source_id is None:  # TRUNCATE
-                    works.append(Work(item, remove=q.orphaned_blocks_of_table(self.prep, item.source_table),
-                                      sweep=True))
-                else:
-                    by_table.setdefault(item.source_table, []).append(item)
+                works.extend(self._store(source, planned, stats))
             except (MemsyncError, psycopg.Error) as exc:
-                self._fail_row([item], exc, stats, self.prep)
-        for table, group in by_table.items():
-            try:
-                works.extend(self._prepare_rows(self.sources[table], group, stats))
-            except (MemsyncError, psycopg.Error) as exc:  # e.g. the rows could not be loaded
-                self._fail_row(group, exc, stats, self.prep)
+                self._fail_row([p.item for p in planned], exc, stats, self.prep)
         return works
 
-    def _prepare_rows(self, source: Source, items: list[Item], stats: BatchStats) -> list[Work]:
+    def _plan(self, source: Source, items: list[Item], stats: BatchStats) -> list[Planned]:
+        """Load the rows and chunk them; a row whose chunking fails fails alone."""
         rows = q.load_source_rows(self.prep, source.table, [i.source_id for i in items if i.source_id is not None])
         planned: list[Planned] = []
         for item in items:
@@ -154,6 +168,10 @@ class Pipeline:
                           self.prep)
                 continue
             planned.append(Planned(item, row, chunks))
+        return planned
+
+    def _store(self, source: Source, planned: list[Planned], stats: BatchStats) -> list[Work]:
+        """Upsert the planned blocks; what each item's indexes must add and drop."""
         try:
             stats.blocks_written += self._write(source, planned)
         except psycopg.Error as exc:

@@ -215,7 +215,7 @@ def test_change_during_processing_is_not_lost(conn: DictConn, dsn: str, settings
 
 class WaitingEmbedder(HashingEmbedder):
     """On its first call, waits (up to 30 s) until the blocks of more facts than that call
-    embeds are written: the worker chunks the next batch while the model runs."""
+    embeds are written: the worker writes the next batch's blocks while the model runs."""
 
     def __init__(self, dsn: str):
         super().__init__()
@@ -236,9 +236,9 @@ class WaitingEmbedder(HashingEmbedder):
         return super().encode(texts)
 
 
-def test_the_next_batch_is_chunked_while_the_model_embeds(conn: DictConn, dsn: str, settings: Settings,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Three batches in flight: the next one is claimed and chunked (on its own thread and
+def test_the_next_batch_is_written_while_the_model_embeds(conn: DictConn, dsn: str, settings: Settings,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three batches in flight: the next one's blocks are written (on its own thread and
     connection) while the model embeds the current one. A row whose chunking fails in that
     batch fails alone, and everything else is synced."""
     facts = SOURCES["agent.facts"]
