@@ -37,15 +37,14 @@ log = logging.getLogger(__name__)
 ENCODE_SLICE = 256
 
 
-def next_claim(size: int, claimed: int, written: int) -> int:
+def next_claim(size: int, claimed: int, embedded: int) -> int:
     """How many items the next batch claims, after one of `size` that claimed `claimed` and
-    wrote `written` blocks (the texts it gives the model, less any embedded before; known
-    before the model runs, so the next batch can be claimed and chunked meanwhile). A full
-    batch that fell short of a slice of texts (short turns give ~2 an item) doubles the
-    claim, up to a slice's worth of items: a backlog of short texts then reaches the model in
-    runs long enough to sort by length, with fewer claims and acknowledgements per text. Live
-    traffic (a batch not full) and long files (a slice already) keep the size."""
-    if claimed >= size and written < ENCODE_SLICE:
+    gave the model `embedded` texts. A full batch that fell short of a slice of texts (short
+    turns give ~2 an item) doubles the claim, up to a slice's worth of items: a backlog of
+    short texts then reaches the model in runs long enough to sort by length, with fewer
+    claims and acknowledgements per text. Live traffic (a batch not full) and long files (a
+    slice already) keep the size."""
+    if claimed >= size and embedded < ENCODE_SLICE:
         return max(size, min(size * 2, ENCODE_SLICE))
     return size
 
@@ -93,11 +92,8 @@ class BatchStats:
 class Pipeline:
     def __init__(self, conn: DictConn, embedder: Embedder, indexes: Sequence[VectorIndex],
                  settings: Settings, worker_id: str, back_conn: DictConn | None = None,
-                 on_progress: Callable[[], None] | None = None, sources: Mapping[str, Source] | None = None,
-                 prep_conn: DictConn | None = None):
+                 on_progress: Callable[[], None] | None = None, sources: Mapping[str, Source] | None = None):
         self.conn = conn
-        # stage 1 may run on a thread of its own, a batch ahead of the model (Worker.drain)
-        self.prep = prep_conn or conn
         self.sources = SOURCES if sources is None else sources
         self.on_progress = on_progress or (lambda: None)
         # the index/finish stages may run on another thread (see Worker.drain): own connection
@@ -112,66 +108,47 @@ class Pipeline:
         self.params = ChunkParams(size, settings.chunk_overlap, embedder.count_tokens)
         self._ensured = False
         self.deferred: set[str] = set()  # indexes whose graph is built after the drain (Worker.drain)
-        for c in {id(conn): conn, id(self.back): self.back, id(self.prep): self.prep}.values():
+        for c in {id(conn): conn, id(self.back): self.back}.values():
             q.mark_sync_origin(c)  # these connections write results, which are not captured
 
     # ------------------------------------------------------------ stage 1: blocks
 
-    def prepare(self, items: Sequence[Item], stats: BatchStats, chunked: Callable[[], None] | None = None
-                ) -> list[Work]:
+    def prepare(self, items: Sequence[Item], stats: BatchStats) -> list[Work]:
         """Chunk each item's source row and upsert its blocks; rows of one table are loaded
-        and written with one statement each, not one per item. Every row is chunked before
-        any block is written, and `chunked` is called in between: what is left is Postgres's
-        work, which may run beside the model (Worker.drain)."""
+        and written with one statement each, not one per item."""
         works: list[Work] = []
         by_table: dict[str, list[Item]] = {}
-        plans: list[tuple[Source, list[Planned]]] = []
-        try:
-            for item in items:
-                try:
-                    if item.source_table == BLOCKS_TABLE:
-                        works.append(self._prepare_block(item))
-                    elif item.source_table not in self.sources:
-                        raise SourceError(f"outbox item {item.id}: {item.source_table} is not a registered source")
-                    elif item.source_id is None:  # TRUNCATE
-                        works.append(Work(item, remove=q.orphaned_blocks_of_table(self.prep, item.source_table),
-                                          sweep=True))
-                    else:
-                        by_table.setdefault(item.source_table, []).append(item)
-                except (MemsyncError, psycopg.Error) as exc:
-                    self._fail_row([item], exc, stats, self.prep)
-            for table, group in by_table.items():
-                try:
-                    plans.append((self.sources[table], self._plan(self.sources[table], group, stats)))
-                except (MemsyncError, psycopg.Error) as exc:  # e.g. the rows could not be loaded
-                    self._fail_row(group, exc, stats, self.prep)
-        finally:
-            if chunked is not None:
-                chunked()
-        for source, planned in plans:
+        for item in items:
             try:
-                works.extend(self._store(source, planned, stats))
+                if item.source_table == BLOCKS_TABLE:
+                    works.append(self._prepare_block(item))
+                elif item.source_table not in self.sources:
+                    raise SourceError(f"outbox item {item.id}: {item.source_table} is not a registered source")
+                elif item.source_id is None:  # TRUNCATE
+                    works.append(Work(item, remove=q.orphaned_blocks_of_table(self.conn, item.source_table),
+                                      sweep=True))
+                else:
+                    by_table.setdefault(item.source_table, []).append(item)
             except (MemsyncError, psycopg.Error) as exc:
-                self._fail_row([p.item for p in planned], exc, stats, self.prep)
+                self._fail_row([item], exc, stats)
+        for table, group in by_table.items():
+            try:
+                works.extend(self._prepare_rows(self.sources[table], group, stats))
+            except (MemsyncError, psycopg.Error) as exc:  # e.g. the rows could not be loaded
+                self._fail_row(group, exc, stats)
         return works
 
-    def _plan(self, source: Source, items: list[Item], stats: BatchStats) -> list[Planned]:
-        """Load the rows and chunk them; a row whose chunking fails fails alone."""
-        rows = q.load_source_rows(self.prep, source.table, [i.source_id for i in items if i.source_id is not None])
+    def _prepare_rows(self, source: Source, items: list[Item], stats: BatchStats) -> list[Work]:
+        rows = q.load_source_rows(self.conn, source.table, [i.source_id for i in items if i.source_id is not None])
         planned: list[Planned] = []
         for item in items:
             row = rows.get(item.source_id) if item.source_id is not None else None
             try:
                 chunks = source.chunker(row, self.params) if row is not None else []
             except Exception as exc:  # a chunker bug or odd data must not stop the batch
-                self.fail([item], SourceError(f"{source.table} id={item.source_id}: chunking failed: {exc}"), stats,
-                          self.prep)
+                self.fail([item], SourceError(f"{source.table} id={item.source_id}: chunking failed: {exc}"), stats)
                 continue
             planned.append(Planned(item, row, chunks))
-        return planned
-
-    def _store(self, source: Source, planned: list[Planned], stats: BatchStats) -> list[Work]:
-        """Upsert the planned blocks; what each item's indexes must add and drop."""
         try:
             stats.blocks_written += self._write(source, planned)
         except psycopg.Error as exc:
@@ -184,9 +161,9 @@ class Pipeline:
                     stats.blocks_written += self._write(source, [p])
                     kept.append(p)
                 except psycopg.Error as row_exc:
-                    self._fail_row([p.item], row_exc, stats, self.prep)
+                    self._fail_row([p.item], row_exc, stats)
             planned = kept
-        current = q.blocks_of_sources(self.prep, source.table, [p.item.source_id for p in planned
+        current = q.blocks_of_sources(self.conn, source.table, [p.item.source_id for p in planned
                                                                  if p.item.source_id is not None])
         works = []
         for p in planned:
@@ -211,21 +188,21 @@ class Pipeline:
                 global_id = f"block:{uuid.uuid4()}"
                 rows.append(q.BlockRow(p.item.source_id, c, subject_type, subject_id, artifact_id,
                                        c.tokens or self.embedder.count_tokens(c.text), global_id, point_id(global_id)))
-        return q.write_chunks(self.prep, source.table, rows, chunk.CHUNKER_VERSION)
+        return q.write_chunks(self.conn, source.table, rows, chunk.CHUNKER_VERSION)
 
     def _prepare_block(self, item: Item) -> Work:
         """A block written directly is its own source: hash it, then embed and index it."""
         block_id = item.source_id
         if block_id is None:  # TRUNCATE agent.blocks
             return Work(item, sweep=True)
-        rows = q.block_texts(self.prep, [block_id])
+        rows = q.block_texts(self.conn, [block_id])
         row = rows[0] if rows else None
         if row is None:
             return Work(item, remove=[block_id])
         text = chunk.block_text(row)
         if not text:
             return Work(item, remove=[block_id])  # nothing to embed: keep the row, drop its point
-        q.set_block_hash(self.prep, block_id, chunk.content_hash(text), self.embedder.count_tokens(text))
+        q.set_block_hash(self.conn, block_id, chunk.content_hash(text), self.embedder.count_tokens(text))
         return Work(item, upsert=[block_id])
 
     # ------------------------------------------------------------ stage 2: embeddings
@@ -395,20 +372,17 @@ class Pipeline:
         stats.errors.append(message)
         log.warning("%d items deferred: %s", len(items), message)
 
-    def embed_or_fail(self, works: list[Work], stats: BatchStats) -> list[Work]:
-        """Stage 2 for a batch; when it fails as a whole, its items fail (or are redone)."""
-        if not works:
-            return works
-        try:
-            return self.embed(works, stats)
-        except (MemsyncError, psycopg.Error) as exc:
-            self._fail_row([w.item for w in works], exc, stats)
-            return []
-
     def front(self, items: Sequence[Item]) -> tuple[list[Work], BatchStats]:
-        """Stages 1-2 (blocks, embeddings)."""
+        """Stages 1-2 (blocks, embeddings) on the caller's connection."""
         stats = BatchStats(items=len(items))
-        return self.embed_or_fail(self.prepare(items, stats), stats), stats
+        works = self.prepare(items, stats)
+        if works:
+            try:
+                works = self.embed(works, stats)
+            except (MemsyncError, psycopg.Error) as exc:
+                self._fail_row([w.item for w in works], exc, stats)
+                works = []
+        return works, stats
 
     def back_stages(self, works: list[Work], stats: BatchStats) -> BatchStats:
         """Stages 3-4 (indexes, finish) on the back connection."""

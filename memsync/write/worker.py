@@ -24,7 +24,7 @@ from memsync.storage.db import DictConn, audit, connect, queue
 from memsync.storage.db import workers as registry
 from memsync.storage.db.blocks import lexical_upkeep
 from memsync.write import ops
-from memsync.write.sync import BatchStats, Pipeline, Work, next_claim
+from memsync.write.sync import BatchStats, Pipeline, next_claim
 
 log = logging.getLogger(__name__)
 __all__ = ["Worker", "heartbeat_seconds", "make_pool", "run_pool"]
@@ -102,7 +102,6 @@ class Worker(QueueWorker):
         self.indexes = indexes
         self.totals = BatchStats()
         self._back: DictConn | None = None
-        self._ahead: DictConn | None = None  # claims and chunks the next batch while the model runs
         self._session: int | None = None
         self.asked: list[int] = []  # once mode: the items this run was asked to drain
         self.only = only  # only the items of these (source_table, source_id) rows
@@ -113,47 +112,26 @@ class Worker(QueueWorker):
             self._back = connect(self.dsn, autocommit=True, vectors=True)
         return self._back
 
-    def _db_ahead(self) -> DictConn:
-        if self._ahead is None or self._ahead.closed:
-            self._ahead = connect(self.dsn, autocommit=True)
-        return self._ahead
-
     def close(self) -> None:
         super().close()
-        for conn in (self._back, self._ahead):
-            if conn is not None and not conn.closed:
-                conn.close()
-        self._back = self._ahead = None
+        if self._back is not None and not self._back.closed:
+            self._back.close()
+        self._back = None
 
     # ------------------------------------------------------------ work
 
     def drain(self, stop: threading.Event | None = None) -> BatchStats:
         """Process ready items until none is left (or stop is set between batches).
 
-        Three batches are in flight, each stage on its own thread and connection: while the
-        model embeds one, the next one's blocks are written, and the one before is written to
-        the indexes and acknowledged. The next batch is claimed and chunked before the model
-        starts: chunking is Python on the CPU the model's threads want (beside an encode it
-        made a docs ingest 1.12x slower, bench/compare.py --bench ingest), the writes are
-        Postgres's work."""
+        Two batches are in flight: while one is written to the indexes and acknowledged
+        (back stages, on their own thread and connection), the next is chunked and embedded,
+        so the model does not wait for index writes."""
         stats = BatchStats()
         self._follow_active_model()
         pipeline = Pipeline(self._db(), self.embedder, self.indexes, self.settings, self.worker_id, self._db_back(),
-                            on_progress=self.progress, prep_conn=self._db_ahead())
+                            on_progress=self.progress)
         pipeline.deferred = self._defer_graphs()
         pending: Future[BatchStats] | None = None
-
-        def prepared(size: int, chunked: threading.Event) -> tuple[list[Work], BatchStats] | None:
-            try:
-                items = queue.claim(pipeline.prep, queue.OUTBOX, self.worker_id, size,
-                                    self.settings.lease_seconds, self.settings.max_attempts, self.only)
-                if not items:
-                    return None
-                self.progress()
-                batch = BatchStats(items=len(items))
-                return pipeline.prepare(items, batch, chunked.set), batch
-            finally:
-                chunked.set()  # whatever happened, the model need not wait any longer
 
         def collect() -> None:
             nonlocal pending
@@ -164,27 +142,18 @@ class Worker(QueueWorker):
                          batch.items, batch.acked, batch.failed, batch.embedded, batch.points)
                 stats.add(batch)
 
-        def stopped() -> bool:
-            return stop is not None and stop.is_set()
-
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memsync-index") as back, \
-                    ThreadPoolExecutor(max_workers=1, thread_name_prefix="memsync-prepare") as ahead:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memsync-index") as back:
                 try:
                     size = self.settings.claim_batch
-                    upcoming = None if stopped() else ahead.submit(prepared, size, threading.Event())
-                    while upcoming is not None:
-                        got = upcoming.result()
-                        if got is None:
+                    while not (stop and stop.is_set()):
+                        items = queue.claim(self._db(), queue.OUTBOX, self.worker_id, size,
+                                            self.settings.lease_seconds, self.settings.max_attempts, self.only)
+                        if not items:
                             break
-                        works, batch = got
-                        size = next_claim(size, batch.items, batch.blocks_written)
-                        upcoming = None
-                        if not stopped():
-                            chunked = threading.Event()
-                            upcoming = ahead.submit(prepared, size, chunked)
-                            chunked.wait()
-                        works = pipeline.embed_or_fail(works, batch)
+                        self.progress()
+                        works, batch = pipeline.front(items)
+                        size = next_claim(size, len(items), batch.embedded)
                         collect()
                         pending = back.submit(pipeline.back_stages, works, batch)
                 finally:

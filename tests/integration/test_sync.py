@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
-from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,10 +14,7 @@ from memsync.embed import HashingEmbedder
 from memsync.index import VectorIndex
 from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
-from memsync.storage.db import DictConn, connect, queue
-from memsync.text.chunk import Chunk
-from memsync.write import sync
-from memsync.write.sources import SOURCES, ChunkParams
+from memsync.storage.db import DictConn
 
 pytestmark = pytest.mark.integration
 
@@ -202,6 +196,7 @@ def test_change_during_processing_is_not_lost(conn: DictConn, dsn: str, settings
                                               fake_embedder: HashingEmbedder) -> None:
     """A change that lands after the claim bumps the version: the ack releases the item
     instead of deleting it, and the next pass indexes the new text."""
+    from memsync.storage.db import queue
 
     fid = conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', 'v1') RETURNING id"
                        ).fetchone()["id"]  # type: ignore[index]
@@ -211,53 +206,6 @@ def test_change_during_processing_is_not_lost(conn: DictConn, dsn: str, settings
     drain(dsn, settings, fake_embedder, [PgvectorIndex(dsn)])
     assert blocks(conn, "agent.facts", fid)["fact"]["body_md"] == "v2"
     assert pending(conn) == 0
-
-
-class WaitingEmbedder(HashingEmbedder):
-    """On its first call, waits (up to 30 s) until the blocks of more facts than that call
-    embeds are written: the worker writes the next batch's blocks while the model runs."""
-
-    def __init__(self, dsn: str):
-        super().__init__()
-        self.dsn = dsn
-        self.saw_next_batch: bool | None = None
-
-    def encode(self, texts: list[str]) -> Any:
-        if self.saw_next_batch is None:
-            deadline = time.monotonic() + 30
-            with connect(self.dsn, autocommit=True) as c:
-                while True:
-                    row = c.execute("SELECT count(DISTINCT source_id) AS n FROM agent.blocks"
-                                    " WHERE source_table = 'agent.facts'").fetchone()
-                    self.saw_next_batch = row is not None and row["n"] > len(texts)
-                    if self.saw_next_batch or time.monotonic() > deadline:
-                        break
-                    time.sleep(0.05)
-        return super().encode(texts)
-
-
-def test_the_next_batch_is_written_while_the_model_embeds(conn: DictConn, dsn: str, settings: Settings,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """Three batches in flight: the next one's blocks are written (on its own thread and
-    connection) while the model embeds the current one. A row whose chunking fails in that
-    batch fails alone, and everything else is synced."""
-    facts = SOURCES["agent.facts"]
-
-    def fragile(row: Mapping[str, Any], p: ChunkParams) -> list[Chunk]:
-        if "BOOM" in row["content"]:
-            raise ValueError("cannot chunk this")
-        return facts.chunker(row, p)
-
-    monkeypatch.setattr(sync, "SOURCES", {**SOURCES, "agent.facts": replace(facts, chunker=fragile)})
-    for text in ("one", "two", "three", "BOOM", "five", "six"):
-        conn.execute("INSERT INTO agent.facts (fact_type, content) VALUES ('result', %s)", (text,))
-    model = WaitingEmbedder(dsn)
-    stats = drain(dsn, settings.model_copy(update={"claim_batch": 2, "max_attempts": 1}), model)
-    assert model.saw_next_batch is True
-    assert (stats.acked, stats.failed, stats.dead) == (5, 1, 1)
-    (dl,) = queue.dead_letters(conn, queue.OUTBOX)
-    assert "cannot chunk this" in dl["last_error"]
-    assert PgvectorIndex(dsn).count(model.model_id) == 5
 
 
 def test_burst_of_1000_reflections_drains(conn: DictConn, dsn: str, settings: Settings,
@@ -327,6 +275,7 @@ def _notes(conn: DictConn, n: int, word: str) -> None:
 
 def _watched(dsn: str, seen: list[bool]) -> PgvectorIndex:
     """A pgvector index that records, at each write, whether the model's graph exists."""
+    from memsync.storage.db import connect
 
     class Watched(PgvectorIndex):
         def upsert(self, model: str, block_ids: Any, points: Any) -> None:
@@ -359,6 +308,7 @@ def test_a_backlog_as_large_as_the_index_loads_without_its_graph_then_builds_it_
     # the built graph answers (read through it, the planner's other ways off: at 1,005 rows it
     # would rather sort them all): its nearest to a stored vector is that vector's block
     from memsync.index import as_array
+    from memsync.storage.db import connect
 
     d = fake_embedder.dim
     nearest = (f"SELECT block_id FROM memsync.pgvector_index WHERE model = %s"
@@ -377,6 +327,7 @@ def test_a_backlog_as_large_as_the_index_loads_without_its_graph_then_builds_it_
 
 def test_a_graph_a_dead_drain_left_dropped_is_built_by_the_next_drain(
         conn: DictConn, dsn: str, settings: Settings, fake_embedder: HashingEmbedder) -> None:
+    from memsync.storage.db import connect
     from memsync.storage.db.vectors import drop_hnsw
 
     model = fake_embedder.model_id
