@@ -49,6 +49,16 @@ def next_claim(size: int, claimed: int, embedded: int) -> int:
     return size
 
 
+def upkeep(conn: DictConn) -> None:
+    """After block writes (each batch, or a drain that wrote through no batch): the BM25
+    statistics deltas join the totals and the lexical index's new entries leave its pending
+    list, so a search reads little of either. A failed upkeep only waits for the next one."""
+    try:
+        q.lexical_upkeep(conn)
+    except psycopg.Error as exc:
+        log.warning("lexical upkeep failed (%s); the next batch does it", exc)
+
+
 @dataclass
 class Work:
     """What one outbox item asks of the indexes."""
@@ -332,13 +342,7 @@ class Pipeline:
             queue.ack_many(self.back, OUTBOX, [w.item for w in works], self.worker_id)
         stats.acked += len(works)
         stats.synced.extend((w.item.source_table, w.item.source_id) for w in works)
-        # the batch's BM25 statistics deltas (and any that users' writes left) join the totals
-        # and its lexical index entries leave the pending list, so a search reads little of
-        # either; a failed upkeep only waits for the next batch
-        try:
-            q.lexical_upkeep(self.back)
-        except psycopg.Error as exc:
-            log.warning("lexical upkeep failed (%s); the next batch does it", exc)
+        upkeep(self.back)
 
     # ------------------------------------------------------------ one batch
 

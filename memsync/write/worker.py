@@ -22,9 +22,8 @@ from memsync.runtime import Runtime
 from memsync.settings import Settings
 from memsync.storage.db import DictConn, audit, connect, queue
 from memsync.storage.db import workers as registry
-from memsync.storage.db.blocks import lexical_upkeep
 from memsync.write import ops
-from memsync.write.sync import BatchStats, Pipeline, next_claim
+from memsync.write.sync import BatchStats, Pipeline, next_claim, upkeep
 
 log = logging.getLogger(__name__)
 __all__ = ["Worker", "heartbeat_seconds", "make_pool", "run_pool"]
@@ -165,7 +164,7 @@ class Worker(QueueWorker):
             audit.set_state(self._db(), "last_successful_sync",
                             {"at": datetime.now(timezone.utc).isoformat(), "worker": self.worker_id})
         else:  # each acked batch did the upkeep; here, what writes the queue never saw left (rechunk, DML)
-            lexical_upkeep(self._db())
+            upkeep(self._db())
         return stats
 
     def _defer_graphs(self) -> set[str]:
