@@ -3,6 +3,8 @@ statement appends its deltas), readers see totals plus deltas, and folding keeps
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -12,10 +14,12 @@ from helpers import drain
 from memsync.embed import HashingEmbedder
 from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
+from memsync.storage import migrate
 from memsync.storage.db import DictConn, connect
 from memsync.storage.db import search as sq
 from memsync.storage.db.blocks import lexical_upkeep
 from memsync.storage.filters import Filters
+from memsync.write import sources
 
 pytestmark = pytest.mark.integration
 
@@ -160,3 +164,46 @@ def test_the_fold_stands_when_the_index_it_merges_is_gone(conn: DictConn) -> Non
     folded, pending = lexical_upkeep(conn)
     assert folded is not None and folded > 0 and pending == 0
     assert _seen(conn, "memsync.term_stats", "memsync.corpus_stats") == _recount(conn)
+
+
+def _derived(c: DictConn) -> None:
+    """Every block's lexical vector and length are what its text gives."""
+    assert c.execute(
+        """SELECT count(*) AS n FROM agent.blocks
+            WHERE tsv IS DISTINCT FROM to_tsvector('english', memsync.lexical_text(heading_path, title, chunk_key, body_md))
+               OR tsv_len IS DISTINCT FROM memsync.tsv_length(tsv)""").fetchone() == {"n": 0}
+
+
+def test_lexical_vector_and_length_follow_every_write_across_the_upgrade(empty_dsn: str, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 0027 turns the two generated columns into one trigger: blocks written before
+    keep their values, and inserts, edits of each input (the title counts only for a block
+    without a chunk key), and a direct write to the columns all leave them derived from the
+    text, with the statistics exact."""
+    older = tmp_path / "migrations"
+    older.mkdir()
+    for f in sorted(migrate.migrations_dir().glob("*.sql")):
+        if f.name < "0027":
+            shutil.copy(f, older / f.name)
+    with monkeypatch.context() as m:  # today's capture triggers call functions of later files
+        m.setattr(sources, "install_triggers", lambda dsn: None)
+        migrate.migrate(empty_dsn, older)
+    with connect(empty_dsn, autocommit=True) as c:
+        for i in range(5):
+            _block(c, f"alpha beta alpha, again and again {i}")
+        before = c.execute("SELECT id, tsv, tsv_len FROM agent.blocks ORDER BY id").fetchall()
+    assert "0027_lexical_once.sql" in migrate.migrate(empty_dsn)
+    with connect(empty_dsn, autocommit=True) as c:
+        assert c.execute("SELECT id, tsv, tsv_len FROM agent.blocks ORDER BY id").fetchall() == before
+        _block(c, "gamma gamma delta")
+        first = before[0]["id"]
+        c.execute("UPDATE agent.blocks SET body_md = 'epsilon zeta zeta zeta' WHERE id = %s", (first,))
+        c.execute("UPDATE agent.blocks SET title = 'Theta heading' WHERE id = %s", (first + 1,))
+        c.execute("UPDATE agent.blocks SET heading_path = 'Iota > Kappa' WHERE id = %s", (first + 2,))
+        c.execute("UPDATE agent.blocks SET chunk_key = 'k', source_table = 'agent.facts', source_id = 1"
+                  " WHERE id = %s", (first + 3,))
+        c.execute("UPDATE agent.blocks SET tsv = to_tsvector('lambda'), tsv_len = 99 WHERE id = %s", (first + 4,))
+        row = c.execute("SELECT tsv::text AS t, tsv_len FROM agent.blocks WHERE id = %s", (first,)).fetchone()
+        assert row == {"t": "'epsilon':2 'n':1 'zeta':3,4,5", "tsv_len": 5}  # title 'N' first
+        _derived(c)
+        _exact(c)
