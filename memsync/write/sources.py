@@ -21,5 +21,5 @@ def install_triggers(dsn: str) -> None:
     with connect(dsn, autocommit=True) as conn, conn.transaction():
         for source in SOURCES.values():
             capture.install_source_triggers(conn, source.table, source.content_columns, "capture_row",
-                                            source.capture_only)
+                                            source.capture_only, inserted="capture_inserted")
         capture.install_source_triggers(conn, BLOCKS_TABLE, blocks.CONTENT_COLUMNS, "capture_block")

@@ -529,3 +529,42 @@ def test_blocks_written_after_as_of_are_left_out_before_ranking(app: Memsync, co
         {"kind": "semantic", "name": "related", "query": "{query}", "top_k": 3, "max_items": 3, "mode": "lexical"}]})
     items = app.retrieve("notes_then", tom, query="harbour", as_of="2021-01-01").items
     assert [i.block_id for i in items] == [old.row["id"]]
+
+
+def test_one_statement_of_turns_is_captured_as_each_row_was(app: Memsync, dsn: str, settings: Settings,
+                                                            conn: DictConn, tom: str) -> None:
+    """Inserts are captured once per statement (migration 0028): of a statement's rows, the
+    notes are queued for the index and for every mirror, an event of another type is not,
+    and the turns already there that read a new turn as context are resynced; rows the
+    worker writes queue nothing."""
+    app.import_conversations(HISTORY, subject=tom)
+    drain(dsn, settings)
+    conn.execute("INSERT INTO memsync.mirrors (name) VALUES ('probe')")
+    later = conn.execute("SELECT id, session_id FROM agent.events WHERE payload->>'text' = 'When does it start?'"
+                         ).fetchone()
+    session = later["session_id"]
+    new = [r["id"] for r in conn.execute(
+        """INSERT INTO agent.events (session_id, event_type, payload, memory_scope, occurred_at)
+           VALUES (%(s)s, 'note', '{"speaker": "Priya", "text": "It has a bouldering wall."}', 'session',
+                   '2023-06-01T09:31:30Z'),
+                  (%(s)s, 'tool_call', '{"tool": "calendar"}', 'session', '2023-06-01T09:31:31Z'),
+                  (%(s)s, 'note', '{"speaker": "Tom", "text": "Sounds fun."}', 'run', '2023-06-01T09:31:32Z')
+           RETURNING id""", {"s": session}).fetchall()]
+    queued = {(r["source_id"], r["op"]) for r in conn.execute(
+        "SELECT source_id, op FROM memsync.outbox WHERE source_table = 'agent.events'")}
+    # the note in a searchable scope alone, and the turn after it, which reads it as context;
+    # the run-scoped note is not searchable, the tool call is not a turn
+    assert queued == {(new[0], "insert"), (later["id"], "resync")}
+    mirrored = {r["source_id"] for r in conn.execute(
+        "SELECT source_id FROM memsync.mirror_queue WHERE mirror = 'probe' AND source_table = 'agent.events'")}
+    assert mirrored == {new[0], new[2]}  # every note or decision, whatever its scope
+    counting = Counting()
+    drain(dsn, settings, counting)
+    assert any(x.endswith("\n\nIt has a bouldering wall.") for x in counting.texts), counting.texts
+    # the later turn re-embedded with the turn now before it (a note of any scope is context)
+    assert any(x.endswith("\n\nTom: Sounds fun.\nTom: When does it start?") for x in counting.texts), counting.texts
+    with conn.transaction():
+        conn.execute("SELECT set_config('memsync.origin', 'sync', true)")
+        conn.execute("INSERT INTO agent.events (session_id, event_type, payload, memory_scope)"
+                     " SELECT %s, 'note', '{\"text\": \"x\"}', 'session' FROM generate_series(1, 3)", (session,))
+    assert conn.execute("SELECT count(*) AS n FROM memsync.outbox").fetchone() == {"n": 0}

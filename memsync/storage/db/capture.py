@@ -16,25 +16,37 @@ def _table(name: str) -> sql.Composable:
 
 
 def install_source_triggers(conn: DictConn, table: str, columns: tuple[str, ...], func: str,
-                            only: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> None:
+                            only: tuple[tuple[str, tuple[str, ...]], ...] = (),
+                            inserted: str | None = None) -> None:
     """Idempotent (CREATE OR REPLACE): insert, update of content columns (only when a value
     really changed), delete, and truncate each enqueue work for `table`; with `only`
-    (column, values) conditions, just for rows meeting them all (before or after)."""
+    (column, values) conditions, just for rows meeting them all (before or after).
+
+    `inserted`: a statement-level function that queues a statement's new rows at once (its
+    argument: the `only` condition over the row's columns, migration 0028); without it each
+    inserted row runs `func`."""
     t = _table(table)
     f = sql.Identifier("memsync", func)
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     old = sql.SQL(", ").join(sql.SQL("OLD.{}").format(sql.Identifier(c)) for c in columns)
     new = sql.SQL(", ").join(sql.SQL("NEW.{}").format(sql.Identifier(c)) for c in columns)
 
-    def holds(row: str) -> sql.Composable:
-        conds = [sql.SQL("{}.{} IN ({})").format(sql.SQL(row), sql.Identifier(col),
-                                                 sql.SQL(", ").join(sql.Literal(v) for v in values))
+    def holds(row: str | None) -> sql.Composable:
+        conds = [sql.SQL("{}{} IN ({})").format(sql.SQL(f"{row}." if row else ""), sql.Identifier(col),
+                                                sql.SQL(", ").join(sql.Literal(v) for v in values))
                  for col, values in only]
         return sql.SQL("(") + sql.SQL(" AND ").join(conds) + sql.SQL(")") if conds else sql.SQL("true")
 
+    if inserted:
+        on_insert = sql.SQL("CREATE OR REPLACE TRIGGER memsync_capture_insert AFTER INSERT ON {} "
+                            "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {}({})"
+                            ).format(t, sql.Identifier("memsync", inserted), sql.Literal(holds(None).as_string(conn)))
+    else:
+        on_insert = sql.SQL("CREATE OR REPLACE TRIGGER memsync_capture_insert AFTER INSERT ON {} "
+                            "FOR EACH ROW WHEN ({}) EXECUTE FUNCTION {}()").format(t, holds("NEW"), f)
+
     for stmt in (
-        sql.SQL("CREATE OR REPLACE TRIGGER memsync_capture_insert AFTER INSERT ON {} "
-                "FOR EACH ROW WHEN ({}) EXECUTE FUNCTION {}()").format(t, holds("NEW"), f),
+        on_insert,
         sql.SQL("CREATE OR REPLACE TRIGGER memsync_capture_update AFTER UPDATE OF {} ON {} "
                 "FOR EACH ROW WHEN (ROW({}) IS DISTINCT FROM ROW({}) AND ({} OR {})) EXECUTE FUNCTION {}()"
                 ).format(cols, t, old, new, holds("OLD"), holds("NEW"), f),

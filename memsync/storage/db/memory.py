@@ -185,24 +185,26 @@ def insert_event(conn: DictConn, e: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def insert_events(conn: DictConn, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Many events of one session in order (ids ascend with the list, so turns that share a
-    time keep their order)."""
-    out: list[dict[str, Any]] = []
+    """Many events of one session in order, in one statement, so the capture triggers run
+    once for them all (migration 0028). Ids ascend with the list (turns that share a time
+    keep their order); the rows come back in the same order."""
     if not rows:
-        return out
-    with conn.cursor() as cur:
-        cur.executemany(
-            """INSERT INTO agent.events (session_id, event_type, payload, memory_scope, subject_type, subject_id,
-                                         occurred_at)
-               VALUES (%(session_id)s, %(event_type)s, %(payload)s, %(memory_scope)s, %(subject_type)s,
-                       %(subject_id)s, coalesce(%(occurred_at)s, now()))
-               RETURNING id, global_id, occurred_at""",
-            [{**r, "payload": Jsonb(dict(r["payload"]))} for r in rows], returning=True)
-        while True:
-            out.extend(cur.fetchall())
-            if not cur.nextset():
-                break
-    return out
+        return []
+    written = conn.execute(
+        """INSERT INTO agent.events (session_id, event_type, payload, memory_scope, subject_type, subject_id,
+                                     occurred_at)
+           SELECT u.session_id, u.event_type, u.payload, u.memory_scope, u.subject_type, u.subject_id,
+                  coalesce(u.occurred_at, now())
+             FROM unnest(%s::bigint[], %s::text[], %s::jsonb[], %s::text[], %s::text[], %s::bigint[],
+                         %s::timestamptz[]) WITH ORDINALITY
+                  AS u(session_id, event_type, payload, memory_scope, subject_type, subject_id, occurred_at, n)
+            ORDER BY u.n
+           RETURNING id, global_id, occurred_at""",
+        ([r["session_id"] for r in rows], [r["event_type"] for r in rows],
+         [Jsonb(dict(r["payload"])) for r in rows], [r["memory_scope"] for r in rows],
+         [r["subject_type"] for r in rows], [r["subject_id"] for r in rows],
+         [r["occurred_at"] for r in rows])).fetchall()
+    return sorted(written, key=lambda r: r["id"])
 
 
 def message_ids(conn: DictConn, session_id: int) -> set[str]:

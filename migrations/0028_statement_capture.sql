@@ -1,0 +1,120 @@
+-- Inserts are captured once per statement, from its new rows (a transition table), instead
+-- of once per row: importing a conversation writes a session's turns in one statement, and
+-- three row triggers per turn (the outbox, the turns that read it as context, the mirrors)
+-- cost about as much as the insert itself. Updates and deletes stay row triggers: they come
+-- one at a time, and their conditions compare old and new values.
+--
+-- The triggers are installed by memsync.write.sources (every `memsync db migrate`); this
+-- file holds the functions they call.
+
+-- Many rows of one table into the outbox in one statement, in id order (the order every
+-- enqueuer takes conflicting rows in); one wake-up. Returns how many it queued. The
+-- per-row memsync.enqueue (0002) calls it, so the outbox has one way in.
+CREATE FUNCTION memsync.enqueue_many(p_table text, p_ids bigint[], p_op text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+  n bigint;
+BEGIN
+  INSERT INTO memsync.outbox AS o (source_table, source_id, op)
+  SELECT DISTINCT p_table, i, p_op FROM unnest(p_ids) i ORDER BY 2
+  ON CONFLICT ON CONSTRAINT outbox_source_key DO UPDATE
+     SET op = EXCLUDED.op, version = o.version + 1, enqueued_at = now(),
+         available_at = now(), attempts = 0, dead_at = NULL, last_error = NULL;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n > 0 THEN
+    PERFORM pg_notify('memsync_outbox', '');  -- wake-up only
+  END IF;
+  RETURN n;
+END $$;
+
+CREATE OR REPLACE FUNCTION memsync.enqueue(p_table text, p_id bigint, p_op text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM memsync.enqueue_many(p_table, ARRAY[p_id], p_op);
+END $$;
+
+-- The statement trigger of a source table: its new rows that meet the source's condition
+-- (TG_ARGV[0], an SQL condition over the row's columns written by memsync itself, never
+-- by a user; 'true' for every row) are queued as inserts.
+CREATE FUNCTION memsync.capture_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  ids bigint[];
+BEGIN
+  IF current_setting('memsync.origin', true) = 'sync' THEN
+    RETURN NULL;
+  END IF;
+  EXECUTE format('SELECT array_agg(id) FROM new_rows WHERE %s', coalesce(TG_ARGV[0], 'true')) INTO ids;
+  IF ids IS NOT NULL THEN
+    PERFORM memsync.enqueue_many(TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, ids, 'insert');
+  END IF;
+  RETURN NULL;
+END $$;
+
+-- New turns: the turns just after them in their sessions read them as context, so those
+-- are resynced (capture_next_turns, 0017, per row); turns of the same statement are new
+-- themselves and already queued.
+CREATE FUNCTION memsync.capture_next_turns_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  ids bigint[];
+BEGIN
+  IF current_setting('memsync.origin', true) = 'sync' THEN
+    RETURN NULL;
+  END IF;
+  SELECT array_agg(n.id) INTO ids
+    FROM new_rows r
+    CROSS JOIN LATERAL (SELECT x.id FROM agent.events x
+                         WHERE x.session_id = r.session_id AND x.event_type IN ('note', 'decision')
+                           AND (x.occurred_at, x.id) > (r.occurred_at, r.id)
+                         ORDER BY x.occurred_at, x.id LIMIT memsync.context_turns()) n
+   WHERE r.event_type IN ('note', 'decision')
+     AND NOT EXISTS (SELECT 1 FROM new_rows y WHERE y.id = n.id);
+  IF ids IS NOT NULL THEN
+    PERFORM memsync.enqueue_many('agent.events', ids, 'resync');
+  END IF;
+  RETURN NULL;
+END $$;
+
+-- The mirrors' queue, the same way: one function takes many rows, the per-row one (0013)
+-- calls it, and the insert trigger of agent.events gives it a statement's turns.
+CREATE FUNCTION memsync.mirror_enqueue_many(p_table text, p_ids bigint[], p_op text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+  n bigint;
+BEGIN
+  INSERT INTO memsync.mirror_queue AS q (mirror, source_table, source_id, op)
+  SELECT m.name, p_table, x.i, p_op FROM memsync.mirrors m, (SELECT DISTINCT i FROM unnest(p_ids) i) x
+   ORDER BY 1, 3
+  ON CONFLICT (mirror, source_table, source_id) DO UPDATE
+     SET op = EXCLUDED.op, version = q.version + 1, available_at = now(), attempts = 0,
+         dead_at = NULL, last_error = NULL;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n > 0 THEN
+    PERFORM pg_notify('memsync_mirror', '');
+  END IF;
+  RETURN n;
+END $$;
+
+CREATE OR REPLACE FUNCTION memsync.mirror_enqueue(p_table TEXT, p_id BIGINT, p_op TEXT) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM memsync.mirror_enqueue_many(p_table, ARRAY[p_id], p_op);
+END $$;
+
+CREATE FUNCTION memsync.capture_mirror_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  ids bigint[];
+BEGIN
+  EXECUTE format('SELECT array_agg(id) FROM new_rows WHERE %s', coalesce(TG_ARGV[0], 'true')) INTO ids;
+  IF ids IS NOT NULL THEN
+    PERFORM memsync.mirror_enqueue_many(TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, ids, 'insert');
+  END IF;
+  RETURN NULL;
+END $$;
+
+DROP TRIGGER memsync_next_turns_insert ON agent.events;
+CREATE TRIGGER memsync_next_turns_insert AFTER INSERT ON agent.events REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION memsync.capture_next_turns_inserted();
+
+DROP TRIGGER memsync_mirror_ins ON agent.events;
+CREATE TRIGGER memsync_mirror_ins AFTER INSERT ON agent.events REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION memsync.capture_mirror_inserted('event_type IN (''note'', ''decision'')');
