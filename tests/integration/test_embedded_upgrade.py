@@ -17,7 +17,7 @@ from memsync.embed import HashingEmbedder
 from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
 from memsync.storage import embedded, migrate
-from memsync.storage.db import connect
+from memsync.storage.db import capture, connect
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,8 @@ def vector_version(dsn: str) -> str:
     return str(row["extversion"])
 
 
-def test_a_home_made_by_the_old_embedded_server_opens_and_stays_searchable(tmp_path: Path) -> None:
+def test_a_home_made_by_the_old_embedded_server_opens_and_stays_searchable(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver  # the earlier embedded default, kept as a dev dependency for this test only
@@ -49,7 +50,12 @@ def test_a_home_made_by_the_old_embedded_server_opens_and_stays_searchable(tmp_p
 
         ensure_database(old.get_uri(), embedded.DATABASE)
         dsn = str(old.get_uri(embedded.DATABASE))
-        migrate.migrate(dsn, before)
+        # capture triggers as the code of that time installed them: a row trigger for inserts
+        # too (the statement-level one calls a function of migration 0028)
+        real = capture.install_source_triggers
+        with monkeypatch.context() as m:
+            m.setattr(capture, "install_source_triggers", lambda *a, inserted=None, **k: real(*a, **k))
+            migrate.migrate(dsn, before)
         assert vector_version(dsn) == "0.6.2"
         with connect(dsn, autocommit=True) as c:
             for i in range(30):
@@ -77,6 +83,10 @@ def test_a_home_made_by_the_old_embedded_server_opens_and_stays_searchable(tmp_p
         assert vector_version(dsn) == "0.8.5"
         with connect(dsn, autocommit=True) as c:
             row = c.execute("SHOW server_version").fetchone()
+            # the old row trigger for inserts replaced by the statement-level one
+            assert c.execute("SELECT action_orientation AS o FROM information_schema.triggers WHERE "
+                             "trigger_name = 'memsync_capture_insert' AND event_object_table = 'facts'"
+                             ).fetchone() == {"o": "STATEMENT"}
         assert row is not None and str(row["server_version"]).startswith("16.")
         with Memsync(Settings.from_env({"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384"})) as app:
             for mode in ("hybrid", "dense", "lexical"):
