@@ -35,16 +35,23 @@ END $$;
 
 -- The statement trigger of a source table: its new rows that meet the source's condition
 -- (TG_ARGV[0], an SQL condition over the row's columns written by memsync itself, never
--- by a user; 'true' for every row) are queued as inserts.
+-- by a user; 'true' for every row) are queued as inserts, into the outbox, or with
+-- TG_ARGV[1] = 'mirror' into the mirrors' queue (which takes the worker's writes too, as
+-- capture_mirror, 0013, does).
 CREATE FUNCTION memsync.capture_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   ids bigint[];
+  mirror boolean := coalesce(TG_ARGV[1], 'outbox') = 'mirror';
 BEGIN
-  IF current_setting('memsync.origin', true) = 'sync' THEN
+  IF NOT mirror AND current_setting('memsync.origin', true) = 'sync' THEN
     RETURN NULL;
   END IF;
   EXECUTE format('SELECT array_agg(id) FROM new_rows WHERE %s', coalesce(TG_ARGV[0], 'true')) INTO ids;
-  IF ids IS NOT NULL THEN
+  IF ids IS NULL THEN
+    RETURN NULL;
+  ELSIF mirror THEN
+    PERFORM memsync.mirror_enqueue_many(TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, ids, 'insert');
+  ELSE
     PERFORM memsync.enqueue_many(TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, ids, 'insert');
   END IF;
   RETURN NULL;
@@ -74,8 +81,8 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- The mirrors' queue, the same way: one function takes many rows, the per-row one (0013)
--- calls it, and the insert trigger of agent.events gives it a statement's turns.
+-- The mirrors' queue, the same way: one function takes many rows, and the per-row one
+-- (0013) calls it.
 CREATE FUNCTION memsync.mirror_enqueue_many(p_table text, p_ids bigint[], p_op text) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -100,21 +107,10 @@ BEGIN
   PERFORM memsync.mirror_enqueue_many(p_table, ARRAY[p_id], p_op);
 END $$;
 
-CREATE FUNCTION memsync.capture_mirror_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  ids bigint[];
-BEGIN
-  EXECUTE format('SELECT array_agg(id) FROM new_rows WHERE %s', coalesce(TG_ARGV[0], 'true')) INTO ids;
-  IF ids IS NOT NULL THEN
-    PERFORM memsync.mirror_enqueue_many(TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, ids, 'insert');
-  END IF;
-  RETURN NULL;
-END $$;
-
 DROP TRIGGER memsync_next_turns_insert ON agent.events;
 CREATE TRIGGER memsync_next_turns_insert AFTER INSERT ON agent.events REFERENCING NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION memsync.capture_next_turns_inserted();
 
 DROP TRIGGER memsync_mirror_ins ON agent.events;
 CREATE TRIGGER memsync_mirror_ins AFTER INSERT ON agent.events REFERENCING NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION memsync.capture_mirror_inserted('event_type IN (''note'', ''decision'')');
+  FOR EACH STATEMENT EXECUTE FUNCTION memsync.capture_inserted('event_type IN (''note'', ''decision'')', 'mirror');
