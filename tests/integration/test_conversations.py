@@ -563,6 +563,15 @@ def test_one_statement_of_turns_is_captured_as_each_row_was(app: Memsync, dsn: s
     assert any(x.endswith("\n\nIt has a bouldering wall.") for x in counting.texts), counting.texts
     # the later turn re-embedded with the turn now before it (a note of any scope is context)
     assert any(x.endswith("\n\nTom: Sounds fun.\nTom: When does it start?") for x in counting.texts), counting.texts
+    # turns appended after every turn of the session: queued as inserts, nothing resynced
+    appended = [r["id"] for r in conn.execute(
+        """INSERT INTO agent.events (session_id, event_type, payload, memory_scope, occurred_at)
+           SELECT %s, 'note', jsonb_build_object('speaker', 'Tom', 'text', 'Later ' || g), 'session',
+                  timestamptz '2023-06-01T09:40:00Z' + g * interval '1 minute' FROM generate_series(1, 3) g
+           RETURNING id""", (session,)).fetchall()]
+    assert {(r["source_id"], r["op"]) for r in conn.execute("SELECT source_id, op FROM memsync.outbox")} == {
+        (a, "insert") for a in appended}
+    drain(dsn, settings)
     with conn.transaction():
         conn.execute("SELECT set_config('memsync.origin', 'sync', true)")
         conn.execute("INSERT INTO agent.events (session_id, event_type, payload, memory_scope)"
