@@ -1,12 +1,15 @@
 """Helpers the integration tests share: counting rows, waiting on a condition (never a
-bare sleep), the CLI as a subprocess and its environment."""
+bare sleep), the CLI as a subprocess and its environment, a database migrated as an older
+release left it."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from memsync.storage.db import DictConn
@@ -52,3 +55,22 @@ def drain(dsn: str, settings: Any, embedder: Any = None, indexes: list[Any] | No
 
     return Worker(settings.model_copy(update={"dsn": dsn}), dsn, embedder or HashingEmbedder(),
                   [PgvectorIndex(dsn)] if indexes is None else indexes).run_once()
+
+
+def migrate_before(dsn: str, name: str, folder: Path) -> None:
+    """Migrate `dsn` with the shipped files that sort before `name` (copied into `folder`),
+    and the capture triggers the code of that time installed: a row trigger for inserts too
+    (today's statement-level one calls a function of migration 0028)."""
+    from memsync.storage import migrate
+    from memsync.storage.db import capture
+
+    folder.mkdir()
+    for f in sorted(migrate.migrations_dir().glob("*.sql")):
+        if f.name < name:
+            shutil.copy(f, folder / f.name)
+    real = capture.install_source_triggers
+    capture.install_source_triggers = lambda *a, inserted=None, **k: real(*a, **k)  # type: ignore[assignment]
+    try:
+        migrate.migrate(dsn, folder)
+    finally:
+        capture.install_source_triggers = real  # type: ignore[assignment]

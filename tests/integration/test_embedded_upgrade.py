@@ -5,19 +5,18 @@ searchable in every mode."""
 
 from __future__ import annotations
 
-import shutil
 import warnings
 from pathlib import Path
 
 import pytest
-from helpers import drain
+from helpers import drain, migrate_before
 
 from memsync.app import Memsync
 from memsync.embed import HashingEmbedder
 from memsync.index.pgvector import PgvectorIndex
 from memsync.settings import Settings
 from memsync.storage import embedded, migrate
-from memsync.storage.db import capture, connect
+from memsync.storage.db import connect
 
 pytestmark = pytest.mark.integration
 
@@ -29,8 +28,7 @@ def vector_version(dsn: str) -> str:
     return str(row["extversion"])
 
 
-def test_a_home_made_by_the_old_embedded_server_opens_and_stays_searchable(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_home_made_by_the_old_embedded_server_opens_and_stays_searchable(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver  # the earlier embedded default, kept as a dev dependency for this test only
@@ -38,24 +36,14 @@ def test_a_home_made_by_the_old_embedded_server_opens_and_stays_searchable(tmp_p
     home = tmp_path / "home"
     pgdata = embedded.pgdata_dir(home)
     pgdata.parent.mkdir(parents=True)
-    # the migrations that existed before the move (0014 updates the extension)
-    before = tmp_path / "migrations"
-    before.mkdir()
-    for f in sorted(migrate.migrations_dir().glob("*.sql")):
-        if f.name < "0014":
-            shutil.copy(f, before / f.name)
     old = pgserver.get_server(pgdata, cleanup_mode=None)
     try:
         from memsync.storage.db.server import ensure_database
 
         ensure_database(old.get_uri(), embedded.DATABASE)
         dsn = str(old.get_uri(embedded.DATABASE))
-        # capture triggers as the code of that time installed them: a row trigger for inserts
-        # too (the statement-level one calls a function of migration 0028)
-        real = capture.install_source_triggers
-        with monkeypatch.context() as m:
-            m.setattr(capture, "install_source_triggers", lambda *a, inserted=None, **k: real(*a, **k))
-            migrate.migrate(dsn, before)
+        # the migrations that existed before the move (0014 updates the extension)
+        migrate_before(dsn, "0014", tmp_path / "migrations")
         assert vector_version(dsn) == "0.6.2"
         with connect(dsn, autocommit=True) as c:
             for i in range(30):

@@ -3,13 +3,12 @@ statement appends its deltas), readers see totals plus deltas, and folding keeps
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from helpers import drain
+from helpers import drain, migrate_before
 
 from memsync.embed import HashingEmbedder
 from memsync.index.pgvector import PgvectorIndex
@@ -19,7 +18,6 @@ from memsync.storage.db import DictConn, connect
 from memsync.storage.db import search as sq
 from memsync.storage.db.blocks import lexical_upkeep
 from memsync.storage.filters import Filters
-from memsync.write import sources
 
 pytestmark = pytest.mark.integration
 
@@ -174,20 +172,12 @@ def _derived(c: DictConn) -> None:
                OR tsv_len IS DISTINCT FROM memsync.tsv_length(tsv)""").fetchone() == {"n": 0}
 
 
-def test_lexical_vector_and_length_follow_every_write_across_the_upgrade(empty_dsn: str, tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lexical_vector_and_length_follow_every_write_across_the_upgrade(empty_dsn: str, tmp_path: Path) -> None:
     """Migration 0027 turns the two generated columns into one trigger: blocks written before
     keep their values, and inserts, edits of each input (the title counts only for a block
     without a chunk key), and a direct write to the columns all leave them derived from the
     text, with the statistics exact."""
-    older = tmp_path / "migrations"
-    older.mkdir()
-    for f in sorted(migrate.migrations_dir().glob("*.sql")):
-        if f.name < "0027":
-            shutil.copy(f, older / f.name)
-    with monkeypatch.context() as m:  # today's capture triggers call functions of later files
-        m.setattr(sources, "install_triggers", lambda dsn: None)
-        migrate.migrate(empty_dsn, older)
+    migrate_before(empty_dsn, "0027", tmp_path / "migrations")
     with connect(empty_dsn, autocommit=True) as c:
         for i in range(5):
             _block(c, f"alpha beta alpha, again and again {i}")
