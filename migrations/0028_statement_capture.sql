@@ -57,11 +57,32 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- New turns: the turns just after them in their sessions read them as context, so those
--- are resynced (capture_next_turns, 0017, per row); turns of the same statement are new
--- themselves and already queued. Only sessions holding an older turn at or after their
--- earliest new one are looked into: a session imported whole has none, and the lookup per
--- new turn was most of this trigger's time (1.0 ms of a 20-turn statement).
+-- The turns that read a turn as context: the next context_turns() turns of its session.
+-- One definition for the row trigger of updates and deletes (0017's function, now calling
+-- it) and the statement trigger of inserts below.
+CREATE FUNCTION memsync.turns_after(p_session bigint, p_at timestamptz, p_id bigint) RETURNS SETOF bigint
+LANGUAGE sql STABLE AS $$
+  SELECT x.id FROM agent.events x
+   WHERE x.session_id = p_session AND x.event_type IN ('note', 'decision')
+     AND (x.occurred_at, x.id) > (p_at, p_id)
+   ORDER BY x.occurred_at, x.id LIMIT memsync.context_turns() $$;
+
+CREATE OR REPLACE FUNCTION memsync.capture_next_turns() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  r agent.events;
+BEGIN
+  IF current_setting('memsync.origin', true) = 'sync' THEN
+    RETURN NULL;
+  END IF;
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  PERFORM memsync.enqueue('agent.events', n, 'resync') FROM memsync.turns_after(r.session_id, r.occurred_at, r.id) n;
+  RETURN NULL;
+END $$;
+
+-- New turns: the turns just after them in their sessions are resynced; turns of the same
+-- statement are new themselves and already queued. Only sessions holding an older turn at
+-- or after their earliest new one are looked into: a session imported whole has none, and
+-- the lookup per new turn was most of this trigger's time (1.0 ms of a 20-turn statement).
 CREATE FUNCTION memsync.capture_next_turns_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   ids bigint[];
@@ -78,15 +99,12 @@ BEGIN
      WHERE (SELECT count(*) FROM agent.events x
              WHERE x.session_id = f.session_id AND x.occurred_at >= f.at
                AND x.event_type IN ('note', 'decision')) > f.n)
-  SELECT array_agg(n.id) INTO ids
+  SELECT array_agg(n) INTO ids
     FROM new_rows r
     JOIN touched t ON t.session_id = r.session_id
-    CROSS JOIN LATERAL (SELECT x.id FROM agent.events x
-                         WHERE x.session_id = r.session_id AND x.event_type IN ('note', 'decision')
-                           AND (x.occurred_at, x.id) > (r.occurred_at, r.id)
-                         ORDER BY x.occurred_at, x.id LIMIT memsync.context_turns()) n
+    CROSS JOIN LATERAL memsync.turns_after(r.session_id, r.occurred_at, r.id) n
    WHERE r.event_type IN ('note', 'decision')
-     AND NOT EXISTS (SELECT 1 FROM new_rows y WHERE y.id = n.id);
+     AND NOT EXISTS (SELECT 1 FROM new_rows y WHERE y.id = n);
   IF ids IS NOT NULL THEN
     PERFORM memsync.enqueue_many('agent.events', ids, 'resync');
   END IF;
