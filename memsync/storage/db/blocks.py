@@ -83,7 +83,8 @@ def blocks_of_sources(conn: DictConn, table: str, ids: Sequence[int]) -> dict[in
 def write_chunks(conn: DictConn, table: str, rows: Sequence[BlockRow], chunker_version: str) -> int:
     """Insert new chunks and update changed ones (by source and chunk_key); unchanged rows
     are not touched (a block the running chunker would make alike only gets its version).
-    Returns the number of rows written."""
+    Returns the number of rows written. The arrays go in binary (%b): as text literals every
+    element is quoted and escaped in Python, ~6x the cost of sending them (and then parsed)."""
     if not rows:
         return 0
     written = conn.execute(
@@ -91,9 +92,9 @@ def write_chunks(conn: DictConn, table: str, rows: Sequence[BlockRow], chunker_v
                 (block_type, title, body_md, heading_path, source_table, source_id, artifact_id,
                  subject_type, subject_id, chunk_key, ordinal, content_hash, token_count, metadata,
                  global_id, vector_key, chunker_version)
-           SELECT *, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                                %s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::text[],
-                                %s::int[], %s::text[], %s::int[], %s::jsonb[], %s::text[], %s::text[])
+           SELECT *, %s FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[],
+                                %b::bigint[], %b::bigint[], %b::text[], %b::bigint[], %b::text[],
+                                %b::int[], %b::text[], %b::int[], %b::jsonb[], %b::text[], %b::text[])
            ON CONFLICT (source_table, source_id, chunk_key) WHERE chunk_key IS NOT NULL DO UPDATE
               SET block_type = EXCLUDED.block_type, title = EXCLUDED.title,
                   body_md = EXCLUDED.body_md, heading_path = EXCLUDED.heading_path,

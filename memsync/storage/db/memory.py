@@ -187,7 +187,8 @@ def insert_event(conn: DictConn, e: Mapping[str, Any]) -> dict[str, Any]:
 def insert_events(conn: DictConn, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Many events of one session in order, in one statement, so the capture triggers run
     once for them all (migration 0028). Ids ascend with the list (turns that share a time
-    keep their order); the rows come back in the same order."""
+    keep their order); the rows come back in the same order. Arrays in binary (%b), as
+    blocks.write_chunks sends them."""
     if not rows:
         return []
     written = conn.execute(
@@ -195,8 +196,8 @@ def insert_events(conn: DictConn, rows: Sequence[Mapping[str, Any]]) -> list[dic
                                      occurred_at)
            SELECT u.session_id, u.event_type, u.payload, u.memory_scope, u.subject_type, u.subject_id,
                   coalesce(u.occurred_at, now())
-             FROM unnest(%s::bigint[], %s::text[], %s::jsonb[], %s::text[], %s::text[], %s::bigint[],
-                         %s::timestamptz[]) WITH ORDINALITY
+             FROM unnest(%b::bigint[], %b::text[], %b::jsonb[], %b::text[], %b::text[], %b::bigint[],
+                         %b::timestamptz[]) WITH ORDINALITY
                   AS u(session_id, event_type, payload, memory_scope, subject_type, subject_id, occurred_at, n)
             ORDER BY u.n
            RETURNING id, global_id, occurred_at""",
