@@ -137,6 +137,8 @@ class _Input(BaseModel):
     def _no_nul(cls, v: Any) -> Any:
         if isinstance(v, str):
             return _clean(v)
+        if isinstance(v, list) and v and all(isinstance(x, BaseModel) for x in v):
+            return v  # models (a session's messages) whose own fields were checked as they were built
         return _json_ok(v) if isinstance(v, (dict, list)) else v
 
 

@@ -112,6 +112,17 @@ def test_a_bad_message_fails_its_session_only_naming_index_and_field(app: Memsyn
     assert len(turns(conn)) == 4, "nothing of a failed session is written"
     assert conn.execute("SELECT count(*) AS n FROM agent.sessions").fetchone() == {"n": 1}
 
+def test_a_long_session_imports_whole(app: Memsync, conn: DictConn, tom: str) -> None:
+    """Each message is bounded (MAX_TEXT), a session by its count (MAX_MESSAGES), not by the
+    size of all its text together: a long chat export (here ~1.3 M characters) comes in."""
+    text = "We went over the launch checklist again and moved the date. " * 5
+    long = {"id": "long", "date": "2023-05-08", "messages": [
+        {"speaker": "Tom" if i % 2 else "Priya", "text": f"{i}: {text}"} for i in range(4000)]}
+    done = app.import_conversations({"sessions": [long]}, subject=tom)
+    assert done[0].error is None and done[0].added == 4000
+    assert sum(len(t["payload"]["text"]) for t in turns(conn)) > 1_000_000
+
+
 
 def test_openai_style_messages_and_the_cli(dsn: str, tmp_path: Path, tom: str, conn: DictConn) -> None:
     env = {"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_HOME": str(tmp_path),
