@@ -53,10 +53,7 @@ def main() -> None:
         migrate.migrate(template)
         with Memsync(Settings.from_env({}, home=home, dsn=template), embedder=embedder,
                      indexes=[PgvectorIndex(template)]) as app, connect(template, autocommit=True) as conn:
-            for label, sessions in by_subject.items():
-                row = conn.execute("INSERT INTO erp.people (full_name) VALUES (%s) RETURNING id", (label,)).fetchone()
-                assert row is not None
-                app.import_conversations({"sessions": sessions}, subject=f"person:{row['id']}")
+            episodic_bench.import_set(app, conn, by_subject)
         dsn = embedded.server_uri(home, database="drain")
         admin = embedded.server_uri(home, database="postgres")
         for r in range(args.rounds):

@@ -102,6 +102,22 @@ def naive(embedder: Any, turns: list[dict[str, Any]], questions: list[dict[str, 
     return {k: statistics.fmean(v) for k, v in out.items()}
 
 
+def import_set(app: Memsync, conn: Any, by_subject: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, str], float]:
+    """Each label a person (erp.people), its sessions imported with that person as the
+    subject. Returns label -> 'person:ID' and the seconds the imports took."""
+    subjects: dict[str, str] = {}
+    for label in by_subject:
+        row = conn.execute("INSERT INTO erp.people (full_name) VALUES (%s) RETURNING id", (label,)).fetchone()
+        assert row is not None
+        subjects[label] = f"person:{row['id']}"
+    t0 = time.perf_counter()
+    for label, sessions in by_subject.items():
+        done = app.import_conversations({"sessions": sessions}, subject=subjects[label])
+        bad = [d.error for d in done if d.error]
+        assert not bad, bad[:3]
+    return subjects, time.perf_counter() - t0
+
+
 def run_set(name: str, embedder: Any, ks: list[int]) -> dict[str, Any]:
     by_subject, questions = load_set(name)
     home = Path(tempfile.mkdtemp(prefix=f"memsync-episodic-{name}-"))
@@ -111,17 +127,7 @@ def run_set(name: str, embedder: Any, ks: list[int]) -> dict[str, Any]:
         settings = Settings.from_env({}, home=home, dsn=dsn)
         with Memsync(settings, embedder=embedder, indexes=[PgvectorIndex(dsn)]) as app, \
                 connect(dsn, autocommit=True) as conn:
-            subjects: dict[str, str] = {}
-            for label in by_subject:
-                row = conn.execute("INSERT INTO erp.people (full_name) VALUES (%s) RETURNING id", (label,)).fetchone()
-                assert row is not None
-                subjects[label] = f"person:{row['id']}"
-            t0 = time.perf_counter()
-            for label, sessions in by_subject.items():
-                done = app.import_conversations({"sessions": sessions}, subject=subjects[label])
-                bad = [d.error for d in done if d.error]
-                assert not bad, bad[:3]
-            imported = time.perf_counter() - t0
+            subjects, imported = import_set(app, conn, by_subject)
             t0 = time.perf_counter()
             Worker(settings, dsn, embedder, [PgvectorIndex(dsn)]).drain()
             synced = time.perf_counter() - t0

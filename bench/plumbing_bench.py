@@ -63,17 +63,7 @@ def one_round(home: Path, name: str, by_subject: dict[str, list[dict[str, Any]]]
     embedder = Tokenized()
     with Memsync(settings, embedder=embedder, indexes=[PgvectorIndex(dsn)]) as app, \
             connect(dsn, autocommit=True) as conn:
-        subjects = {}
-        for label in by_subject:
-            row = conn.execute("INSERT INTO erp.people (full_name) VALUES (%s) RETURNING id", (label,)).fetchone()
-            assert row is not None
-            subjects[label] = f"person:{row['id']}"
-        t0 = time.perf_counter()
-        for label, sessions in by_subject.items():
-            done = app.import_conversations({"sessions": sessions}, subject=subjects[label])
-            bad = [d.error for d in done if d.error]
-            assert not bad, bad[:3]
-        imported = time.perf_counter() - t0
+        _, imported = episodic_bench.import_set(app, conn, by_subject)
         embedder.encode_s = 0.0
         t0 = time.perf_counter()
         Worker(settings, dsn, embedder, [PgvectorIndex(dsn)]).drain()
