@@ -449,6 +449,22 @@ def test_speakers_link_to_the_people_they_name_and_to_no_one_else(app: Memsync, 
                          confine=inside)
 
 
+def test_speaker_names_are_looked_up_through_their_indexes(conn: DictConn) -> None:
+    """The full-name and first-name conditions match the indexed expressions (0029), so a
+    lookup reads the matching people only, however many the ERP holds."""
+    from memsync.storage.db import memory as q
+
+    conn.execute("INSERT INTO erp.people (full_name) SELECT 'Person ' || g FROM generate_series(1, 50) g")
+    conn.execute("INSERT INTO erp.people (full_name) VALUES ('  Priya   Raman ')")
+    with conn.transaction():
+        conn.execute("SET LOCAL enable_seqscan = off")  # a table this small would be scanned
+        plan = "\n".join(r["QUERY PLAN"] for r in conn.execute(
+            "EXPLAIN SELECT p.id FROM erp.people p WHERE memsync.name_key(p.full_name) = ANY(%(n)s)"
+            " OR split_part(memsync.name_key(p.full_name), ' ', 1) = ANY(%(n)s)", {"n": ["priya raman"]}))
+    assert "people_name_key" in plan and "people_first_name_key" in plan, plan
+    assert [r["full_name"] for r in q.people_named(conn, ["priya raman", "priya"])] == ["  Priya   Raman "]
+
+
 def test_as_of_a_past_time_recalls_what_had_been_said_by_then(app: Memsync, conn: DictConn, dsn: str,
                                                                settings: Settings, tom: str) -> None:
     """A turn's time is when it was said, not when it was imported or synced: as of a past

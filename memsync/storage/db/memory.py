@@ -217,12 +217,13 @@ def message_ids(conn: DictConn, session_id: int) -> set[str]:
 
 def people_named(conn: DictConn, names: Sequence[str]) -> list[dict[str, Any]]:
     """erp.people rows whose full name, or its first word, is one of `names` (lower case,
-    single spaces): the candidates a conversation's speakers are linked to."""
+    single spaces): the candidates a conversation's speakers are linked to. Both conditions
+    are indexed expressions (migration 0029)."""
     return conn.execute(
-        r"""SELECT p.id, p.global_id, p.full_name
-              FROM erp.people p, LATERAL (SELECT lower(regexp_replace(btrim(p.full_name), '\s+', ' ', 'g')) AS n) x
-             WHERE x.n = ANY(%(n)s) OR split_part(x.n, ' ', 1) = ANY(%(n)s)
-             ORDER BY p.id""", {"n": list(names)}).fetchall()
+        """SELECT p.id, p.global_id, p.full_name FROM erp.people p
+            WHERE memsync.name_key(p.full_name) = ANY(%(n)s)
+               OR split_part(memsync.name_key(p.full_name), ' ', 1) = ANY(%(n)s)
+            ORDER BY p.id""", {"n": list(names)}).fetchall()
 
 
 def imported_session(conn: DictConn, trace_id: str, subject_type: str | None, subject_id: int | None,
