@@ -1,6 +1,6 @@
 """Helpers the integration tests share: counting rows, waiting on a condition (never a
 bare sleep), the CLI as a subprocess and its environment, a database migrated as an older
-release left it."""
+release left it, and the plans of the statements a function runs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from psycopg import sql
 
 from memsync.storage.db import DictConn
 
@@ -74,3 +76,22 @@ def migrate_before(dsn: str, name: str, folder: Path) -> None:
         migrate.migrate(dsn, folder)
     finally:
         capture.install_source_triggers = real  # type: ignore[assignment]
+
+
+class Explained:
+    """Stands in for a connection: each statement is EXPLAINed with sequential scans off (a
+    small test table would be scanned anyway), and its plan kept in `plans`, so a test sees
+    whether the statement the code runs can use an index."""
+
+    def __init__(self, conn: DictConn):
+        self.conn = conn
+        self.plans: list[str] = []
+
+    def execute(self, query: Any, params: Any = None) -> Any:
+        with self.conn.transaction():
+            self.conn.execute("SET LOCAL enable_seqscan = off")
+            rows = self.conn.execute(sql.SQL("EXPLAIN ") + (query if isinstance(query, sql.Composable)
+                                                             else sql.SQL(query)), params).fetchall()
+        self.plans.append("\n".join(r["QUERY PLAN"] for r in rows))
+        return self.conn.execute("SELECT 1 WHERE false")  # no rows: the caller sees nothing found
+

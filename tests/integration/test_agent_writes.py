@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
+from helpers import Explained
 
 from memsync.app import Memsync
 from memsync.embed import HashingEmbedder
@@ -70,6 +71,27 @@ def test_remember_then_search_sees_it_with_the_token(app: Memsync, people: dict[
     assert (again.created, again.row["id"], again.extra["duplicate_of"]) == (False, a.row["id"], a.row["global_id"])
     other = app.remember(ada, "Ada works remotely", fact_type="preference")
     assert other.created, "another fact type is another fact"
+
+
+def test_the_fact_already_held_is_found_through_an_index(app: Memsync, conn: DictConn,
+                                                         people: dict[str, int]) -> None:
+    """remember()'s duplicate check reads the subject's facts of that text only (0029: the
+    hash of the normalised text is indexed), for a subject with an id or without one, and a
+    long text (past what a btree entry holds) is checked like a short one."""
+    from memsync.storage.db import memory as q
+
+    ada = f"person:{people['Ada']}"
+    long = "Ada keeps a detailed log of every deployment window and its rollback plan. " * 80
+    for subject, text in ((ada, "Ada prefers mornings"), ("personal", "Mornings are for deep work"), (ada, long)):
+        first = app.remember(subject, text, fact_type="preference")
+        again = app.remember(subject, "  " + text.upper().replace(" ", "  ") + " ", fact_type="preference")
+        assert first.created and (again.created, again.row["id"]) == (False, first.row["id"]), subject
+    for subject_id in (people["Ada"], None):
+        explained = Explained(conn)
+        q.same_fact(explained, {"subject_type": "person" if subject_id else "personal",  # type: ignore[arg-type]
+                                "subject_id": subject_id, "fact_type": "preference", "category": None,
+                                "content": "Ada prefers mornings"})
+        assert "facts_same_text" in explained.plans[0], explained.plans
 
 
 def test_forget_leaves_current_retrieval_at_once_and_stays_in_the_past(

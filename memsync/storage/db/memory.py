@@ -78,15 +78,23 @@ def insert_fact(conn: DictConn, f: Mapping[str, Any]) -> tuple[dict[str, Any], b
     return first, False
 
 
+def _of_subject(subject_id: int | None, type_param: str, id_param: str) -> str:
+    """Rows of one subject, in a form the (subject_type, subject_id) indexes take: `subject_id
+    IS NOT DISTINCT FROM %s` means the same, but no index takes it, so every row was read."""
+    ids = "subject_id IS NULL" if subject_id is None else f"subject_id = %({id_param})s"
+    return f"subject_type = %({type_param})s AND {ids}"
+
+
 def same_fact(conn: DictConn, f: Mapping[str, Any]) -> dict[str, Any] | None:
     """A current fact with the same subject, type, category and text (whitespace and case
-    aside): remembering it again returns this one instead of a copy."""
+    aside): remembering it again returns this one instead of a copy. Found through the
+    index of the text's hash (migration 0029); the text itself is compared too."""
     return conn.execute(
         r"""SELECT * FROM agent.facts
-            WHERE subject_type = %(subject_type)s AND subject_id IS NOT DISTINCT FROM %(subject_id)s
+            WHERE """ + _of_subject(f["subject_id"], "subject_type", "subject_id") + r"""
               AND fact_type = %(fact_type)s AND category IS NOT DISTINCT FROM %(category)s
-              AND lower(regexp_replace(btrim(content), '\s+', ' ', 'g'))
-                  = lower(regexp_replace(btrim(%(content)s), '\s+', ' ', 'g'))
+              AND md5(memsync.text_key(content)) = md5(memsync.text_key(%(content)s))
+              AND memsync.text_key(content) = memsync.text_key(%(content)s)
               AND memsync.is_current(valid_from, valid_to, now())
             ORDER BY id LIMIT 1""", f).fetchone()
 
@@ -221,8 +229,8 @@ def people_named(conn: DictConn, names: Sequence[str]) -> list[dict[str, Any]]:
     are indexed expressions (migration 0029)."""
     return conn.execute(
         """SELECT p.id, p.global_id, p.full_name FROM erp.people p
-            WHERE memsync.name_key(p.full_name) = ANY(%(n)s)
-               OR split_part(memsync.name_key(p.full_name), ' ', 1) = ANY(%(n)s)
+            WHERE memsync.text_key(p.full_name) = ANY(%(n)s)
+               OR split_part(memsync.text_key(p.full_name), ' ', 1) = ANY(%(n)s)
             ORDER BY p.id""", {"n": list(names)}).fetchall()
 
 
@@ -304,7 +312,7 @@ def blocks_of(conn: DictConn, table: str, row_id: int, limit: int = 50) -> list[
 def recent_memory(conn: DictConn, subject_type: str, subject_id: int | None, limit: int) -> dict[str, list[Any]]:
     """A subject's current facts, recent notes and sessions: what a resource shows."""
     p = {"t": subject_type, "i": subject_id, "n": limit}
-    same = "subject_type = %(t)s AND subject_id IS NOT DISTINCT FROM %(i)s"
+    same = _of_subject(subject_id, "t", "i")
     return {
         "facts": conn.execute(
             f"""SELECT id, global_id, fact_type, category, content, valid_from FROM agent.facts
