@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from helpers import Explained
 from psycopg.types.json import Jsonb
 from qdrant_client import QdrantClient
 
@@ -399,3 +400,26 @@ def test_a_dead_dense_index_fails_hybrid_search_cleanly(world: dict[str, Any]) -
             search(rt, conn, QUERY, SearchOptions(k=5, mode="hybrid"))
         assert conn.execute("SELECT 1 AS one").fetchone() == {"one": 1}
         assert search(rt, conn, QUERY, SearchOptions(k=5, mode="lexical"))
+
+
+def test_structured_sections_read_their_subjects_rows_through_the_subject_indexes(conn: Any) -> None:
+    """A section's rows are those of the subjects in the tree, a type named without an id
+    ('personal') included; and each section's statement can read them through its table's
+    (type, id) index instead of the whole table (the condition once took none)."""
+    for st, sid, text in (("person", 1, "mine"), ("project", 2, "my project's"), ("personal", None, "personal"),
+                          ("person", 3, "someone else's"), ("project", 1, "another project's")):
+        conn.execute("INSERT INTO agent.facts (fact_type, content, subject_type, subject_id) VALUES ('pattern', %s, %s, %s)",
+                     (text, st, sid))
+    pairs = [("person", 1), ("project", 2), ("personal", None)]
+    got = ctxq.facts(conn, pairs, [], [], None, 10)
+    assert sorted(r["content"] for r in got) == ["mine", "my project's", "personal"]
+    assert ctxq.facts(conn, [], [], [], None, 10) == [], "no subjects: nothing"
+    explained = Explained(conn)
+    ctxq.facts(explained, pairs, [], [], None, 10)
+    ctxq.goals(explained, pairs, [], [], None, 10)
+    ctxq.reflections(explained, pairs, [], None, None, 10)
+    ctxq.events(explained, pairs, [], [], None, None, 10)
+    ctxq.sessions(explained, pairs, [], None, None, 10)
+    ctxq.runs(explained, pairs, [], [], None, None, 10)
+    for plan in explained.plans:
+        assert "Index" in plan and "Seq Scan" not in plan, plan

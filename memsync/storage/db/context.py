@@ -17,15 +17,29 @@ from memsync.storage.db.capture import _table
 Pairs = Sequence[tuple[str, int | None]]
 
 
-def _subject_match(type_col: str, id_col: str) -> sql.Composable:
-    return sql.SQL(
-        "EXISTS (SELECT 1 FROM unnest(%(st)s::text[], %(sid)s::bigint[]) s(t, i)"
-        " WHERE s.t = {} AND s.i IS NOT DISTINCT FROM {})"
-    ).format(sql.Identifier(type_col), sql.Identifier(id_col))
-
-
-def _pairs(pairs: Pairs) -> dict[str, Any]:
-    return {"st": [p[0] for p in pairs], "sid": [p[1] for p in pairs]}
+def _subject_match(type_col: str, id_col: str, pairs: Pairs) -> tuple[sql.Composable, dict[str, Any]]:
+    """Rows of these subjects, one `type = t AND id = ANY(ids)` (or `id IS NULL`) per type,
+    so each table's (type, id) index reads the subjects' rows only. The same condition as an
+    EXISTS over the pairs with `IS NOT DISTINCT FROM` takes no index: every section of a
+    recipe read its whole table (~60,000 facts for one person's facts)."""
+    by_type: dict[str, list[int]] = {}
+    bare: list[str] = []  # types named without an id ('personal')
+    for t, i in pairs:
+        if i is None:
+            bare.append(t)
+        else:
+            by_type.setdefault(t, []).append(i)
+    conds: list[sql.Composable] = []
+    params: dict[str, Any] = {}
+    for n, (t, ids) in enumerate(sorted(by_type.items())):
+        conds.append(sql.SQL(f"({{}} = %(s{n}t)s AND {{}} = ANY(%(s{n}i)s))").format(
+            sql.Identifier(type_col), sql.Identifier(id_col)))
+        params[f"s{n}t"], params[f"s{n}i"] = t, sorted(set(ids))
+    if bare:
+        conds.append(sql.SQL("({} = ANY(%(s_bare)s) AND {} IS NULL)").format(
+            sql.Identifier(type_col), sql.Identifier(id_col)))
+        params["s_bare"] = sorted(set(bare))
+    return sql.SQL("(") + sql.SQL(" OR ").join(conds or [sql.SQL("false")]) + sql.SQL(")"), params
 
 
 # ------------------------------------------------------------------ recipes
@@ -89,81 +103,81 @@ def records(conn: DictConn, rel: Relation, pairs: Pairs, where: dict[str, Any], 
 
 def facts(conn: DictConn, pairs: Pairs, fact_types: list[str], categories: list[str], as_of: datetime | None,
           limit: int) -> list[dict[str, Any]]:
+    match, params = _subject_match("subject_type", "subject_id", pairs)
     return conn.execute(
         sql.SQL("""SELECT * FROM agent.facts
                     WHERE {} AND (cardinality(%(ft)s::text[]) = 0 OR fact_type = ANY(%(ft)s))
                       AND (cardinality(%(cat)s::text[]) = 0 OR category = ANY(%(cat)s))
                       AND memsync.is_current(valid_from, valid_to, coalesce(%(as_of)s, now()))
-                    ORDER BY confidence DESC NULLS LAST, valid_from DESC, id LIMIT %(limit)s""").format(
-            _subject_match("subject_type", "subject_id")),
-        {**_pairs(pairs), "ft": fact_types, "cat": categories, "as_of": as_of, "limit": limit},
+                    ORDER BY confidence DESC NULLS LAST, valid_from DESC, id LIMIT %(limit)s""").format(match),
+        {**params, "ft": fact_types, "cat": categories, "as_of": as_of, "limit": limit},
     ).fetchall()
 
 
 def goals(conn: DictConn, pairs: Pairs, statuses: list[str], horizons: list[str], as_of: datetime | None,
           limit: int) -> list[dict[str, Any]]:
+    match, params = _subject_match("subject_type", "subject_id", pairs)
     return conn.execute(
         sql.SQL("""SELECT * FROM agent.goals
                     WHERE {} AND (cardinality(%(st2)s::text[]) = 0 OR status = ANY(%(st2)s))
                       AND (cardinality(%(hz)s::text[]) = 0 OR horizon = ANY(%(hz)s))
                       AND memsync.is_current(valid_from, valid_to, coalesce(%(as_of)s, now()))
-                    ORDER BY priority, due_at NULLS LAST, id LIMIT %(limit)s""").format(
-            _subject_match("subject_type", "subject_id")),
-        {**_pairs(pairs), "st2": statuses, "hz": horizons, "as_of": as_of, "limit": limit},
+                    ORDER BY priority, due_at NULLS LAST, id LIMIT %(limit)s""").format(match),
+        {**params, "st2": statuses, "hz": horizons, "as_of": as_of, "limit": limit},
     ).fetchall()
 
 
 def reflections(conn: DictConn, pairs: Pairs, modes: list[str], as_of: datetime | None, since: datetime | None,
                 limit: int) -> list[dict[str, Any]]:
+    match, params = _subject_match("focal_entity_type", "focal_entity_id", pairs)
     return conn.execute(
         sql.SQL("""SELECT * FROM agent.reflections
                     WHERE {} AND (cardinality(%(modes)s::text[]) = 0 OR mode = ANY(%(modes)s))
                       AND created_at <= coalesce(%(as_of)s, now())
                       AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)
-                    ORDER BY created_at DESC, id DESC LIMIT %(limit)s""").format(
-            _subject_match("focal_entity_type", "focal_entity_id")),
-        {**_pairs(pairs), "modes": modes, "as_of": as_of, "since": since, "limit": limit},
+                    ORDER BY created_at DESC, id DESC LIMIT %(limit)s""").format(match),
+        {**params, "modes": modes, "as_of": as_of, "since": since, "limit": limit},
     ).fetchall()
 
 
 def events(conn: DictConn, pairs: Pairs, event_types: list[str], scopes: list[str], as_of: datetime | None,
            since: datetime | None, limit: int) -> list[dict[str, Any]]:
+    match, params = _subject_match("subject_type", "subject_id", pairs)
     return conn.execute(
         sql.SQL("""SELECT * FROM agent.events
                     WHERE {} AND (cardinality(%(et)s::text[]) = 0 OR event_type = ANY(%(et)s))
                       AND (cardinality(%(ms)s::text[]) = 0 OR memory_scope = ANY(%(ms)s))
                       AND occurred_at <= coalesce(%(as_of)s, now())
                       AND (%(since)s::timestamptz IS NULL OR occurred_at >= %(since)s)
-                    ORDER BY occurred_at DESC, id DESC LIMIT %(limit)s""").format(
-            _subject_match("subject_type", "subject_id")),
-        {**_pairs(pairs), "et": event_types, "ms": scopes, "as_of": as_of, "since": since, "limit": limit},
+                    ORDER BY occurred_at DESC, id DESC LIMIT %(limit)s""").format(match),
+        {**params, "et": event_types, "ms": scopes, "as_of": as_of, "since": since, "limit": limit},
     ).fetchall()
 
 
 def sessions(conn: DictConn, pairs: Pairs, session_types: list[str], as_of: datetime | None,
              since: datetime | None, limit: int) -> list[dict[str, Any]]:
+    match, params = _subject_match("subject_type", "subject_id", pairs)
     return conn.execute(
         sql.SQL("""SELECT * FROM agent.sessions
                     WHERE {} AND (cardinality(%(ty)s::text[]) = 0 OR session_type = ANY(%(ty)s))
                       AND started_at <= coalesce(%(as_of)s, now())
                       AND (%(since)s::timestamptz IS NULL OR started_at >= %(since)s)
-                    ORDER BY started_at DESC, id DESC LIMIT %(limit)s""").format(
-            _subject_match("subject_type", "subject_id")),
-        {**_pairs(pairs), "ty": session_types, "as_of": as_of, "since": since, "limit": limit},
+                    ORDER BY started_at DESC, id DESC LIMIT %(limit)s""").format(match),
+        {**params, "ty": session_types, "as_of": as_of, "since": since, "limit": limit},
     ).fetchall()
 
 
 def runs(conn: DictConn, pairs: Pairs, statuses: list[str], workflows: list[str], as_of: datetime | None,
          since: datetime | None, limit: int) -> list[dict[str, Any]]:
+    match, params = _subject_match("subject_type", "subject_id", pairs)
     return conn.execute(
         sql.SQL("""SELECT * FROM agent.execution_runs
                     WHERE {} AND (cardinality(%(st2)s::text[]) = 0 OR status = ANY(%(st2)s))
                       AND (cardinality(%(wf)s::text[]) = 0 OR workflow = ANY(%(wf)s))
                       AND started_at <= coalesce(%(as_of)s, now())
                       AND (%(since)s::timestamptz IS NULL OR started_at >= %(since)s)
-                    ORDER BY started_at DESC, id DESC LIMIT %(limit)s""").format(
-            _subject_match("subject_type", "subject_id")),
-        {**_pairs(pairs), "st2": statuses, "wf": workflows, "as_of": as_of, "since": since, "limit": limit},
+                    ORDER BY started_at DESC, id DESC LIMIT %(limit)s""").format(match),
+        {**params, "st2": statuses, "wf": workflows, "as_of": as_of, "since": since, "limit": limit},
     ).fetchall()
 
 
