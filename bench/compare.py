@@ -17,7 +17,8 @@ Usage: python bench/compare.py REF [--bench search --bench sync ...] [--rounds 2
   memsync's claims), search (retrieve at 10k blocks and docs quality), sync (commit ->
   searchable, burst drain), ingest (30 docs files), mcp (read-your-writes, MCP round trip,
   start-up), query (one query embedded), plumbing (the import and sync of those 6,000 turns
-  without the model: memsync's own work, free of the model's noise)
+  without the model: memsync's own work, free of the model's noise), scale (an agent's
+  everyday calls beside 5,000 people, 50,000 facts and 100,000 turns)
 
 A bench that REF does not have runs from the working tree's copy against REF's code (the
 bench files use the public API), so a new bench measures the commit before it too.
@@ -44,6 +45,7 @@ BENCHES: dict[str, list[str]] = {
     "episodic": ["bench/episodic_bench.py", "--sets", "synthetic", "--json"],
     "episodic6k": ["bench/episodic_bench.py", "--sets", "synthetic-6k", "--json"],
     "plumbing": ["bench/plumbing_bench.py", "--set", "synthetic-6k", "--rounds", "3", "--json"],
+    "scale": ["bench/scale_bench.py", "--json"],
     "drain": ["bench/drain_bench.py", "--set", "synthetic-6k", "--rounds", "1", "--json"],
     "search": ["bench/retrieve_bench.py", "--sizes", "10000", "--queries", "100", "--json"],
     "search100k": ["bench/retrieve_bench.py", "--sizes", "100000", "--queries", "100", "--json"],
