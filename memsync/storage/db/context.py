@@ -17,11 +17,12 @@ from memsync.storage.db.capture import _table
 Pairs = Sequence[tuple[str, int | None]]
 
 
-def _subject_match(type_col: str, id_col: str, pairs: Pairs) -> tuple[sql.Composable, dict[str, Any]]:
+def of_subjects(type_col: str, id_col: str, pairs: Pairs) -> tuple[sql.Composable, dict[str, Any]]:
     """Rows of these subjects, one `type = t AND id = ANY(ids)` (or `id IS NULL`) per type,
-    so each table's (type, id) index reads the subjects' rows only. The same condition as an
-    EXISTS over the pairs with `IS NOT DISTINCT FROM` takes no index: every section of a
-    recipe read its whole table (~60,000 facts for one person's facts)."""
+    so each table's (type, id) index reads the subjects' rows only. The same condition with
+    `IS NOT DISTINCT FROM` (an EXISTS over the pairs, or one pair) takes no index: every
+    section of a recipe read its whole table (~60,000 facts for one person's facts).
+    Returns the condition and its parameters (named s…)."""
     by_type: dict[str, list[int]] = {}
     bare: list[str] = []  # types named without an id ('personal')
     for t, i in pairs:
@@ -103,7 +104,7 @@ def records(conn: DictConn, rel: Relation, pairs: Pairs, where: dict[str, Any], 
 
 def facts(conn: DictConn, pairs: Pairs, fact_types: list[str], categories: list[str], as_of: datetime | None,
           limit: int) -> list[dict[str, Any]]:
-    match, params = _subject_match("subject_type", "subject_id", pairs)
+    match, params = of_subjects("subject_type", "subject_id", pairs)
     return conn.execute(
         sql.SQL("""SELECT * FROM agent.facts
                     WHERE {} AND (cardinality(%(ft)s::text[]) = 0 OR fact_type = ANY(%(ft)s))
@@ -116,7 +117,7 @@ def facts(conn: DictConn, pairs: Pairs, fact_types: list[str], categories: list[
 
 def goals(conn: DictConn, pairs: Pairs, statuses: list[str], horizons: list[str], as_of: datetime | None,
           limit: int) -> list[dict[str, Any]]:
-    match, params = _subject_match("subject_type", "subject_id", pairs)
+    match, params = of_subjects("subject_type", "subject_id", pairs)
     return conn.execute(
         sql.SQL("""SELECT * FROM agent.goals
                     WHERE {} AND (cardinality(%(st2)s::text[]) = 0 OR status = ANY(%(st2)s))
@@ -129,7 +130,7 @@ def goals(conn: DictConn, pairs: Pairs, statuses: list[str], horizons: list[str]
 
 def reflections(conn: DictConn, pairs: Pairs, modes: list[str], as_of: datetime | None, since: datetime | None,
                 limit: int) -> list[dict[str, Any]]:
-    match, params = _subject_match("focal_entity_type", "focal_entity_id", pairs)
+    match, params = of_subjects("focal_entity_type", "focal_entity_id", pairs)
     return conn.execute(
         sql.SQL("""SELECT * FROM agent.reflections
                     WHERE {} AND (cardinality(%(modes)s::text[]) = 0 OR mode = ANY(%(modes)s))
@@ -142,7 +143,7 @@ def reflections(conn: DictConn, pairs: Pairs, modes: list[str], as_of: datetime 
 
 def events(conn: DictConn, pairs: Pairs, event_types: list[str], scopes: list[str], as_of: datetime | None,
            since: datetime | None, limit: int) -> list[dict[str, Any]]:
-    match, params = _subject_match("subject_type", "subject_id", pairs)
+    match, params = of_subjects("subject_type", "subject_id", pairs)
     return conn.execute(
         sql.SQL("""SELECT * FROM agent.events
                     WHERE {} AND (cardinality(%(et)s::text[]) = 0 OR event_type = ANY(%(et)s))
@@ -156,7 +157,7 @@ def events(conn: DictConn, pairs: Pairs, event_types: list[str], scopes: list[st
 
 def sessions(conn: DictConn, pairs: Pairs, session_types: list[str], as_of: datetime | None,
              since: datetime | None, limit: int) -> list[dict[str, Any]]:
-    match, params = _subject_match("subject_type", "subject_id", pairs)
+    match, params = of_subjects("subject_type", "subject_id", pairs)
     return conn.execute(
         sql.SQL("""SELECT * FROM agent.sessions
                     WHERE {} AND (cardinality(%(ty)s::text[]) = 0 OR session_type = ANY(%(ty)s))
@@ -169,7 +170,7 @@ def sessions(conn: DictConn, pairs: Pairs, session_types: list[str], as_of: date
 
 def runs(conn: DictConn, pairs: Pairs, statuses: list[str], workflows: list[str], as_of: datetime | None,
          since: datetime | None, limit: int) -> list[dict[str, Any]]:
-    match, params = _subject_match("subject_type", "subject_id", pairs)
+    match, params = of_subjects("subject_type", "subject_id", pairs)
     return conn.execute(
         sql.SQL("""SELECT * FROM agent.execution_runs
                     WHERE {} AND (cardinality(%(st2)s::text[]) = 0 OR status = ANY(%(st2)s))

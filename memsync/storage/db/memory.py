@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 
 from memsync.storage.db import DictConn
 from memsync.storage.db.capture import _table
+from memsync.storage.db.context import of_subjects
 from memsync.storage.db.subjects import RELATIONS
 
 # global_id prefix -> table: the `type:id` references get() and the tools accept.
@@ -78,25 +79,18 @@ def insert_fact(conn: DictConn, f: Mapping[str, Any]) -> tuple[dict[str, Any], b
     return first, False
 
 
-def _of_subject(subject_id: int | None, type_param: str, id_param: str) -> str:
-    """Rows of one subject, in a form the (subject_type, subject_id) indexes take: `subject_id
-    IS NOT DISTINCT FROM %s` means the same, but no index takes it, so every row was read."""
-    ids = "subject_id IS NULL" if subject_id is None else f"subject_id = %({id_param})s"
-    return f"subject_type = %({type_param})s AND {ids}"
-
-
 def same_fact(conn: DictConn, f: Mapping[str, Any]) -> dict[str, Any] | None:
     """A current fact with the same subject, type, category and text (whitespace and case
     aside): remembering it again returns this one instead of a copy. Found through the
     index of the text's hash (migration 0029); the text itself is compared too."""
+    match, params = of_subjects("subject_type", "subject_id", [(f["subject_type"], f["subject_id"])])
     return conn.execute(
-        r"""SELECT * FROM agent.facts
-            WHERE """ + _of_subject(f["subject_id"], "subject_type", "subject_id") + r"""
-              AND fact_type = %(fact_type)s AND category IS NOT DISTINCT FROM %(category)s
-              AND md5(memsync.text_key(content)) = md5(memsync.text_key(%(content)s))
-              AND memsync.text_key(content) = memsync.text_key(%(content)s)
-              AND memsync.is_current(valid_from, valid_to, now())
-            ORDER BY id LIMIT 1""", f).fetchone()
+        sql.SQL("""SELECT * FROM agent.facts
+                    WHERE {} AND fact_type = %(fact_type)s AND category IS NOT DISTINCT FROM %(category)s
+                      AND md5(memsync.text_key(content)) = md5(memsync.text_key(%(content)s))
+                      AND memsync.text_key(content) = memsync.text_key(%(content)s)
+                      AND memsync.is_current(valid_from, valid_to, now())
+                    ORDER BY id LIMIT 1""").format(match), {**f, **params}).fetchone()
 
 
 def end_fact(conn: DictConn, fact_id: int, note: Mapping[str, Any]) -> dict[str, Any]:
@@ -311,20 +305,20 @@ def blocks_of(conn: DictConn, table: str, row_id: int, limit: int = 50) -> list[
 
 def recent_memory(conn: DictConn, subject_type: str, subject_id: int | None, limit: int) -> dict[str, list[Any]]:
     """A subject's current facts, recent notes and sessions: what a resource shows."""
-    p = {"t": subject_type, "i": subject_id, "n": limit}
-    same = _of_subject(subject_id, "t", "i")
+    same, p = of_subjects("subject_type", "subject_id", [(subject_type, subject_id)])
+    p["n"] = limit
+
+    def rows(query: str) -> list[dict[str, Any]]:
+        return conn.execute(sql.SQL(query).format(same), p).fetchall()
+
     return {
-        "facts": conn.execute(
-            f"""SELECT id, global_id, fact_type, category, content, valid_from FROM agent.facts
-                 WHERE {same} AND memsync.is_current(valid_from, valid_to, now()) ORDER BY valid_from DESC LIMIT %(n)s""",
-            p).fetchall(),
-        "notes": conn.execute(
-            f"""SELECT id, global_id, event_type, payload, occurred_at FROM agent.events
-                 WHERE {same} AND event_type IN ('note', 'decision') ORDER BY occurred_at DESC LIMIT %(n)s""",
-            p).fetchall(),
-        "sessions": conn.execute(
-            f"""SELECT id, global_id, session_type, status, summary, started_at FROM agent.sessions
-                 WHERE {same} ORDER BY started_at DESC LIMIT %(n)s""", p).fetchall(),
+        "facts": rows("""SELECT id, global_id, fact_type, category, content, valid_from FROM agent.facts
+                          WHERE {} AND memsync.is_current(valid_from, valid_to, now())
+                          ORDER BY valid_from DESC LIMIT %(n)s"""),
+        "notes": rows("""SELECT id, global_id, event_type, payload, occurred_at FROM agent.events
+                          WHERE {} AND event_type IN ('note', 'decision') ORDER BY occurred_at DESC LIMIT %(n)s"""),
+        "sessions": rows("""SELECT id, global_id, session_type, status, summary, started_at FROM agent.sessions
+                             WHERE {} ORDER BY started_at DESC LIMIT %(n)s"""),
     }
 
 
