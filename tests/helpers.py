@@ -94,4 +94,3 @@ class Explained:
                                                              else sql.SQL(query)), params).fetchall()
         self.plans.append("\n".join(r["QUERY PLAN"] for r in rows))
         return self.conn.execute("SELECT 1 WHERE false")  # no rows: the caller sees nothing found
-

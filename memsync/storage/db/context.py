@@ -13,35 +13,7 @@ from psycopg.types.json import Jsonb
 from memsync.kinds.base import Relation
 from memsync.storage.db import DictConn
 from memsync.storage.db.capture import _table
-
-Pairs = Sequence[tuple[str, int | None]]
-
-
-def of_subjects(type_col: str, id_col: str, pairs: Pairs) -> tuple[sql.Composable, dict[str, Any]]:
-    """Rows of these subjects, one `type = t AND id = ANY(ids)` (or `id IS NULL`) per type,
-    so each table's (type, id) index reads the subjects' rows only. The same condition with
-    `IS NOT DISTINCT FROM` (an EXISTS over the pairs, or one pair) takes no index: every
-    section of a recipe read its whole table (~60,000 facts for one person's facts).
-    Returns the condition and its parameters (named s…)."""
-    by_type: dict[str, list[int]] = {}
-    bare: list[str] = []  # types named without an id ('personal')
-    for t, i in pairs:
-        if i is None:
-            bare.append(t)
-        else:
-            by_type.setdefault(t, []).append(i)
-    conds: list[sql.Composable] = []
-    params: dict[str, Any] = {}
-    for n, (t, ids) in enumerate(sorted(by_type.items())):
-        conds.append(sql.SQL(f"({{}} = %(s{n}t)s AND {{}} = ANY(%(s{n}i)s))").format(
-            sql.Identifier(type_col), sql.Identifier(id_col)))
-        params[f"s{n}t"], params[f"s{n}i"] = t, sorted(set(ids))
-    if bare:
-        conds.append(sql.SQL("({} = ANY(%(s_bare)s) AND {} IS NULL)").format(
-            sql.Identifier(type_col), sql.Identifier(id_col)))
-        params["s_bare"] = sorted(set(bare))
-    return sql.SQL("(") + sql.SQL(" OR ").join(conds or [sql.SQL("false")]) + sql.SQL(")"), params
-
+from memsync.storage.db.subjects import Pairs, of_subjects
 
 # ------------------------------------------------------------------ recipes
 

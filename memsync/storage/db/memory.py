@@ -13,8 +13,7 @@ from psycopg.types.json import Jsonb
 
 from memsync.storage.db import DictConn
 from memsync.storage.db.capture import _table
-from memsync.storage.db.context import of_subjects
-from memsync.storage.db.subjects import RELATIONS
+from memsync.storage.db.subjects import RELATIONS, of_subjects
 
 # global_id prefix -> table: the `type:id` references get() and the tools accept.
 ENTITIES: dict[str, str] = {
