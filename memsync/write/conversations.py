@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from memsync.errors import FieldError, InvalidInput
 from memsync.read.subjects import Confinement, Subject
@@ -21,6 +21,7 @@ from memsync.storage.db import DictConn
 from memsync.storage.db import memory as q
 from memsync.text.dates import day_only
 from memsync.vocabulary import MEMORY_SCOPES, MemoryScope
+from memsync.write import chat
 from memsync.write.memory import (
     Ref,
     Text,
@@ -40,8 +41,11 @@ IMPORT_SESSION_TYPE = "conversation"
 
 class Message(_Input):
     """One message: who said it (`speaker`, a name, or `role`: user, assistant, …), what, and
-    optionally when (`at`) and a stable `id` that makes a re-import skip it. `content` is
-    taken for `text` and `timestamp` for `at`, as chat exports write them."""
+    optionally when (`at`) and a stable `id` that makes a re-import skip it. Chat logs' own
+    fields are read as they write them (memsync.write.chat): `content` (text or parts),
+    tool calls, `name`, `tool_call_id`, `timestamp`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=chat.schema)
 
     text: Text
     speaker: str | None = Field(None, min_length=1, max_length=200, description="who said it, by name")
@@ -56,12 +60,7 @@ class Message(_Input):
     @model_validator(mode="before")
     @classmethod
     def _aliases(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            for alias, name in (("content", "text"), ("timestamp", "at")):
-                if alias in data and name not in data:
-                    data[name] = data.pop(alias)
-        return data
+        return chat.from_chat(data) if isinstance(data, dict) else data
 
     @model_validator(mode="after")
     def _complete(self) -> Message:

@@ -150,6 +150,43 @@ def test_openai_style_messages_and_the_cli(dsn: str, tmp_path: Path, tom: str, c
     assert {e["status"] for e in turns(conn)} == {"completed"}, "history without times is still history, not running"
 
 
+AGENT_LOG = [  # an agent's transcript as OpenAI's chat format writes it, tools and parts included
+    {"role": "system", "content": "You are Tom's assistant."},
+    {"role": "user", "name": "Tom", "content": [{"type": "text", "text": "Is it raining in Lisbon?"},
+                                                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Lisbon"}'}}]},
+    {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "drizzle, 14C"},
+    {"role": "assistant", "content": [{"type": "text", "text": "A light drizzle, 14C: take the umbrella."}]},
+]
+
+
+def test_an_agents_tool_using_transcript_imports_whole_and_its_calls_are_found(
+        dsn: str, tmp_path: Path, settings: Settings, tom: str, conn: DictConn) -> None:
+    env = {"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_HOME": str(tmp_path),
+           "MEMSYNC_LOG_LEVEL": "ERROR"}
+    r = CliRunner().invoke(main, ["import", "conversation", "-", "--subject", tom, "--json"], env=env,
+                           input=json.dumps(AGENT_LOG))
+    assert r.exit_code == 0, r.output
+    assert (json.loads(r.output)["added"], json.loads(r.output)["failed"]) == (5, 0)
+    said = [e["payload"] for e in turns(conn)]
+    assert [p.get("speaker", p.get("role")) for p in said] == ["system", "Tom", "assistant", "tool", "assistant"]
+    assert said[1]["text"] == "Is it raining in Lisbon?\n[image]"
+    assert said[2]["text"] == 'called get_weather({"city": "Lisbon"})'
+    assert said[2]["metadata"]["tool_calls"][0]["id"] == "call_1"
+    assert said[3]["metadata"] == {"tool_call_id": "call_1", "name": "get_weather"}
+    drain(dsn, settings)
+    with Memsync(settings.model_copy(update={"dsn": dsn}), embedder=HashingEmbedder()) as app:
+        hits = app.search("get_weather Lisbon", mode="lexical", k=1)
+        assert hits[0].text == 'called get_weather({"city": "Lisbon"})'
+        assert "drizzle, 14C" in {h.text for h in app.search("drizzle", mode="lexical", k=3)}
+    # a malformed part names its message and field, and fails its session only
+    r = CliRunner().invoke(main, ["import", "conversation", "-", "--subject", tom], env=env,
+                           input=json.dumps([{"role": "user", "content": [{"type": "text", "text": 7}]}]))
+    assert r.exit_code == 1 and "messages.0" in r.output and "content.0.text" in r.output, r.output
+    assert "Traceback" not in r.output
+
+
 def test_history_times_are_validated(app: Memsync, tom: str) -> None:
     with pytest.raises(FieldError, match="started_at"):
         app.start_session("conversation", subject=tom, started_at="1899-12-31T00:00:00Z")

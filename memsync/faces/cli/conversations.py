@@ -35,6 +35,11 @@ def import_conversation(ctx: click.Context, file: Any, subject: str | None, memo
                      "messages": [{"speaker": "Priya", "text": "...", "at": "...", "id": "m1"}, ...]}, ...]}
       a list of such sessions; {"messages": [...]} for one; or a plain OpenAI-style
       list of {"role": "user", "content": "..."}.
+    Chat logs are read as they are written: content as text or a list of parts
+    (text kept, an image or file leaves a marker such as [image]), `name` as the
+    speaker, an assistant's tool_calls (and Anthropic tool_use blocks) written out as
+    'called NAME(ARGUMENTS)' and kept in the message's metadata, a tool's answer with
+    its tool_call_id.
     A session may carry a `summary` and an `ended_at`; an imported session is completed.
     A message needs text (or content) and a speaker or role; `at` defaults to the session's
     date, `id` to one derived from its position and text. Times: ISO 8601, a Unix time, or

@@ -250,7 +250,9 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("log_event", "Record an event of a running session. Notes and decisions (prose under payload.text) "
              "become searchable memory.", w.LogEvent, True, _write(w.log_event)),
     ToolSpec("log_messages", "Record the messages of a conversation in a running session, in order: each "
-             "{text, speaker or role, at?, id?, person?}. A message whose id the session already holds is skipped. "
+             "{text, speaker or role, at?, id?, person?}, or as chat logs write it ({role, content as text or "
+             "parts, name?, tool_calls?, tool_call_id?}: tool calls are written out in the text). "
+             "A message whose id the session already holds is skipped. "
              "A speaker is linked to the erp.people row whose full (or unique first) name it is. "
              "They become searchable with who said them and when.", cv.LogMessages, True, _write(cv.log_messages)),
     ToolSpec("end_session", "Close a session as completed or failed, with a summary.", w.EndSession, True,

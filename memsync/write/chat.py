@@ -1,0 +1,141 @@
+"""Chat messages as agents' logs write them, mapped onto memsync's message convention (`text`,
+`speaker` or `role`, `metadata`). OpenAI's chat format: `content` as text, as a list of parts
+or null beside `tool_calls`; `name` for the participant; `role: "tool"` answers with their
+`tool_call_id`. Anthropic's content blocks: `text`, `tool_use`, `tool_result`. Tool calls are
+written out in the text so a later question finds them; a part memsync keeps no text for (an
+image, a file) leaves a marker, so a turn never silently loses what it carried. Pure: raises
+ValueError naming the field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
+MARKERS = {"image_url": "image", "image": "image", "input_image": "image", "input_audio": "audio",
+           "audio": "audio", "file": "file", "input_file": "file", "document": "file"}
+# the model's own reasoning is not what was said in the conversation
+UNSAID = frozenset({"thinking", "redacted_thinking", "reasoning"})
+TOOL_ROLES = frozenset({"tool", "function"})  # their `name` is the tool's, not a speaker's
+
+
+def from_chat(data: dict[str, Any]) -> dict[str, Any]:
+    """A message in a chat export's shape as the convention's fields: `content` (text, parts
+    or null), `tool_calls` / `function_call`, `refusal`, `name`, `tool_call_id` and
+    `timestamp` read; the message's own `text`, `speaker`, `at` and `metadata` win."""
+    out = dict(data)
+    meta: dict[str, Any] = {}
+    lines: list[str] = []
+    if "content" in out and "text" not in out:  # both: the model names the one too many
+        lines.append(content_text(out.pop("content"), "content"))
+    refusal = out.pop("refusal", None)
+    if refusal is not None:
+        if not isinstance(refusal, str):
+            raise ValueError("refusal: expected text")
+        lines.append(refusal)
+    calls = _calls(out)
+    if calls:
+        meta["tool_calls"] = calls
+        lines.extend(call_text(c, f"tool_calls.{i}") for i, c in enumerate(calls))
+    if "tool_call_id" in out:
+        meta["tool_call_id"] = out.pop("tool_call_id")
+    name = out.pop("name", None)
+    if name is not None:
+        if str(out.get("role", "")).lower() in TOOL_ROLES or out.get("speaker") is not None:
+            meta["name"] = name
+        else:
+            out["speaker"] = name
+    if "text" not in out and (lines or "content" in data or refusal is not None):
+        out["text"] = "\n".join(x for x in lines if x)
+    if "timestamp" in out and "at" not in out:
+        out["at"] = out.pop("timestamp")
+    if meta:
+        given = out.get("metadata")
+        out["metadata"] = {**meta, **given} if isinstance(given, dict) else meta if given is None else given
+    return out
+
+
+def schema(schema: dict[str, Any]) -> None:
+    """A message model's JSON schema with the chat fields it reads, so a client that checks
+    arguments against the schema sends them: `text` is then one way among several to say it."""
+    schema["properties"].update({
+        "content": {"description": "the text as chat logs write it: text, a list of parts, or null",
+                    "anyOf": [{"type": "string"}, {"type": "array", "items": {}}, {"type": "null"}]},
+        "name": {"type": "string", "description": "the participant's name (a tool's, for role tool)"},
+        "tool_calls": {"type": "array", "items": {"type": "object"},
+                       "description": "the calls an assistant made: written out in the text, kept in metadata"},
+        "tool_call_id": {"type": "string", "description": "the call a tool message answers"},
+        "refusal": {"type": "string"},
+        "timestamp": {"description": "when it was said (as `at`)"},
+    })
+    schema["required"] = [r for r in schema.get("required", []) if r != "text"]
+
+
+def content_text(content: Any, where: str) -> str:
+    """A message's content as text: itself, its parts joined by lines, or '' for null."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise ValueError(f"{where}: expected text, a list of content parts or null")
+    return "\n".join(x for x in (part_text(p, f"{where}.{i}") for i, p in enumerate(content)) if x)
+
+
+def part_text(part: Any, where: str) -> str:
+    if isinstance(part, str):
+        return part
+    if not isinstance(part, dict):
+        raise ValueError(f"{where}: expected text or a content part (an object with a type)")
+    kind = part.get("type")
+    if not isinstance(kind, str):
+        raise ValueError(f"{where}.type: expected the part's type as text")
+    if kind in TEXT_PARTS:
+        return _text(part, "text", where)
+    if kind == "refusal":
+        return _text(part, "refusal", where)
+    if kind == "tool_use":
+        return call_text(part, where)
+    if kind == "tool_result":
+        return content_text(part.get("content"), f"{where}.content")
+    if kind in UNSAID:
+        return ""
+    marker = MARKERS.get(kind, kind)
+    nested = part.get(kind)
+    inner: dict[str, Any] = nested if isinstance(nested, dict) else part
+    name = inner.get("filename") or inner.get("title") or inner.get("name")
+    return f"[{marker}: {name}]" if isinstance(name, str) and name.strip() else f"[{marker}]"
+
+
+def call_text(call: Any, where: str) -> str:
+    """A tool call written out: `called get_weather({"city": "Paris"})`. OpenAI's
+    {function: {name, arguments}} (arguments a JSON string), its older {name, arguments},
+    Anthropic's {name, input}."""
+    if not isinstance(call, dict):
+        raise ValueError(f"{where}: expected a tool call object")
+    nested = call.get("function")
+    fn: dict[str, Any] = nested if isinstance(nested, dict) else call
+    name = fn.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{where}: a tool call needs its name")
+    args = fn.get("arguments", fn.get("input"))
+    if args is None:
+        return f"called {name}()"
+    if not isinstance(args, str):
+        args = json.dumps(args, ensure_ascii=False, sort_keys=True)
+    return f"called {name}({args})"
+
+
+def _calls(out: dict[str, Any]) -> list[Any]:
+    calls = out.pop("tool_calls", None)
+    legacy = out.pop("function_call", None)
+    if calls is not None and not isinstance(calls, list):
+        raise ValueError("tool_calls: expected a list of tool calls")
+    return [*(calls or []), *([legacy] if legacy is not None else [])]
+
+
+def _text(part: dict[str, Any], key: str, where: str) -> str:
+    value = part.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{where}.{key}: expected text")
+    return value

@@ -1,0 +1,64 @@
+"""Chat logs as agents write them (OpenAI's chat format, Anthropic's content blocks) read into
+memsync's message convention: the text said or read, tool calls written out, markers for
+parts with no text, and a malformed field named."""
+
+from __future__ import annotations
+
+import pytest
+
+from memsync.write.chat import from_chat
+
+
+def test_content_parts_become_the_turns_text_with_markers_for_what_has_none() -> None:
+    m = from_chat({"role": "user", "name": "Priya", "content": [
+        {"type": "text", "text": "What is on this receipt?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        {"type": "file", "file": {"filename": "march.pdf", "file_data": "…"}},
+        "and this line"]})
+    assert m == {"role": "user", "speaker": "Priya",
+                 "text": "What is on this receipt?\n[image]\n[file: march.pdf]\nand this line"}
+
+
+def test_tool_calls_and_their_answers_are_searchable_text_and_kept_as_they_were() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    asked = from_chat({"role": "assistant", "content": None, "tool_calls": [call]})
+    assert asked["text"] == 'called get_weather({"city": "Paris"})'
+    assert asked["metadata"] == {"tool_calls": [call]}
+    answered = from_chat({"role": "tool", "tool_call_id": "c1", "name": "get_weather", "content": "18C"})
+    assert answered == {"role": "tool", "text": "18C", "metadata": {"tool_call_id": "c1", "name": "get_weather"}}
+    legacy = from_chat({"role": "assistant", "content": "Let me look.",
+                        "function_call": {"name": "lookup", "arguments": "{}"}})
+    assert legacy["text"] == "Let me look.\ncalled lookup({})"
+
+
+def test_anthropic_blocks_reasoning_left_out() -> None:
+    said = from_chat({"role": "assistant", "content": [
+        {"type": "thinking", "thinking": "the user wants a note"},
+        {"type": "text", "text": "Noted."},
+        {"type": "tool_use", "id": "t1", "name": "note", "input": {"text": "pay rent", "due": 1}}]})
+    assert said["text"] == 'Noted.\ncalled note({"due": 1, "text": "pay rent"})'
+    result = from_chat({"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "saved"}]}]})
+    assert result["text"] == "saved"
+
+
+def test_the_messages_own_fields_win() -> None:
+    m = from_chat({"speaker": "Tom", "name": "tom_bot", "text": "hi", "timestamp": "2023-05-08",
+                   "metadata": {"name": "mine"}})
+    assert m == {"speaker": "Tom", "text": "hi", "at": "2023-05-08", "metadata": {"name": "mine"}}
+    both = from_chat({"role": "user", "text": "a", "content": "b"})
+    assert both["content"] == "b", "left for the model to refuse as a field too many"
+
+
+@pytest.mark.parametrize(("message", "named"), [
+    ({"role": "user", "content": 5}, "content: expected text"),
+    ({"role": "user", "content": [{"type": "text", "text": 3}]}, "content.0.text: expected text"),
+    ({"role": "user", "content": [7]}, "content.0: expected text or a content part"),
+    ({"role": "user", "content": [{"text": "no type"}]}, "content.0.type"),
+    ({"role": "assistant", "tool_calls": {"id": "x"}}, "tool_calls: expected a list"),
+    ({"role": "assistant", "tool_calls": [{"function": {"arguments": "{}"}}]}, "tool_calls.0: a tool call needs its name"),
+    ({"role": "assistant", "refusal": 1}, "refusal: expected text"),
+])
+def test_a_malformed_field_is_named(message: dict[str, object], named: str) -> None:
+    with pytest.raises(ValueError, match=named.replace(".", r"\.")):
+        from_chat(message)
