@@ -65,7 +65,8 @@ class QdrantIndex:
     def __init__(self, client: Any, collection_prefix: str):
         self._client = client
         self._prefix = collection_prefix
-        self._ready: set[str] = set()
+        self._ready: set[str] = set()  # created (or checked) by ensure
+        self._seen: set[str] = set()  # found to exist by a reader
         # local mode is an in-process store with no locking of its own: the daemon's worker
         # threads share one client, so their calls take turns (a server client needs no lock)
         local = type(getattr(client, "_client", None)).__name__ == "QdrantLocal"
@@ -96,6 +97,15 @@ class QdrantIndex:
             raise
         except Exception as exc:  # transport and server errors of every kind
             raise IndexUnavailable(f"qdrant {what}: {type(exc).__name__}: {exc}".strip()) from exc
+
+    def _exists(self, name: str) -> bool:
+        """Whether the collection is there; asked until it is (the worker creates it with the
+        first vectors), then known."""
+        if name not in self._ready and name not in self._seen:
+            if not self._call("exists", lambda: self._client.collection_exists(name)):
+                return False
+            self._seen.add(name)
+        return True
 
     def probe(self) -> None:
         self._call("probe", self._client.get_collections)
@@ -171,6 +181,8 @@ class QdrantIndex:
         out: dict[int, str] = {}
         offset: Any = None
         name = self.collection(model)
+        if not self._exists(name):
+            return out
 
         def page(start: Any) -> Any:
             return self._client.scroll(name, limit=1000, offset=start,
@@ -185,7 +197,7 @@ class QdrantIndex:
 
     def count(self, model: str) -> int:
         name = self.collection(model)
-        if not self._call("exists", lambda: self._client.collection_exists(name)):
+        if not self._exists(name):
             return 0
         return int(self._call("count", lambda: self._client.count(name, exact=True)).count)
 
@@ -194,6 +206,8 @@ class QdrantIndex:
         if f.scoped and not f.subjects:
             return []
         name = self.collection(model)
+        if not self._exists(name):  # nothing synced with this model yet: no hits, not an error
+            return []
         flt = qdrant_filter(f)
         res = self._call("query", lambda: self._client.query_points(
             name, query=vector.tolist(), using=VECTOR, limit=k, query_filter=flt, with_payload=["block_id"]))

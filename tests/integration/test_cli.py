@@ -46,6 +46,22 @@ def env(dsn: str, tmp_path: Path) -> dict[str, str]:
             "MEMSYNC_QDRANT_PATH": str(tmp_path / "q"), "MEMSYNC_LOG_LEVEL": "ERROR"}
 
 
+def test_a_search_says_when_writes_wait_for_a_sync_worker(env: dict[str, str]) -> None:
+    r = CliRunner().invoke(main, ["import", "conversation", "-", "--subject", "personal"], env=env,
+                           input='[{"role": "user", "content": "the giraffe was spotted"}]')
+    assert r.exit_code == 0, r.output
+    r = cli(env, "search", "giraffe", "--mode", "lexical")
+    assert r.exit_code == 0 and "no hits" in r.output and "1 change(s) are not searchable yet" in r.output
+    assert "no sync worker is running" in r.output
+    # hybrid, with a Qdrant collection that no sync has created yet: no hits, not an error
+    r = cli(env, "search", "giraffe", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["pending_changes"] == 1, r.output
+    assert cli(env, "run", "--once").exit_code == 0
+    r = cli(env, "search", "giraffe", "--mode", "lexical")
+    assert "the giraffe was spotted" in r.output and "not searchable" not in r.output
+    assert json.loads(cli(env, "search", "giraffe", "--json").stdout)["pending_changes"] == 0
+
+
 def test_status_search_verify_reindex_reembed(conn: DictConn, env: dict[str, str], tmp_path: Path) -> None:
     conn.execute("INSERT INTO agent.facts (fact_type, content) SELECT 'result', 'invoice ' || i || ' sent late'"
                  " FROM generate_series(1, 12) i")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
@@ -11,8 +11,6 @@ from memsync.faces import json_default
 from memsync.faces.cli.base import _app, emit, main
 from memsync.vocabulary import SEARCH_MODES
 
-if TYPE_CHECKING:
-    pass
 
 @main.command("search")
 @click.argument("query")
@@ -49,22 +47,37 @@ def search_cmd(ctx: click.Context, query: str, mode: str, k: int, block_types: t
             pairs = tuple((s.type, s.id) for s in (subjects.resolve(conn, r) for r in subject_refs))
         f = Filters.parse({"block_types": block_types, "source_tables": source_tables, "subjects": pairs,
                            "scoped": bool(pairs)})
+        timing = Timing()
         if as_events:
             found = [x.to_dict() for x in app.recall(query, k=k, neighbours=neighbours, mode=mode,  # type: ignore[arg-type]
                                                      filters=f, as_of=as_of, time_window=time_window)]
-            emit(found, as_json, lambda xs: "\n\n".join(
-                f"{x['score']:.4f}  {x['session']['global_id']}  events {[t['id'] for t in x['turns']]}\n{x['text']}"
-                for x in xs) or "no exchanges")
-            return
-        timing = Timing()
-        hits = app.search(query, k=k, mode=mode, filters=f, timing=timing, as_of=as_of)  # type: ignore[arg-type]
-    if as_json:
-        emit({"hits": [h.to_dict() for h in hits], "timing": timing.to_dict()}, True, str)
-        return
-    emit([h.to_dict() for h in hits], False, lambda hs: "\n".join(
-        f"{h['score']:.4f}  dense #{h['dense_rank'] or '-'} lexical #{h['lexical_rank'] or '-'}  "
-        f"{h['source_table']}#{h['source_id']} block {h['block_id']} [{h['block_type']}] "
-        f"{h['heading_path'] or ''}\n        {h['text'][:100]!r}" for h in hs) or "no hits")
+        else:
+            hits = app.search(query, k=k, mode=mode, filters=f, timing=timing, as_of=as_of)  # type: ignore[arg-type]
+        pending, running = _unsynced(app)
+    if pending and not as_json:  # an import, then a search before `memsync run`: a first user's usual surprise
+        click.echo(f"note: {pending} change(s) are not searchable yet: "
+                   + ("a sync worker is on them" if running else "no sync worker is running "
+                      "(`memsync run`, or `memsync run --once` to sync them and stop)"), err=True)
+    if as_events:
+        emit(found, as_json, lambda xs: "\n\n".join(
+            f"{x['score']:.4f}  {x['session']['global_id']}  events {[t['id'] for t in x['turns']]}\n{x['text']}"
+            for x in xs) or "no exchanges")
+    elif as_json:
+        emit({"hits": [h.to_dict() for h in hits], "timing": timing.to_dict(), "pending_changes": pending}, True, str)
+    else:
+        emit([h.to_dict() for h in hits], False, lambda hs: "\n".join(
+            f"{h['score']:.4f}  dense #{h['dense_rank'] or '-'} lexical #{h['lexical_rank'] or '-'}  "
+            f"{h['source_table']}#{h['source_id']} block {h['block_id']} [{h['block_type']}] "
+            f"{h['heading_path'] or ''}\n        {h['text'][:100]!r}" for h in hs) or "no hits")
+
+
+def _unsynced(app: Any) -> tuple[int, bool]:
+    """Writes not yet searchable (the outbox's pending items), and whether a worker is alive."""
+    from memsync.storage.db import queue, workers
+
+    with app.connection() as conn:
+        pending = int(queue.backlog(conn, queue.OUTBOX)["pending"] or 0)
+        return pending, pending > 0 and any(w["alive"] for w in workers.listing(conn))
 
 
 @main.command("retrieve")
