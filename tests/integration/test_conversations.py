@@ -405,6 +405,18 @@ def test_mcp_log_messages_then_search_events(dsn: str, tmp_path: Path, tom: str)
             await fails(c, "search", {"query": "ridge trail", "weights": {"bm25": 1}}, "weights")
             await fails(c, "search", {"query": "ridge trail", "fusion": "sum"}, "fusion")
             await fails(c, "search", {"query": "ridge trail", "weights": {"dense": -1}}, "weights.dense")
+            # an agent's own turns as its chat log holds them: a tool call, then the tool's answer
+            logged = await ok(c, "log_messages", {"session": s["global_id"], "messages": [
+                {"role": "assistant", "content": None, "at": "2023-05-08T14:03:00Z", "tool_calls": [
+                    {"id": "c9", "type": "function", "function": {"name": "trail_map", "arguments": '{"trail": "ridge"}'}}]},
+                {"role": "tool", "tool_call_id": "c9", "content": [{"type": "text", "text": "ridge: 11 km, 600 m up"}],
+                 "at": "2023-05-08T14:03:01Z"}]})
+            assert logged["added"] == 2
+            found = await ok(c, "search", {"query": "trail_map 600 m up", "events": True, "mode": "lexical"})
+            best = found["exchanges"][0]
+            said = {t["id"]: t["text"] for t in best["turns"]}
+            assert {said[e] for e in best["hits"][:2]} == {'called trail_map({"trail": "ridge"})',
+                                                          "ridge: 11 km, 600 m up"}
 
     asyncio.run(run())
 
