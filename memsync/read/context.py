@@ -23,7 +23,7 @@ from memsync.storage.db import DictConn, audit
 from memsync.storage.db import context as q
 from memsync.storage.filters import Filters
 from memsync.text.clean import unstorable
-from memsync.text.dates import written
+from memsync.text.dates import read_time
 
 
 @dataclass
@@ -271,21 +271,14 @@ def _days_before(when: datetime, days: float) -> datetime:
         return datetime.min.replace(tzinfo=timezone.utc)
 
 
-def parse_when(value: datetime | str | None, field: str) -> datetime | None:
-    """A point in time from a datetime, an ISO 8601 string (any offset, or Z) or one written
-    with the month in words ('8 May 2023', memsync.text.dates); a naive one is taken as UTC.
-    The result is timezone-aware."""
+def parse_when(value: datetime | str | int | None, field: str) -> datetime | None:
+    """A point in time as every caller of memsync writes one (memsync.text.dates: ISO 8601, a
+    Unix time, or the month in words such as '8 May 2023'); a naive one is taken as UTC. The
+    result is timezone-aware."""
     if value is None:
         return None
-    if isinstance(value, str):
-        text = value
-        try:
-            value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-        except ValueError:
-            if (read := written(text)) is None:
-                raise RecipeError(f"{field}: {text!r} is not an ISO 8601 date or time, nor a date such as "
-                                  "'8 May 2023'") from None
-            value = read
-    if not isinstance(value, datetime):
-        raise RecipeError(f"{field} must be a datetime or an ISO 8601 string, got {type(value).__name__}")
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    try:
+        when = read_time(value)
+    except ValueError as exc:
+        raise RecipeError(f"{field}: {exc}") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)

@@ -4,12 +4,16 @@ into datetimes so history comes in with its real times without a conversion step
 
 Only writings a reader cannot take two ways are read: the month is a word, or the year comes
 first (2023/05/20); "03/04/2023" (March or April?) and a date without a year are not. ISO 8601
-and Unix times are left to pydantic, which reads them already."""
+and Unix times are read by pydantic. `read_time` is the one reader of a time a caller gives
+(history's times, a fact's validity, a search's or bundle's as_of)."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 MONTHS = {name: i for i, names in enumerate((
     ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",), ("june", "jun"),
@@ -25,6 +29,35 @@ _DATES = (
     ("mdy", re.compile(rf"{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?\s+(\d{{4}})", re.I)),
     ("ymd", re.compile(r"(\d{4})([/.-])(\d{1,2})\2(\d{1,2})")),
 )
+
+
+_ISO = TypeAdapter(datetime)
+
+
+def read_time(v: Any) -> datetime:
+    """A time as a caller writes it: ISO 8601, a Unix time, or words ('1:56 pm on 8 May, 2023',
+    '2023/05/20 (Sat) 02:21'); anything else raises ValueError saying what to write. Naive
+    when it names no zone (memsync reads that as UTC)."""
+    if isinstance(v, datetime):
+        return v
+    if isinstance(v, bool):
+        raise ValueError("expected a time, not true or false")
+    if isinstance(v, (int, str)) and re.fullmatch(r"(19|20)\d\d[01]\d[0-3]\d", str(v).strip()):
+        # 20230508 would be read as a Unix time in August 1970: surely meant as a date
+        d = str(v).strip()
+        raise ValueError(f"{v!r} is a date without separators, which would read as a Unix time in 1970: "
+                         f"write {d[:4]}-{d[4:6]}-{d[6:]}")
+    if isinstance(v, str) and (w := written(v)) is not None:
+        return w
+    try:
+        return _ISO.validate_python(v)
+    except ValidationError as exc:
+        # ISO-shaped ('2023-02-30'): pydantic's reason says what is wrong with it
+        why = f" ({exc.errors()[0]['msg'].split(', ', 1)[-1]})" if isinstance(v, str) and re.match(r"\s*\d{4}-", v) \
+            else ""
+        shown = repr(v[:80]) if isinstance(v, str) else f"{type(v).__name__} {str(v)[:80]!r}"
+        raise ValueError(f"{shown} is not a time{why}: write ISO 8601 ('2023-05-08T13:56:00Z'), a Unix time, "
+                         "or the month in words ('8 May 2023 1:56 pm', 'May 8, 2023')") from None
 
 
 def written(text: str) -> datetime | None:

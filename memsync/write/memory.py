@@ -23,7 +23,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -48,7 +47,7 @@ from memsync.storage.db import context as ctxq
 from memsync.storage.db import memory as q
 from memsync.storage.db.subjects import RELATIONS
 from memsync.text.clean import has_surrogates
-from memsync.text.dates import written
+from memsync.text.dates import read_time
 from memsync.vocabulary import EventType, MemoryScope, ReflectionMode
 from memsync.write.tokens import SyncToken
 
@@ -222,27 +221,9 @@ def check_when(v: datetime | None) -> datetime | None:
     return v
 
 
-_ISO = TypeAdapter(datetime)
-
-
 def read_when(v: Any) -> Any:
-    """A time as history writes it: ISO 8601, a Unix time, or words ('1:56 pm on 8 May, 2023',
-    '2023/05/20 (Sat) 02:21', memsync.text.dates); anything else is named in the error."""
-    if isinstance(v, (int, str)) and not isinstance(v, bool) and re.fullmatch(r"(19|20)\d\d[01]\d[0-3]\d", str(v)):
-        # 20230508 would be read as a Unix time in August 1970: surely meant as a date
-        raise ValueError(f"{v!r} is a date without separators, which would read as a Unix time in 1970: "
-                         f"write {str(v)[:4]}-{str(v)[4:6]}-{str(v)[6:]}")
-    if not isinstance(v, str):
-        return v
-    if (w := written(v)) is not None:
-        return w
-    try:
-        return _ISO.validate_python(v)
-    except ValidationError as exc:
-        # ISO-shaped ('2023-02-30'): pydantic's reason says what is wrong with it
-        why = f" ({exc.errors()[0]['msg'].split(', ', 1)[-1]})" if re.match(r"\s*\d{4}-", v) else ""
-        raise ValueError(f"{v[:80]!r} is not a time{why}: write ISO 8601 ('2023-05-08T13:56:00Z'), a Unix time, "
-                         "or the month in words ('8 May 2023 1:56 pm', 'May 8, 2023')") from None
+    """History's times and a fact's validity as callers write them (memsync.text.dates)."""
+    return None if v is None else read_time(v)
 
 
 When = Annotated[datetime | None, BeforeValidator(read_when), AfterValidator(check_when)]

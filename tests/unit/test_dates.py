@@ -55,3 +55,25 @@ def test_anything_else_is_not_read(text: str) -> None:
     ("8 May 2023 UTC", False), ("the 25th", False), ("", False)])
 def test_a_day_without_a_clock_is_told_apart(text: str, day: bool) -> None:
     assert day_only(text) is day
+
+
+def test_one_reader_for_every_time_a_caller_gives() -> None:
+    """History's times and a search's or bundle's as_of are read alike: what an import takes,
+    `retrieve --as-of` takes, and both refuse the same writings, saying why."""
+    from memsync.errors import RecipeError
+    from memsync.read.context import parse_when
+    from memsync.text.dates import read_time
+
+    for given, when in [("May 8, 2023 14:05", datetime(2023, 5, 8, 14, 5, tzinfo=UTC)),
+                        ("2023-05-08T14:05:00+02:00", datetime(2023, 5, 8, 12, 5, tzinfo=UTC)),
+                        (1683554700, datetime(2023, 5, 8, 14, 5, tzinfo=UTC)),
+                        ("1683554700", datetime(2023, 5, 8, 14, 5, tzinfo=UTC))]:
+        assert parse_when(given, "as_of") == when, given  # type: ignore[arg-type]
+        read = read_time(given)
+        assert (read if read.tzinfo else read.replace(tzinfo=UTC)) == when, given
+    for bad, why in [("2023-02-30", "day value is outside expected range"), ("03/04/2023", "is not a time"),
+                     ("20230508", "write 2023-05-08"), (True, "not true or false"), ("soon", "is not a time")]:
+        with pytest.raises(ValueError, match=why):
+            read_time(bad)
+        with pytest.raises(RecipeError, match=f"as_of: .*{why}"):
+            parse_when(bad, "as_of")  # type: ignore[arg-type]
