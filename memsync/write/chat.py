@@ -1,10 +1,11 @@
 """Chat messages as agents' logs write them, mapped onto memsync's message convention (`text`,
 `speaker` or `role`, `metadata`). OpenAI's chat format: `content` as text, as a list of parts
 or null beside `tool_calls`; `name` for the participant; `role: "tool"` answers with their
-`tool_call_id`. Anthropic's content blocks: `text`, `tool_use`, `tool_result`. Tool calls are
-written out in the text so a later question finds them; a part memsync keeps no text for (an
-image, a file) leaves a marker, so a turn never silently loses what it carried. Pure: raises
-ValueError naming the field."""
+`tool_call_id`. OpenAI's Responses API items: `message`, `function_call`,
+`function_call_output`. Anthropic's content blocks: `text`, `tool_use`, `tool_result`. Tool
+calls are written out in the text so a later question finds them; a part memsync keeps no text
+for (an image, a file) leaves a marker, so a turn never silently loses what it carried. Pure:
+raises ValueError naming the field."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def from_chat(data: dict[str, Any]) -> dict[str, Any]:
     or null), `tool_calls` / `function_call`, `refusal`, `name`, `tool_call_id` and
     `timestamp` read; the message's own `text`, `speaker`, `at` and `metadata` win."""
     out = dict(data)
+    _item(out)
     meta: dict[str, Any] = {}
     lines: list[str] = []
     if "content" in out and "text" not in out:  # both: the model names the one too many
@@ -55,6 +57,31 @@ def from_chat(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _item(out: dict[str, Any]) -> None:
+    """OpenAI's Responses API writes a conversation as typed items: a message, a function call,
+    its output. Rewritten in place as the chat format's message, assistant call or tool answer."""
+    if "type" not in out:
+        return
+    kind = out.pop("type")
+    out.pop("status", None)  # 'completed': the item's state in the API, not part of what was said
+    if kind == "message":
+        return
+    if kind == "function_call":
+        out.setdefault("role", "assistant")
+        call = {"type": "function", "function": {"name": out.pop("name", None), "arguments": out.pop("arguments", None)}}
+        if "call_id" in out:
+            call["id"] = out.pop("call_id")
+        out["tool_calls"] = [call]
+    elif kind == "function_call_output":
+        out.setdefault("role", "tool")
+        if "call_id" in out:
+            out["tool_call_id"] = out.pop("call_id")
+        out["content"] = out.pop("output", None)
+    else:
+        raise ValueError(f"type: {str(kind)[:40]!r} items are not conversation turns (a message, function_call or "
+                         "function_call_output is; leave the others out)")
+
+
 def schema(schema: dict[str, Any]) -> None:
     """A message model's JSON schema with the chat fields it reads, so a client that checks
     arguments against the schema sends them: `text` is then one way among several to say it."""
@@ -67,6 +94,8 @@ def schema(schema: dict[str, Any]) -> None:
         "tool_call_id": {"type": "string", "description": "the call a tool message answers"},
         "refusal": {"type": "string"},
         "timestamp": {"description": "when it was said (as `at`)"},
+        "type": {"type": "string", "description": "a Responses API item: message, function_call, function_call_output"},
+        "call_id": {"type": "string"}, "arguments": {"type": "string"}, "output": {}, "status": {"type": "string"},
     })
     schema["required"] = [r for r in schema.get("required", []) if r != "text"]
 

@@ -62,3 +62,17 @@ def test_the_messages_own_fields_win() -> None:
 def test_a_malformed_field_is_named(message: dict[str, object], named: str) -> None:
     with pytest.raises(ValueError, match=named.replace(".", r"\.")):
         from_chat(message)
+
+
+def test_the_responses_apis_typed_items_are_turns_too() -> None:
+    said = from_chat({"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+                      "content": [{"type": "output_text", "text": "Checking.", "annotations": []}]})
+    assert said == {"id": "msg_1", "role": "assistant", "text": "Checking."}
+    call = from_chat({"type": "function_call", "id": "fc_1", "call_id": "call_7", "name": "get_weather",
+                      "arguments": '{"city": "Oslo"}', "status": "completed"})
+    assert call["role"] == "assistant" and call["text"] == 'called get_weather({"city": "Oslo"})'
+    assert call["metadata"]["tool_calls"][0]["id"] == "call_7" and call["id"] == "fc_1"
+    answer = from_chat({"type": "function_call_output", "call_id": "call_7", "output": "snow, -3C"})
+    assert answer == {"role": "tool", "text": "snow, -3C", "metadata": {"tool_call_id": "call_7"}}
+    with pytest.raises(ValueError, match="'reasoning' items are not conversation turns"):
+        from_chat({"type": "reasoning", "summary": []})

@@ -39,7 +39,8 @@ def import_conversation(ctx: click.Context, file: Any, subject: str | None, memo
     (text kept, an image or file leaves a marker such as [image]), `name` as the
     speaker, an assistant's tool_calls (and Anthropic tool_use blocks) written out as
     'called NAME(ARGUMENTS)' and kept in the message's metadata, a tool's answer with
-    its tool_call_id.
+    its tool_call_id; the Responses API's message, function_call and
+    function_call_output items.
     A session may carry a `summary` and an `ended_at`; an imported session is completed.
     A message needs text (or content) and a speaker or role; `at` defaults to the session's
     date, `id` to one derived from its position and text. Times: ISO 8601, a Unix time, or
