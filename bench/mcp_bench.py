@@ -7,7 +7,9 @@
 2. MCP `retrieve` round trip (SDK client over stdio -> `memsync mcp`) / library `retrieve`
    on the same recipe, subject and query (target <= 1.15).
 3. Start of `memsync mcp` (stdio) -> first `list_tools` answer (target <= 1.5 s): the model
-   loads in the background, so this is the imports and the database.
+   loads in the background, so this is the imports and the database. Then -> the first
+   `search` answered: from a query graph an earlier start checked, without waiting for the
+   model (before, every read waited for it to load).
 4. The client closes stdin -> the server process has exited (target <= 0.5 s; clients kill
    a server that lingers past ~2 s): right after `initialize` (the model still loading) and
    once the model is loaded and the in-process worker runs.
@@ -100,7 +102,11 @@ async def mcp_vs_library(app: Memsync, dsn: str, home: Path, person: int, n: int
         lib.append(time.perf_counter() - t0)
     rpc, floor = [], []
     async with Client(_params(dsn, home), read_timeout_seconds=300) as c:
-        await c.call_tool("retrieve", args)  # waits for the server's model
+        await c.call_tool("retrieve", args)
+        # reads are served before the model has loaded (from the query graph): time them once it
+        # has, or they share the CPU with the load
+        while not (await c.call_tool("status", {})).structured_content.get("model_loaded", True):
+            await asyncio.sleep(0.2)
         for _ in range(n):
             t0 = time.perf_counter()
             r = await c.call_tool("retrieve", args)
@@ -117,14 +123,18 @@ async def mcp_vs_library(app: Memsync, dsn: str, home: Path, person: int, n: int
 async def start_to_list_tools(dsn: str, home: Path, n: int) -> dict[str, Any]:
     from mcp import Client
 
-    times = []
+    times, searched = [], []
     for _ in range(n):
         t0 = time.perf_counter()
         async with Client(_params(dsn, home), read_timeout_seconds=300) as c:
             tools = await c.list_tools()
             times.append(time.perf_counter() - t0)
             assert len(tools.tools) == len(TOOLS)
-    return {"starts": n, "median_s": statistics.median(times), "max_s": max(times)}
+            r = await c.call_tool("search", {"query": "memoir drafts on Sundays"})
+            searched.append(time.perf_counter() - t0)
+            assert not r.is_error, r.content
+    return {"starts": n, "median_s": statistics.median(times), "max_s": max(times),
+            "first_search_median_s": statistics.median(searched), "first_search_max_s": max(searched)}
 
 
 def stdin_close_to_exit(dsn: str, home: Path, n: int) -> dict[str, Any]:
@@ -133,7 +143,10 @@ def stdin_close_to_exit(dsn: str, home: Path, n: int) -> dict[str, Any]:
     env = {**os.environ, "MEMSYNC_DSN": dsn, "MEMSYNC_HOME": str(home), "MEMSYNC_LOG_LEVEL": "WARNING"}
     init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
             "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "b", "version": "1"}}}
-    status = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "search",
+    # a write, then a search: the search waits for the model and the worker (it must see the write)
+    write = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "add_note", "arguments": {
+        "subject": "personal", "body_md": "a note to wait for"}}}
+    status = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "search",
                                                                           "arguments": {"query": "warm"}}}
     out: dict[str, list[float]] = {"loading": [], "loaded": []}
     for when in ("loading", "loaded"):
@@ -144,10 +157,11 @@ def stdin_close_to_exit(dsn: str, home: Path, n: int) -> dict[str, Any]:
             p.stdin.write((json.dumps(init) + "\n").encode())
             p.stdin.flush()
             p.stdout.readline()
-            if when == "loaded":  # a search waits for the model: answered means loaded
-                p.stdin.write((json.dumps(status) + "\n").encode())
-                p.stdin.flush()
-                p.stdout.readline()
+            if when == "loaded":  # answered means loaded, the worker running
+                for msg in (write, status):
+                    p.stdin.write((json.dumps(msg) + "\n").encode())
+                    p.stdin.flush()
+                    p.stdout.readline()
             t0 = time.perf_counter()
             p.stdin.close()
             p.wait(timeout=120)
@@ -188,7 +202,8 @@ def main() -> None:
           f"trip (list_tools) {rt['sdk_round_trip_p50_ms']:.1f} ms; memsync's share beyond both: "
           f"{rt['memsync_share']:+.2f}")
     print(f"memsync mcp start -> first list_tools, {st['starts']} starts: median {st['median_s']:.2f} s, "
-          f"max {st['max_s']:.2f} s (target <= 1.5 s)")
+          f"max {st['max_s']:.2f} s (target <= 1.5 s); -> first search answered: median "
+          f"{st['first_search_median_s']:.2f} s, max {st['first_search_max_s']:.2f} s")
     print(f"stdin closed -> exited: while the model loads median {ex['loading_median_s']:.2f} s (max "
           f"{ex['loading_max_s']:.2f}); loaded, worker running {ex['loaded_median_s']:.2f} s (max "
           f"{ex['loaded_max_s']:.2f}); target <= 0.5 s")

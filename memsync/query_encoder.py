@@ -21,6 +21,7 @@ any failure to export or load, leaves the caller on the torch path (logged once)
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import sys
@@ -77,26 +78,39 @@ def model_ids(model: Any, max_length: int) -> Callable[[str], Ids]:
     return ids
 
 
-def direct_ids(model: Any, max_length: int) -> Callable[[str], Ids] | None:
-    """The model's Rust tokenizer called directly, where it gives the ids the model's own
-    step gives on every probe text; else None."""
+def tokenizer_spec(model: Any) -> tuple[str, bool] | None:
+    """The model's Rust tokenizer as JSON and whether the model lower-cases first; None when it
+    has no fast tokenizer."""
     try:
-        from tokenizers import Tokenizer
-
         module = model[0]
-        backend = Tokenizer.from_str(module.tokenizer.backend_tokenizer.to_str())  # ours: its settings are ours
-        backend.no_padding()
-        backend.enable_truncation(max_length)
-        lower = bool(getattr(module, "do_lower_case", False))
+        return module.tokenizer.backend_tokenizer.to_str(), bool(getattr(module, "do_lower_case", False))
     except Exception as exc:  # not a fast tokenizer, or an API this version lacks
         log.info("query tokens through sentence-transformers: %s", exc)
         return None
+
+
+def direct(spec: str, lower: bool, max_length: int) -> Callable[[str], Ids]:
+    """Text to ids through a private copy of the tokenizer: no padding, cut to the window."""
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(spec)  # ours: its settings are ours
+    backend.no_padding()
+    backend.enable_truncation(max_length)
 
     def ids(text: str) -> Ids:
         text = str(text).strip()  # as sentence-transformers does
         enc = backend.encode(text.lower() if lower else text)
         return np.array([enc.ids], dtype=np.int64), np.array([enc.attention_mask], dtype=np.int64)
+    return ids
 
+
+def direct_ids(model: Any, max_length: int) -> Callable[[str], Ids] | None:
+    """The model's Rust tokenizer called directly, where it gives the ids the model's own
+    step gives on every probe text; else None."""
+    spec = tokenizer_spec(model)
+    if spec is None:
+        return None
+    ids = direct(*spec, max_length)
     reference = model_ids(model, max_length)
     for text in PROBE_TEXTS:
         (a, am), (b, bm) = ids(text), reference(text)
@@ -122,12 +136,14 @@ def supported(model: Any) -> str | None:
 
 
 def cache_key(model_dir: str) -> str:
-    """Names the exported graph by what it was made from: the model's files and the torch
-    and onnx versions that exported it."""
-    import onnx
-    import torch
+    """Names the exported graph by what it was made from: the model's files, the torch and onnx
+    versions that exported it, and the versions of the libraries whose text-to-ids and pooling
+    it stands in for (read from the installed packages: no import, so a process that only
+    searches never loads torch; an upgrade of any of them exports and checks afresh)."""
+    from importlib.metadata import version
 
-    h = hashlib.sha256(f"{torch.__version__}\x00{onnx.__version__}\x00{ONNX_OPSET}\x00{GRAPH_RECIPE}".encode())
+    made_by = "\x00".join(version(p) for p in ("torch", "onnx", "sentence-transformers", "transformers", "tokenizers"))
+    h = hashlib.sha256(f"{made_by}\x00{ONNX_OPSET}\x00{GRAPH_RECIPE}".encode())
     root = Path(model_dir)
     for name in ("config.json", "model.safetensors", "pytorch_model.bin"):
         f = root / name
@@ -193,42 +209,93 @@ def _fuse(path: Path, heads: int, hidden: int) -> None:
 
 def build(model: Any, model_dir: str, cache: Path, threads: int) -> QueryEncoder | None:
     """The ONNX query encoder for a loaded model, exporting it into `cache` the first time;
-    None (and a log line) where it cannot be had."""
+    None (and a log line) where it cannot be had. Once the graph has reproduced the model, its
+    checks are written beside it, so later processes take it without the model (from_cache)."""
     why = supported(model)
     if why is not None:
         log.info("queries embed through torch: %s", why)
         return None
     try:
-        import onnxruntime as ort
-
         path = cache / f"query-{cache_key(model_dir)}.onnx"
         if not path.exists():
             export(model, path)
             log.info("exported the query graph to %s", path)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, threads)
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        # no busy-waiting between runs: the threads would take the cores from the torch encode
-        # and the BM25 query that run beside a search in the same process. Spinning within a
-        # run only (session.force_spinning_stop) was tried: 0.78x the query time in a process
-        # that only searches, but 1.35-1.7x where a torch encode ran 10 ms before (its OpenMP
-        # threads still spin then), so it is not used
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         max_length = int(getattr(model, "max_seq_length", 256) or 256)
-        encoder = QueryEncoder(session, direct_ids(model, max_length) or model_ids(model, max_length))
+        tokenize = direct_ids(model, max_length)
+        encoder = QueryEncoder(_session(path, threads), tokenize or model_ids(model, max_length))
         expected = np.asarray(model.encode([PROBE], normalize_embeddings=True, convert_to_numpy=True,
                                            show_progress_bar=False)[0], dtype=np.float32)
-        cosine = float(np.dot(encoder.encode(PROBE), expected / (np.linalg.norm(expected) or 1.0)))
+        vec = encoder.encode(PROBE)
+        cosine = float(np.dot(vec, expected / (np.linalg.norm(expected) or 1.0)))
         if cosine < 0.999:  # a graph that does not reproduce the model is never used
             path.unlink(missing_ok=True)
             raise ValueError(f"the exported graph gives other vectors than the model (cosine {cosine:.4f})")
+        if tokenize is not None and (spec := tokenizer_spec(model)) is not None:
+            reference = model_ids(model, max_length)
+            _write_json(checks_path(path), {
+                "recipe": GRAPH_RECIPE, "tokenizer": spec[0], "lower": spec[1], "max_length": max_length,
+                "probe_ids": {t: reference(t)[0][0].tolist() for t in PROBE_TEXTS}, "probe_vector": vec.tolist()})
     except Exception as exc:  # no onnxruntime, an export the exporter refuses, a cache we cannot write
         log.warning("queries embed through torch: the ONNX query graph is not available (%s)",
                     str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__)
         return None
     return encoder
+
+
+def from_cache(model_dir: str, cache: Path, threads: int) -> QueryEncoder | None:
+    """The query encoder from a graph an earlier build() exported and checked, without loading
+    the model (no torch: a search from the command line or a fresh MCP server is ready in about a
+    second, not the ~10 s of importing torch and sentence-transformers). Used only where the
+    tokenizer gives the ids the model gave on the probe texts and the graph the vector it gave
+    then; else None (the caller loads the model and build() checks afresh)."""
+    path = cache / f"query-{cache_key(model_dir)}.onnx"
+    checks = checks_path(path)
+    if not (path.exists() and checks.exists()):
+        return None
+    try:
+        data = json.loads(checks.read_text())
+        if data.get("recipe") != GRAPH_RECIPE:
+            return None
+        tokenize = direct(data["tokenizer"], bool(data["lower"]), int(data["max_length"]))
+        for text, want in data["probe_ids"].items():
+            if tokenize(text)[0][0].tolist() != want:
+                log.info("query graph checks: the tokenizer gives other ids now; loading the model")
+                return None
+        encoder = QueryEncoder(_session(path, threads), tokenize)
+        expected = np.asarray(data["probe_vector"], dtype=np.float32)
+        if float(np.dot(encoder.encode(PROBE), expected)) < 0.9999:
+            log.info("query graph checks: the graph gives another vector now; loading the model")
+            return None
+    except Exception as exc:  # a checks file cut short, an onnxruntime that refuses the graph
+        log.info("query graph checks not usable (%s); loading the model", type(exc).__name__)
+        return None
+    return encoder
+
+
+def checks_path(graph: Path) -> Path:
+    return graph.with_suffix(".checks.json")
+
+
+def _session(path: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, threads)
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    # no busy-waiting between runs: the threads would take the cores from the torch encode
+    # and the BM25 query that run beside a search in the same process. Spinning within a
+    # run only (session.force_spinning_stop) was tried: 0.78x the query time in a process
+    # that only searches, but 1.35-1.7x where a torch encode ran 10 ms before (its OpenMP
+    # threads still spin then), so it is not used
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
 
 
 def _tokenizer(model: Any) -> Any:

@@ -121,6 +121,7 @@ def test_every_tool_over_stdio_with_the_real_model(dsn: str, tmp_path: Path, wor
             assert (await ok(c, "block_actions", {"block": note["global_id"], "profile": "p"}))["actions"] == []
             status = await ok(c, "status")
             assert status["writes_of_this_connection"] >= 5 and status["model"] and "backlog" in status
+            assert status["model_loaded"] is True, "its writes were searchable: the model had loaded"
             ended = await ok(c, "end_session", {"session": s["global_id"], "summary": "done"})
             assert ended["row"]["status"] == "completed"
             # calls inside the session were logged as its tool_call/tool_result events
@@ -503,3 +504,28 @@ def test_malformed_stdio_lines_get_an_error_response_and_the_session_goes_on(dsn
     proc.stdin.close()
     assert proc.wait(timeout=60) == 0
     assert proc.stderr.read().decode().count("refused a message from the client") == len(cases)
+
+
+def test_reads_wait_for_the_query_path_and_for_the_worker_only_after_a_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh server answers searches once queries can be embedded (from a checked query
+    graph, before the model loads); a connection that wrote waits for the model and the worker
+    that make its writes searchable."""
+    from datetime import datetime, timezone
+
+    from memsync.errors import ServerError
+    from memsync.faces.mcp import server
+    from memsync.faces.mcp.tools import Caller
+    from memsync.write.tokens import SyncToken
+
+    monkeypatch.setattr(server, "MODEL_WAIT_SECONDS", 0.05)
+    mem = server.Memory(app=None, env=None, exposed=())  # type: ignore[arg-type]
+    reader, writer = Caller(), Caller()
+    writer.wrote(SyncToken.of(datetime.now(timezone.utc), [("agent.facts", 1)]))
+    with pytest.raises(ServerError, match="not loaded"):
+        mem.wait_ready(reader)
+    mem.queries_ready.set()
+    mem.wait_ready(reader)
+    with pytest.raises(ServerError, match="not loaded"):
+        mem.wait_ready(writer)
+    mem.ready.set()
+    mem.wait_ready(writer)

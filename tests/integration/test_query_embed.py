@@ -97,3 +97,34 @@ def test_query_tokens_come_from_the_models_own_tokenizer_called_directly(
     with caplog.at_level(logging.INFO):
         assert query_encoder.direct_ids(model, model.max_seq_length) is None
     assert "differs on a probe text" in caplog.text
+
+
+def test_a_checked_graph_serves_queries_without_loading_the_model(tmp_path: Path) -> None:
+    """Once a process has checked the graph against the model, later ones (a search from the
+    command line, a fresh MCP server) embed queries from it without torch; a graph or tokenizer
+    that no longer gives what was checked sends them back to the model, which checks afresh."""
+    import json
+    import subprocess
+    import sys
+
+    first = SentenceTransformerEmbedder(cache_dir=tmp_path, device="cpu")
+    want = first.encode_query(QUERIES[0])
+    checks = next((tmp_path / "models").glob("query-*.checks.json"))
+    later = SentenceTransformerEmbedder(cache_dir=tmp_path, device="cpu")
+    assert float(np.dot(later.encode_query(QUERIES[0]), want)) >= 0.9999
+    assert later._model is None, "served from the checked graph"
+    assert (later.active_device, later.active_precision) == (first.active_device, first.active_precision)
+    assert float(np.dot(later.encode([QUERIES[0]])[0], want)) >= 0.999, "the model still loads when asked to encode"
+    code = ("import sys; from pathlib import Path; from memsync.embed import SentenceTransformerEmbedder as E; "
+            f"E(cache_dir=Path({str(tmp_path)!r}), device='cpu').encode_query('x'); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False", "a process that only searches never imports torch"
+    # checks the graph no longer meets: the model is loaded and the checks written again
+    data = json.loads(checks.read_text())
+    checks.write_text(json.dumps({**data, "probe_vector": data["probe_vector"][::-1]}))
+    wary = SentenceTransformerEmbedder(cache_dir=tmp_path, device="cpu")
+    assert float(np.dot(wary.encode_query(QUERIES[0]), want)) >= 0.9999 and wary._model is not None
+    assert float(np.dot(json.loads(checks.read_text())["probe_vector"], data["probe_vector"])) >= 0.9999
+    checks.write_text(checks.read_text()[:100])  # cut short
+    cut = SentenceTransformerEmbedder(cache_dir=tmp_path, device="cpu")
+    assert float(np.dot(cut.encode_query(QUERIES[0]), want)) >= 0.9999 and cut._model is not None

@@ -45,3 +45,23 @@ def test_synced_memory_is_semantically_searchable(conn: DictConn, dsn: str, sett
     # both indexes rank the same blocks
     vec = real_embedder.encode(["invoice email"])[0]
     assert [b for b, _ in pg.search(model, vec, 3)] == [b for b, _ in qdrant_index.search(model, vec, 3)]
+
+
+def test_a_worker_with_nothing_to_sync_never_loads_the_model(dsn: str, tmp_path: Any) -> None:
+    """`memsync run --once` on an empty queue checks its index against the model's stated
+    vector size without importing torch (it took ~10 s when the check loaded the model); the
+    size the files state is the loaded model's."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from memsync.faces.cli import main\n"
+            "try:\n    main(['run', '--once'], standalone_mode=False)\n"
+            "finally:\n    print('torch' in sys.modules)")
+    env = {"MEMSYNC_DSN": dsn, "MEMSYNC_HOME": str(tmp_path), "MEMSYNC_LOG_LEVEL": "ERROR", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout
+    emb = SentenceTransformerEmbedder()
+    assert emb.dim == 384 and not emb.loaded
+    emb.encode(["x"])
+    assert emb.loaded and emb.dim == emb._model_dim(emb._model) == 384

@@ -73,6 +73,9 @@ class Memory:
     scope: str | None = None
     # set once the model is loaded and (unless --no-sync) the in-process worker runs
     ready: threading.Event = field(default_factory=threading.Event)
+    # set once queries can be embedded: from a checked query graph that is about a second after
+    # start, before the model itself (~10 s of importing torch) has loaded
+    queries_ready: threading.Event = field(default_factory=threading.Event)
     process_caller: t.Caller = field(default_factory=t.Caller)
     principals: dict[str, t.Caller] = field(default_factory=dict)
     sessions: dict[str, t.Caller] = field(default_factory=dict)  # HTTP sessions by token and Mcp-Session-Id
@@ -86,8 +89,11 @@ class Memory:
             return self.env
         return t.Env(self.app, self.app.confinement(self.scope), self.env.profile)
 
-    def wait_ready(self) -> None:
-        if not self.ready.wait(MODEL_WAIT_SECONDS):
+    def wait_ready(self, caller: t.Caller | None = None) -> None:
+        """Until a read can be served: the query path where the caller has written nothing (no
+        write of theirs waits for the worker), else the model and the worker that syncs it."""
+        event = self.queries_ready if caller is not None and not caller.token.changes else self.ready
+        if not event.wait(MODEL_WAIT_SECONDS):
             raise ServerError(f"the embedding model is not loaded after {MODEL_WAIT_SECONDS:.0f}s; see the server log")
 
     def caller(self, ctx: Context) -> t.Caller:
@@ -182,7 +188,7 @@ def _tool(mem: Memory, spec: t.ToolSpec) -> Any:
             _no_unknown(ctx, spec)
             args = w.parse(spec.args, kwargs)
             if spec.name in NEEDS_MODEL and not mem.ready.is_set():
-                await anyio.to_thread.run_sync(mem.wait_ready)
+                await anyio.to_thread.run_sync(mem.wait_ready, caller)
             env = await anyio.to_thread.run_sync(mem.current)
             if session:
                 await anyio.to_thread.run_sync(_log_call, mem, env, session, spec.name, "tool_call", kwargs)
@@ -353,11 +359,16 @@ def warm_up(mem: Memory, sync: bool, stop: threading.Event) -> threading.Thread:
 
     def body() -> None:
         try:
+            # the query path first: from a graph an earlier start exported and checked it needs
+            # no model, so reads are served while the model loads (else this loads the model and
+            # exports the graph once per home)
+            app.runtime.embedder.encode_query("warm up")
+            mem.queries_ready.set()
             app.runtime.embedder.encode(["warm up"])
-            app.runtime.embedder.encode_query("warm up")  # the query graph (exported once per home)
             log.info("model %s loaded", app.runtime.embedder.model_id)
         except Exception as exc:
             log.error("model load failed: %s", _message(exc))
+            mem.queries_ready.set()
             mem.ready.set()
             return
         if not sync:

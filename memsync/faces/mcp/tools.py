@@ -215,7 +215,8 @@ def _list_recipes(env: Env, c: Caller, a: NoArgs) -> Any:
 def _status(env: Env, c: Caller, a: NoArgs) -> Any:
     s = env.app.status()
     # counts only: the dead letters' rows and errors may name memory outside a scoped server's tree
-    return {"backlog": s["backlog"], "lag": s["lag"], "model": s["model"], "vectors": s["vectors"],
+    return {"backlog": s["backlog"], "lag": s["lag"], "model": s["model"], "model_loaded": env.app.runtime.embedder.loaded,
+            "vectors": s["vectors"],
             "workers_alive": sum(1 for x in s["workers"] if x.get("alive")),
             "writes_of_this_connection": len(c.token.changes),
             "unsynced_of_this_connection": len(env.app.wait_synced(c.token, 0))}
@@ -232,7 +233,8 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("list_recipes", "List the context recipes retrieve accepts.", NoArgs, False, _list_recipes),
     ToolSpec("block_actions", "The actions a block offers (agent.block_actions) that the profile's tools can "
              "perform.", BlockActionsArgs, False, _block_actions),
-    ToolSpec("status", "Sync health: backlog, dead letters, lag, the model and indexes.", NoArgs, False, _status),
+    ToolSpec("status", "Sync health: backlog, dead letters, lag, the model (and whether it has loaded: searches are "
+             "served before it has, writes wait for it to be synced) and indexes.", NoArgs, False, _status),
     ToolSpec("remember", "Store a durable fact about a subject (a preference, constraint, pattern, anti_pattern, "
              "heuristic or result). Pass idempotency_key when a retry could repeat the call. Returns the fact "
              "and a sync_token.", w.Remember, True, _write(w.remember)),
