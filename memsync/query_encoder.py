@@ -233,8 +233,10 @@ def build(model: Any, model_dir: str, cache: Path, threads: int) -> QueryEncoder
         if tokenize is not None and (spec := tokenizer_spec(model)) is not None:
             reference = model_ids(model, max_length)
             _write_json(checks_path(path), {
-                "recipe": GRAPH_RECIPE, "tokenizer": spec[0], "lower": spec[1], "max_length": max_length,
-                "probe_ids": {t: reference(t)[0][0].tolist() for t in PROBE_TEXTS}, "probe_vector": vec.tolist()})
+                "recipe": GRAPH_RECIPE, "model": model_dir, "tokenizer": spec[0], "lower": spec[1],
+                "max_length": max_length, "probe_ids": {t: reference(t)[0][0].tolist() for t in PROBE_TEXTS},
+                "probe_vector": vec.tolist()})
+            forget_others(path, model_dir)
     except Exception as exc:  # no onnxruntime, an export the exporter refuses, a cache we cannot write
         log.warning("queries embed through torch: the ONNX query graph is not available (%s)",
                     str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__)
@@ -270,6 +272,29 @@ def from_cache(model_dir: str, cache: Path, threads: int) -> QueryEncoder | None
         log.info("query graph checks not usable (%s); loading the model", type(exc).__name__)
         return None
     return encoder
+
+
+def forget_others(path: Path, model_dir: str) -> None:
+    """Deletes the graphs this model was exported to under other keys (before an upgrade of
+    torch, onnx, the model's libraries or its files: never read again, ~90 MB each), and those
+    an older memsync left without checks (whichever model they were: one still in use is
+    exported again, once, on its next start)."""
+    for other in path.parent.glob("query-*.onnx"):
+        if other == path:
+            continue
+        checks = checks_path(other)
+        try:
+            named = json.loads(checks.read_text()).get("model") if checks.exists() else None
+        except (OSError, ValueError, AttributeError):
+            named = None
+        if named is None or named == model_dir:
+            try:
+                other.unlink(missing_ok=True)
+                checks.unlink(missing_ok=True)
+            except OSError as exc:  # another user's file: left, the query path is not at stake
+                log.info("could not delete the query graph %s: %s", other.name, exc)
+                continue
+            log.info("deleted the query graph %s (%s)", other.name, "superseded" if named else "made without checks")
 
 
 def checks_path(graph: Path) -> Path:

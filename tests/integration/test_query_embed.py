@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from memsync import query_encoder
-from memsync.embed import SentenceTransformerEmbedder
+from memsync.embed import SentenceTransformerEmbedder, model_path
 
 pytestmark = pytest.mark.model
 
@@ -107,9 +107,21 @@ def test_a_checked_graph_serves_queries_without_loading_the_model(tmp_path: Path
     import subprocess
     import sys
 
+    # graphs left by earlier exports: this model's under an older key, one an older memsync
+    # wrote without checks, and another model's, which stays
+    models = tmp_path / "models"
+    models.mkdir()
+    mine = model_path(SentenceTransformerEmbedder().model_id)
+    for name, owner in (("query-older", mine), ("query-unchecked", None), ("query-other", "/models/other")):
+        (models / f"{name}.onnx").write_bytes(b"graph")
+        if owner:
+            (models / f"{name}.checks.json").write_text(json.dumps({"model": owner}))
     first = SentenceTransformerEmbedder(cache_dir=tmp_path, device="cpu")
     want = first.encode_query(QUERIES[0])
-    checks = next((tmp_path / "models").glob("query-*.checks.json"))
+    checks = next(p for p in models.glob("query-*.checks.json") if p.name != "query-other.checks.json")
+    graph = checks.name.replace(".checks.json", ".onnx")
+    assert sorted(p.name for p in models.glob("query-*")) == sorted([checks.name, graph, "query-other.onnx",
+                                                                     "query-other.checks.json"])
     later = SentenceTransformerEmbedder(cache_dir=tmp_path, device="cpu")
     assert float(np.dot(later.encode_query(QUERIES[0]), want)) >= 0.9999
     assert later._model is None, "served from the checked graph"
