@@ -232,11 +232,14 @@ def build(model: Any, model_dir: str, cache: Path, threads: int) -> QueryEncoder
             raise ValueError(f"the exported graph gives other vectors than the model (cosine {cosine:.4f})")
         if tokenize is not None and (spec := tokenizer_spec(model)) is not None:
             reference = model_ids(model, max_length)
-            _write_json(checks_path(path), {
-                "recipe": GRAPH_RECIPE, "model": model_dir, "tokenizer": spec[0], "lower": spec[1],
-                "max_length": max_length, "probe_ids": {t: reference(t)[0][0].tolist() for t in PROBE_TEXTS},
-                "probe_vector": vec.tolist()})
-            forget_others(path, model_dir)
+            try:  # without its checks the graph still serves this process; later ones load the model
+                _write_json(checks_path(path), {
+                    "recipe": GRAPH_RECIPE, "model": model_dir, "tokenizer": spec[0], "lower": spec[1],
+                    "max_length": max_length, "probe_ids": {t: reference(t)[0][0].tolist() for t in PROBE_TEXTS},
+                    "probe_vector": vec.tolist()})
+                forget_others(path, model_dir)
+            except OSError as exc:
+                log.info("query graph checks not written (%s)", exc)
     except Exception as exc:  # no onnxruntime, an export the exporter refuses, a cache we cannot write
         log.warning("queries embed through torch: the ONNX query graph is not available (%s)",
                     str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__)
@@ -250,11 +253,11 @@ def from_cache(model_dir: str, cache: Path, threads: int) -> QueryEncoder | None
     second, not the ~10 s of importing torch and sentence-transformers). Used only where the
     tokenizer gives the ids the model gave on the probe texts and the graph the vector it gave
     then; else None (the caller loads the model and build() checks afresh)."""
-    path = cache / f"query-{cache_key(model_dir)}.onnx"
-    checks = checks_path(path)
-    if not (path.exists() and checks.exists()):
-        return None
     try:
+        path = cache / f"query-{cache_key(model_dir)}.onnx"
+        checks = checks_path(path)
+        if not (path.exists() and checks.exists()):
+            return None
         data = json.loads(checks.read_text())
         if data.get("recipe") != GRAPH_RECIPE:
             return None
