@@ -104,11 +104,11 @@ def stated_dim(root: Path) -> int | None:
     transformer, one pooling mode and optionally normalisation (the pooled width is then the
     word embedding's); None for anything else, which is asked of the loaded model."""
     try:
-        modules = [str(m["type"]).rsplit(".", 1)[-1] for m in json.loads((root / "modules.json").read_text())]
+        listed = json.loads((root / "modules.json").read_text())
+        modules = [str(m["type"]).rsplit(".", 1)[-1] for m in listed]
         if modules not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
             return None
-        path = json.loads((root / "modules.json").read_text())[1].get("path") or ""
-        pooling = json.loads((root / path / "config.json").read_text())
+        pooling = json.loads((root / (listed[1].get("path") or "") / "config.json").read_text())
         modes = [k for k, v in pooling.items() if k.startswith("pooling_mode") and v is True]
         if isinstance(pooling.get("pooling_mode"), str):  # newer files name the one mode
             modes = [pooling["pooling_mode"]]

@@ -23,7 +23,7 @@ from memsync.storage.db import DictConn, audit
 from memsync.storage.db import context as q
 from memsync.storage.filters import Filters
 from memsync.text.clean import unstorable
-from memsync.text.dates import read_time
+from memsync.text.dates import aware, read_time
 
 
 @dataclass
@@ -278,7 +278,6 @@ def parse_when(value: datetime | str | int | None, field: str) -> datetime | Non
     if value is None:
         return None
     try:
-        when = read_time(value)
+        return aware(read_time(value))
     except ValueError as exc:
         raise RecipeError(f"{field}: {exc}") from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)

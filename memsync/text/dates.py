@@ -34,6 +34,11 @@ _DATES = (
 _ISO = TypeAdapter(datetime)
 
 
+def aware(v: datetime | None) -> datetime | None:
+    """Naive means UTC (as everywhere in memsync), whatever the server's TimeZone."""
+    return v.replace(tzinfo=timezone.utc) if v is not None and v.tzinfo is None else v
+
+
 def read_time(v: Any) -> datetime:
     """A time as a caller writes it: ISO 8601, a Unix time, or words ('1:56 pm on 8 May, 2023',
     '2023/05/20 (Sat) 02:21'); anything else raises ValueError saying what to write. Naive

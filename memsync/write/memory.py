@@ -47,7 +47,7 @@ from memsync.storage.db import context as ctxq
 from memsync.storage.db import memory as q
 from memsync.storage.db.subjects import RELATIONS
 from memsync.text.clean import has_surrogates
-from memsync.text.dates import read_time
+from memsync.text.dates import aware, read_time
 from memsync.vocabulary import EventType, MemoryScope, ReflectionMode
 from memsync.write.tokens import SyncToken
 
@@ -202,11 +202,6 @@ class AddNote(_Input):
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
 AHEAD = timedelta(days=1)  # clocks differ: history may be stamped up to a day ahead of ours
-
-
-def aware(v: datetime | None) -> datetime | None:
-    """Naive means UTC (as everywhere in memsync), whatever the server's TimeZone."""
-    return v.replace(tzinfo=timezone.utc) if v is not None and v.tzinfo is None else v
 
 
 def check_when(v: datetime | None) -> datetime | None:
