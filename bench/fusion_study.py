@@ -12,8 +12,8 @@ Rules: memsync's z-score fusion (the default), rank fusion (RRF k=60), each sign
 z-score fusion weighted per list by how far its best candidate stands out (its top z), and
 weighted by the lexical signal's coverage (the share of the query's IDF mass the best BM25
 candidate holds, unknown terms counting at the highest IDF; lexical weight 2 x coverage), and
-z-score fusion of the same 40 with each list's mean and deviation taken over all 100 it kept
-(the background a candidate stands out from, measured deeper).
+z-score fusion of the same 40 with each list's mean and deviation taken over those 40 alone
+(memsync's rule before it read a background of 100 per signal).
 
 The lists take most of the run to build (the AI SDK corpus ~8 min on a 2-core fp32 machine):
 --save DIR keeps them, --load DIR ranks them again in seconds.
@@ -62,10 +62,10 @@ def collect(name: str, embedder: Any) -> dict[str, Any]:
     captured: list[Lists] = []
     signals = hybrid._signals
 
-    def keep(*args: Any) -> tuple[Lists, Any]:
-        lists, qvec = signals(*args)
-        captured.append(lists)
-        return lists, qvec
+    def keep(*args: Any) -> tuple[Lists, Lists, Any]:
+        lists, background, qvec = signals(*args)
+        captured.append(background)  # asked for KEPT candidates: the background is as deep
+        return lists, background, qvec
 
     hybrid._signals = keep  # type: ignore[assignment]
     home = Path(tempfile.mkdtemp(prefix=f"memsync-fusion-{name}-"))
@@ -146,22 +146,6 @@ def top_z(ranked: list[tuple[int, float]]) -> float:
     return max(0.0, (scores[0] - statistics.fmean(scores)) / sd) if sd else 0.0
 
 
-def deep_z(parts: Lists, full: Lists) -> list[int]:
-    """z-score fusion of the fused lists with each list's mean and deviation taken over its
-    KEPT candidates instead: the background a candidate stands out from, measured deeper."""
-    standard: dict[str, tuple[dict[int, float], float]] = {}
-    for name, ranked in parts.items():
-        if not ranked:
-            continue
-        deep = np.array([s for _, s in full.get(name) or ranked], dtype=np.float64)
-        mean, sd = float(deep.mean()), float(deep.std())
-        z = {b: (s - mean) / sd if sd > 0 else 0.0 for b, s in ranked}
-        standard[name] = (z, min(z.values()))
-    pool = {b for z, _ in standard.values() for b in z}
-    score = {b: sum(z.get(b, floor) for z, floor in standard.values()) for b in pool}
-    return sorted(pool, key=lambda b: (-score[b], b))
-
-
 def bounded(parts: Lists, how: str) -> list[int]:
     """Scores mapped onto [0, 1] per list and summed, a missed candidate counting 0: min-max
     ("relative score fusion") or mean +/- 3 deviations clipped ("distribution-based")."""
@@ -183,7 +167,8 @@ def only(prefix: str) -> Callable[[Lists, dict[str, Any]], list[int]]:
 
 
 RULES: dict[str, Callable[[Lists, dict[str, Any]], list[int]]] = {
-    "zscore (memsync)": lambda parts, x: [f.block_id for f in fusion.zscore(parts)],
+    "zscore (memsync)": lambda parts, x: [f.block_id for f in fusion.zscore(parts, background=x["full"])],
+    "z over the 40 fused alone": lambda parts, x: [f.block_id for f in fusion.zscore(parts)],
     "rrf k=60": lambda parts, x: [f.block_id for f in fusion.rrf(parts)],
     "dense only": only("dense"),
     "lexical only": only("lexical"),
@@ -191,7 +176,6 @@ RULES: dict[str, Callable[[Lists, dict[str, Any]], list[int]]] = {
         parts, weights={k: top_z(v) for k, v in parts.items()})],
     "z, lexical x 2 coverage": lambda parts, x: [f.block_id for f in fusion.zscore(
         parts, weights={k: 2 * coverage(x) if k.startswith("lexical") else 1.0 for k in parts})],
-    "z, mean/sd over 100": lambda parts, x: deep_z(parts, x["full"]),
     "min-max (relative score)": lambda parts, x: bounded(parts, "minmax"),
     "mean +/- 3 sd (DBSF)": lambda parts, x: bounded(parts, "dbsf"),
 }

@@ -35,7 +35,8 @@ def rrf(lists: Mapping[str, Ranked], *, k: int = 60, weights: Mapping[str, float
     return sorted(fused.values(), key=lambda f: (-f.score, f.block_id))
 
 
-def zscore(lists: Mapping[str, Ranked], *, weights: Mapping[str, float] | None = None) -> list[Fused]:
+def zscore(lists: Mapping[str, Ranked], *, weights: Mapping[str, float] | None = None,
+           background: Mapping[str, Ranked] | None = None) -> list[Fused]:
     """Score fusion on standardised scores. Each signal's raw scores become z-scores over its
     own candidate list (mean 0, standard deviation 1), so a cosine and a BM25 score count on
     one scale; a candidate a signal did not return gets that list's lowest z (it ranked
@@ -45,7 +46,14 @@ def zscore(lists: Mapping[str, Ranked], *, weights: Mapping[str, float] | None =
     Why not RRF: rank fusion gives a signal's 5th candidate the same credit whether its
     score is far above the rest or tied with fifty others, so on conversations, where one
     signal is often sharp and the other flat, the flat one dragged the sharp one down
-    (bench/episodic_bench.py); on the documentation sets the two fusions are within noise."""
+    (bench/episodic_bench.py); on the documentation sets the two fusions are within noise.
+
+    `background`: per list, a deeper list of the same signal (its best 100 where the list is
+    its best 40) whose scores give the mean and deviation. The head of a list alone is a
+    truncated sample: its deviation is small when the head is flat, so a few near-ties read
+    as far apart; measured against what lies below them, a candidate that stands out from the
+    whole signal counts more than one that only leads a flat head (bench/fusion_study.py:
+    better or level on every labelled set)."""
     fused: dict[int, Fused] = {}
     floors: dict[str, float] = {}
     standard: dict[str, dict[int, float]] = {}
@@ -53,7 +61,9 @@ def zscore(lists: Mapping[str, Ranked], *, weights: Mapping[str, float] | None =
         if not ranked:
             continue
         scores = np.array([s for _, s in ranked], dtype=np.float64)
-        mean, sd = float(scores.mean()), float(scores.std())
+        deep = (background or {}).get(name) or ranked
+        ref = scores if deep is ranked else np.array([s for _, s in deep], dtype=np.float64)
+        mean, sd = float(ref.mean()), float(ref.std())
         z = (scores - mean) / sd if sd > 0 else np.zeros_like(scores)
         standard[name] = {b: float(v) for (b, _), v in zip(ranked, z, strict=True)}
         # a signal that found one candidate (or tied them all) still found them: what it

@@ -26,6 +26,10 @@ Mode = SearchMode
 MODES = SEARCH_MODES
 Fusion = Literal["zscore", "rrf"]
 FUSIONS = ("zscore", "rrf")
+# How deep each signal's list is read for the background of its z-scores (fusion.zscore):
+# set before it was measured (bench/fusion_study.py kept 100 per signal); 60 and 80 read
+# within noise of it on every labelled set
+BACKGROUND = 100
 
 
 @dataclass
@@ -148,9 +152,9 @@ def search(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions | None =
     if opts.as_of or since:  # blocks timed by their writing are bounded before ranking
         f = f.model_copy(update={"memory_before": opts.as_of or f.memory_before,
                                  "memory_after": since or f.memory_after})
-    lists, qvec = _signals(rt, conn, query, opts, f, t)
+    lists, background, qvec = _signals(rt, conn, query, opts, f, t)
     t0 = time.perf_counter()
-    fused = _fuse(lists, opts, opts.weights)
+    fused = _fuse(lists, background, opts, opts.weights)
     t.fusion_ms = 1000 * (time.perf_counter() - t0)
     t0 = time.perf_counter()
     # recency and MMR re-rank every candidate, so they need every row; else the best first
@@ -204,15 +208,16 @@ def search_events(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions |
     t = timing or Timing()
     started = time.perf_counter()
     f = (filters or Filters()).model_copy(update={"source_tables": ("agent.events",)})
-    lists, _ = _signals(rt, conn, query, opts, f, t)
+    lists, background, _ = _signals(rt, conn, query, opts, f, t)
     t0 = time.perf_counter()
     # turns only, so no as_of here: turns said after it are dropped after fusion (below), as search
     # drops its hits; removed before, they would change the others' standardised scores and order
-    rows = q.grains(conn, list({b for ranked in lists.values() for b, _ in ranked}))
+    rows = q.grains(conn, list({b for ranked in background.values() for b, _ in ranked}))
     t.hits_ms = 1000 * (time.perf_counter() - t0)
     t0 = time.perf_counter()
     projected = by_event(lists, rows)
-    fused = _fuse(projected, opts, {name: opts.weights.get(name.split(":", 1)[0], 1.0) for name in projected})
+    fused = _fuse(projected, by_event(background, rows), opts,
+                  {name: opts.weights.get(name.split(":", 1)[0], 1.0) for name in projected})
     span = when.window(query, opts.as_of) if opts.time_window else None
     bounded = since is not None or opts.as_of is not None
     at = q.event_times(conn, [x.block_id for x in fused]) if fused and (span is not None or bounded) else {}
@@ -229,11 +234,11 @@ def search_events(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions |
     return [(x.block_id, x.score) for x in fused[: opts.k]]
 
 
-def _fuse(lists: dict[str, list[tuple[int, float]]], opts: SearchOptions, weights: dict[str, float]
-          ) -> list[fusion.Fused]:
+def _fuse(lists: dict[str, list[tuple[int, float]]], background: dict[str, list[tuple[int, float]]],
+          opts: SearchOptions, weights: dict[str, float]) -> list[fusion.Fused]:
     if opts.fusion == "rrf":
         return fusion.rrf(lists, k=opts.rrf_k, weights=weights)
-    return fusion.zscore(lists, weights=weights)
+    return fusion.zscore(lists, weights=weights, background=background)
 
 
 def by_event(lists: dict[str, list[tuple[int, float]]], rows: dict[int, dict[str, Any]]
@@ -255,9 +260,13 @@ def by_event(lists: dict[str, list[tuple[int, float]]], rows: dict[int, dict[str
 
 
 def _signals(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions, f: Filters, t: Timing
-             ) -> tuple[dict[str, list[tuple[int, float]]], np.ndarray | None]:
-    """Each signal's candidate blocks, best first, and the query vector (dense)."""
+             ) -> tuple[dict[str, list[tuple[int, float]]], dict[str, list[tuple[int, float]]], np.ndarray | None]:
+    """Each signal's candidate blocks, best first; the same signal's deeper list, the
+    background its scores are standardised against (fusion.zscore); the query vector (dense).
+    The deeper list costs little: a scope is scanned whole either way, and BM25 keeps the
+    candidates' budget (which lexemes select blocks) of the list fused."""
     n = opts.candidates or max(4 * opts.k, 40)
+    depth = max(n, BACKGROUND) if opts.fusion == "zscore" and opts.mode == "hybrid" else n
     lists: dict[str, list[tuple[int, float]]] = {}
     qvec: np.ndarray | None = None
     want_dense = opts.mode in ("hybrid", "dense") and bool(query.strip())
@@ -270,11 +279,11 @@ def _signals(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions, f: Fi
         t.embed_ms = 1000 * (time.perf_counter() - t0)
     # then the two index queries run at once: BM25 on the caller's connection (another
     # thread), the dense kNN on the index's own connection (this thread)
-    lexical = rt.lexical_pool().submit(_timed_bm25, conn, query, n, f, t) if want_lexical else None
+    lexical = rt.lexical_pool().submit(_timed_bm25, conn, query, depth, n, f, t) if want_lexical else None
     try:
         if qvec is not None:
             t0 = time.perf_counter()
-            lists["dense"] = rt.search_index().search(rt.embedder.model_id, qvec, n, f)
+            lists["dense"] = rt.search_index().search(rt.embedder.model_id, qvec, depth, f)
             t.dense_ms = 1000 * (time.perf_counter() - t0)
     except BaseException:
         if lexical is not None:
@@ -282,13 +291,13 @@ def _signals(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions, f: Fi
         raise
     if lexical is not None:
         lists["lexical"] = lexical.result()
-    return lists, qvec
+    return {name: ranked[:n] for name, ranked in lists.items()}, lists, qvec
 
 
-def _timed_bm25(conn: DictConn, query: str, n: int, f: Filters, t: Timing) -> list[tuple[int, float]]:
+def _timed_bm25(conn: DictConn, query: str, depth: int, n: int, f: Filters, t: Timing) -> list[tuple[int, float]]:
     t0 = time.perf_counter()
     try:
-        return q.bm25(conn, query, n, f)
+        return q.bm25(conn, query, depth, f, budget=max(q.BM25_CANDIDATES, q.BM25_PER_HIT * n))
     finally:
         t.lexical_ms = 1000 * (time.perf_counter() - t0)
 

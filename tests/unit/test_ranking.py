@@ -134,3 +134,17 @@ def test_zscore_fusion_counts_how_far_ahead_a_candidate_is() -> None:
     # one signal found a single candidate: it still counts against what that signal missed
     lone = zscore({"dense": [(4, 0.9), (2, 0.85), (3, 0.2), (5, 0.1)], "lexical": [(2, 7.0)]})
     assert lone[0].block_id == 2
+
+
+def test_zscore_reads_a_flat_head_against_the_signal_below_it() -> None:
+    # dense's three best are near-ties; standardised over those three alone, block 1 looks
+    # a deviation ahead of block 3 and wins; measured against the twenty the signal ranks
+    # below them, the three stand out together and lexical's clear lead (block 3) decides
+    dense = [(1, 0.50), (2, 0.49), (3, 0.48)]
+    lexical = [(3, 12.0), (1, 6.0), (2, 5.9)]
+    assert zscore({"dense": dense, "lexical": lexical})[0].block_id == 1
+    deep = dense + [(10 + i, 0.1) for i in range(20)]
+    fused = zscore({"dense": dense, "lexical": lexical}, background={"dense": deep})
+    assert fused[0].block_id == 3
+    # the background only measures: no candidate comes from it
+    assert {f.block_id for f in fused} == {1, 2, 3}
