@@ -17,5 +17,6 @@ REFLECTION_MODES: tuple[str, ...] = get_args(ReflectionMode)
 SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
 
 MAX_HITS = 1000  # the most hits one search returns (library, CLI, MCP alike)
+MAX_TEXT = 100_000  # characters of one fact, note, message or payload text
 CHUNK_TOKENS = 256  # the model's window (less [CLS]/[SEP] where the tokenizer says so)
 CHUNK_OVERLAP = 32

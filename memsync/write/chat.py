@@ -4,13 +4,17 @@ or null beside `tool_calls`; `name` for the participant; `role: "tool"` answers 
 `tool_call_id`. OpenAI's Responses API items: `message`, `function_call`,
 `function_call_output`. Anthropic's content blocks: `text`, `tool_use`, `tool_result`. Tool
 calls are written out in the text so a later question finds them; a part memsync keeps no text
-for (an image, a file) leaves a marker, so a turn never silently loses what it carried. Pure:
+for (an image, a file) leaves a marker, so a turn never silently loses what it carried. A tool's
+answer longer than a message may be (a fetched page, a file read whole) is cut to it with a
+marker saying how much was left out, so one large tool output does not fail its session. Pure:
 raises ValueError naming the field."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from memsync.vocabulary import MAX_TEXT
 
 TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
 MARKERS = {"image_url": "image", "image": "image", "input_image": "image", "input_audio": "audio",
@@ -49,12 +53,30 @@ def from_chat(data: dict[str, Any]) -> dict[str, Any]:
             out["speaker"] = name
     if "text" not in out and (lines or "content" in data or refusal is not None):
         out["text"] = "\n".join(x for x in lines if x)
+        if len(out["text"]) > MAX_TEXT and _tool_output(out, data):
+            out["text"], meta["cut"] = cut(out["text"])
     if "timestamp" in out and "at" not in out:
         out["at"] = out.pop("timestamp")
     if meta:
         given = out.get("metadata")
         out["metadata"] = {**meta, **given} if isinstance(given, dict) else meta if given is None else given
     return out
+
+
+def _tool_output(out: dict[str, Any], data: dict[str, Any]) -> bool:
+    """A tool's answer: a tool role's message, or content carrying a tool_result part."""
+    if str(out.get("role", "")).lower() in TOOL_ROLES:
+        return True
+    content = data.get("content")
+    return isinstance(content, list) and any(isinstance(p, dict) and p.get("type") == "tool_result" for p in content)
+
+
+def cut(text: str, limit: int = MAX_TEXT) -> tuple[str, dict[str, int]]:
+    """`text` cut to `limit` characters, its end a marker of what was left out, and that count
+    for the message's metadata."""
+    marker = "\n[… {:,} characters of tool output cut]"
+    keep = limit - len(marker.format(len(text)))
+    return text[:keep] + marker.format(len(text) - keep), {"kept": keep, "of": len(text)}
 
 
 def _item(out: dict[str, Any]) -> None:
@@ -79,7 +101,7 @@ def _item(out: dict[str, Any]) -> None:
         out["content"] = out.pop("output", None)
     else:
         raise ValueError(f"type: {str(kind)[:40]!r} items are not conversation turns (a message, function_call or "
-                         "function_call_output is; leave the others out)")
+                         "function_call_output is, a reasoning item is left out; leave the others out)")
 
 
 def schema(schema: dict[str, Any]) -> None:

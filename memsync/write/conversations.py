@@ -57,10 +57,27 @@ class Message(_Input):
         "whose full name, or else first name, is the speaker's"))
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    # a Responses API reasoning item: the model's own thinking, not a turn. Validated in its
+    # place and left out when written, so every other message keeps the index errors name
+    _unsaid: bool = PrivateAttr(False)
+
     @model_validator(mode="before")
     @classmethod
     def _aliases(cls, data: Any) -> Any:
         return chat.from_chat(data) if isinstance(data, dict) else data
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _reasoning(cls, data: Any, handler: Any) -> Message:
+        if isinstance(data, dict) and data.get("type") in chat.UNSAID:
+            m: Message = handler({"role": "assistant", "text": f"({data['type']})"})
+            m._unsaid = True
+            return m
+        return handler(data)  # type: ignore[no-any-return]
+
+    @property
+    def said(self) -> bool:
+        return not self._unsaid
 
     @model_validator(mode="after")
     def _complete(self) -> Message:
@@ -88,14 +105,22 @@ class LogMessages(_Input):
 
 class ImportedSession(_Input):
     """A conversation session from a file: `date` (or `started_at`), optional `ended_at`
-    (default: its last message), `id` (default: derived from its date and first message)."""
+    (default: its last message), `id` (default: derived from its date and first message),
+    `system` (the prompt an API request gave beside its messages: written first, role system)."""
 
     id: str | None = Field(None, min_length=1, max_length=200)
     session_type: str = Field(IMPORT_SESSION_TYPE, pattern=r"^[a-z][a-z0-9_]*$", max_length=64)
     started_at: When = None
     ended_at: When = None
     summary: str | None = Field(None, max_length=100_000)
+    system: Message | None = None
     messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
+
+    @model_validator(mode="after")
+    def _said(self) -> ImportedSession:
+        if not any(m.said for m in self.messages):
+            raise ValueError("messages: none is a turn of the conversation (only reasoning items)")
+        return self
 
     # the session's date names a day only ('2023-05-08'): a turn said that day in its own
     # zone belongs to it, even before midnight UTC (a chat east of UTC starts there)
@@ -107,6 +132,8 @@ class ImportedSession(_Input):
         if isinstance(data, dict) and "date" in data and "started_at" not in data:
             data = dict(data)
             data["started_at"] = data.pop("date")
+        if isinstance(data, dict) and isinstance(data.get("system"), (str, list)):
+            data = {**data, "system": {"role": "system", "content": data["system"], "id": "system"}}
         return data
 
     @model_validator(mode="wrap")
@@ -137,7 +164,7 @@ class ImportedSession(_Input):
         """The trace id that finds this session again on a re-import."""
         if self.id:
             return f"import:{self.id}"
-        first = self.messages[0]
+        first = next(m for m in self.messages if m.said)
         seed = f"{self.started_at.isoformat() if self.started_at else ''}\x00{first.speaker or first.role}\x00{first.text}"
         return f"import:sha1-{hashlib.sha1(seed.encode()).hexdigest()[:16]}"
 
@@ -241,11 +268,13 @@ def log_messages(conn: DictConn, a: LogMessages, confine: Confinement | None = N
         srow = _open_session(conn, a.session, confine)
         have = q.message_ids(conn, srow["id"])
         people = speakers(conn, a.messages, confine)
-        new = [(m, m.id, p) for m, p in zip(a.messages, people, strict=True) if m.id is None or m.id not in have]
+        new = [(m, m.id, p) for m, p in zip(a.messages, people, strict=True)
+               if m.said and (m.id is None or m.id not in have)]
         rows = _insert(conn, srow, _first_of_each_id(new), a.memory_scope, None)
         tok = _token(conn, *(("agent.events", int(r["id"])) for r in rows))
+        said = sum(m.said for m in a.messages)
         return Written("agent.sessions", srow, tok, created=False, extra={
-            "added": len(rows), "skipped": len(a.messages) - len(rows), "events": [r["global_id"] for r in rows]})
+            "added": len(rows), "skipped": said - len(rows), "events": [r["global_id"] for r in rows]})
 
 
 def _first_of_each_id(messages: list[ToWrite]) -> list[ToWrite]:
@@ -299,15 +328,16 @@ def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
                     "started_at": start, "ended_at": end, "summary": s.summary})
                 imp.created = True
             have = q.message_ids(conn, srow["id"])
-            ids = [m.id or _derived_id(i, m) for i, m in enumerate(s.messages)]
-            people = speakers(conn, s.messages, confine)
-            new = _first_of_each_id([(m, mid, p) for m, mid, p in zip(s.messages, ids, people, strict=True)
-                                     if mid not in have])
+            spoken = [*([s.system] if s.system else []), *s.messages]
+            ids = [*([s.system.id] if s.system else []), *(m.id or _derived_id(i, m) for i, m in enumerate(s.messages))]
+            people = speakers(conn, spoken, confine)
+            new = _first_of_each_id([(m, mid, p) for m, mid, p in zip(spoken, ids, people, strict=True)
+                                     if m.said and mid not in have])
             rows = _insert(conn, srow, new, memory_scope, srow["started_at"])
             if rows and not imp.created:  # a longer export of a session: it holds its new turns
                 said = [r["occurred_at"] for r in rows]
                 q.extend_session(conn, int(srow["id"]), min(said), max(said))
-            imp.session, imp.added, imp.skipped = srow, len(rows), len(s.messages) - len(rows)
+            imp.session, imp.added, imp.skipped = srow, len(rows), sum(m.said for m in spoken) - len(rows)
             imp.token = _token(conn, *(("agent.events", int(r["id"])) for r in rows))
     except InvalidInput as exc:
         imp.error = f"session {index}: {exc}"
@@ -325,8 +355,13 @@ def _derived_id(i: int, m: Message) -> str:
 
 def sessions_of(data: Any) -> list[Any]:
     """The sessions a conversation file holds. Accepted: {"sessions": [...]}, a list of
-    sessions, or one conversation as {"messages": [...]} (optionally with id, date) or a
-    plain list of messages (OpenAI style: role, content). Pure; raises InvalidInput."""
+    sessions, one conversation as {"messages": [...]} (optionally with id, date) or a plain
+    list of messages (OpenAI style: role, content), or a saved API request body (`model`
+    beside `messages` or the Responses API's `input`: its `system` or `instructions` is the
+    session's first message, the request's other settings are not conversation). Pure;
+    raises InvalidInput."""
+    if isinstance(data, dict) and "model" in data and ("messages" in data or "input" in data):
+        data = _request(data)
     if isinstance(data, dict) and "sessions" in data:
         data = data["sessions"]
         if not isinstance(data, list):
@@ -343,3 +378,15 @@ def sessions_of(data: Any) -> list[Any]:
             raise InvalidInput("the file holds no sessions or messages")
         raise InvalidInput("expected a list of sessions (each with messages) or a list of messages, not a mix")
     raise InvalidInput('expected {"sessions": [...]}, {"messages": [...]}, or a list of sessions or messages')
+
+
+def _request(body: dict[str, Any]) -> dict[str, Any]:
+    """A chat completions, Messages or Responses API request body as one conversation."""
+    messages = body.get("messages", body.get("input"))
+    where = "messages" if "messages" in body else "input"
+    if isinstance(messages, str):  # the Responses API takes a bare text as the user's message
+        messages = [{"role": "user", "content": messages}]
+    if not isinstance(messages, list) or not messages:
+        raise InvalidInput(f"{where}: expected a list of messages")
+    system = body.get("system", body.get("instructions"))
+    return {"messages": messages, **({"system": system} if system else {})}

@@ -48,10 +48,9 @@ from memsync.storage.db import memory as q
 from memsync.storage.db.subjects import RELATIONS
 from memsync.text.clean import has_surrogates
 from memsync.text.dates import aware, read_time
-from memsync.vocabulary import EventType, MemoryScope, ReflectionMode
+from memsync.vocabulary import MAX_TEXT, EventType, MemoryScope, ReflectionMode
 from memsync.write.tokens import SyncToken
 
-MAX_TEXT = 100_000  # characters of one fact, note or payload text
 MAX_JSON = 1_000_000  # characters of a JSON payload or metrics object
 
 

@@ -124,6 +124,48 @@ def test_a_long_session_imports_whole(app: Memsync, conn: DictConn, tom: str) ->
 
 
 
+def test_a_saved_api_request_imports_as_its_conversation(app: Memsync, conn: DictConn, tom: str) -> None:
+    """An agent's saved request body (model, system, tools, messages): the conversation comes in,
+    the system prompt first, the request's settings left out, a tool's long answer cut to fit
+    instead of failing the session; a malformed message is named by its place in the body."""
+    page = "<tr><td>launch</td></tr>" * 6000  # a tool read a 150,000-character page
+    body = {"model": "claude-x", "max_tokens": 1024, "temperature": 0.2,
+            "system": [{"type": "text", "text": "You are Tom's assistant.", "cache_control": {"type": "ephemeral"}}],
+            "tools": [{"name": "fetch", "input_schema": {"type": "object"}}],
+            "messages": [
+                {"role": "user", "content": "Fetch the launch notes."},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "fetch",
+                                                    "input": {"url": "https://notes.example/launch"}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": page}]},
+                {"role": "assistant", "content": "The launch moved to June."}]}
+    done = app.import_conversations(body, subject=tom)
+    assert done[0].error is None and done[0].added == 5
+    rows = turns(conn)
+    assert [r["payload"]["role"] for r in rows] == ["system", "user", "assistant", "user", "assistant"]
+    assert rows[0]["payload"]["text"] == "You are Tom's assistant."
+    assert 'called fetch({"url": "https://notes.example/launch"})' in rows[2]["payload"]["text"]
+    assert rows[3]["payload"]["text"].endswith("characters of tool output cut]")
+    assert rows[3]["payload"]["metadata"]["cut"]["of"] == len(page)
+    assert app.import_conversations(body, subject=tom)[0].added == 0, "a re-import adds nothing"
+    responses = {"model": "gpt-x", "instructions": "Be brief.", "input": "What moved?", "store": False}
+    assert app.import_conversations(responses, subject=tom)[0].added == 2
+    bad = {"model": "gpt-x", "messages": [{"role": "user", "content": "ok"}, {"role": "user"}]}
+    assert "messages.1" in str(app.import_conversations(bad, subject=tom)[0].error)
+    assert len(turns(conn)) == 7
+    # a replayed Responses conversation holds the model's reasoning items: left out, and every
+    # other item keeps its place in what an error names
+    items = [{"role": "user", "content": "Weather in Oslo?"}, {"type": "reasoning", "id": "rs_1", "summary": []},
+             {"type": "function_call", "call_id": "c7", "name": "get_weather", "arguments": '{"city": "Oslo"}'},
+             {"type": "function_call_output", "call_id": "c7", "output": "snow, -3C"},
+             {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Snow."}]}]
+    done = app.import_conversations({"model": "gpt-x", "input": items}, subject=tom)
+    assert (done[0].error, done[0].added, done[0].skipped) == (None, 4, 0)
+    assert not any("reasoning" in r["payload"]["text"] for r in turns(conn))
+    broken = {"model": "gpt-x", "input": [*items[:4], {"type": "message", "role": "assistant"}]}
+    assert "messages.4" in str(app.import_conversations(broken, subject=tom)[0].error)
+    only = {"model": "gpt-x", "input": [items[1]]}
+    assert "only reasoning" in str(app.import_conversations(only, subject=tom)[0].error)
+
 def test_openai_style_messages_and_the_cli(dsn: str, tmp_path: Path, tom: str, conn: DictConn) -> None:
     env = {"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_HOME": str(tmp_path),
            "MEMSYNC_LOG_LEVEL": "ERROR"}
@@ -205,6 +247,8 @@ def test_history_times_are_validated(app: Memsync, tom: str) -> None:
     assert (w.extra["added"], w.extra["skipped"]) == (2, 1)
     w = app.log_messages(s.row["global_id"], [{"speaker": "Tom", "text": "hello", "id": "a"}])
     assert (w.extra["added"], w.extra["skipped"]) == (0, 1)
+    w = app.log_messages(s.row["global_id"], [{"type": "reasoning", "summary": []}, {"role": "user", "text": "ok"}])
+    assert (w.extra["added"], w.extra["skipped"]) == (1, 0), "the model's reasoning is not a turn"
 
 
 def test_a_session_the_database_refuses_fails_alone(app: Memsync, conn: DictConn, tom: str) -> None:

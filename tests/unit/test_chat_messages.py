@@ -74,5 +74,21 @@ def test_the_responses_apis_typed_items_are_turns_too() -> None:
     assert call["metadata"]["tool_calls"][0]["id"] == "call_7" and call["id"] == "fc_1"
     answer = from_chat({"type": "function_call_output", "call_id": "call_7", "output": "snow, -3C"})
     assert answer == {"role": "tool", "text": "snow, -3C", "metadata": {"tool_call_id": "call_7"}}
-    with pytest.raises(ValueError, match="'reasoning' items are not conversation turns"):
-        from_chat({"type": "reasoning", "summary": []})
+    with pytest.raises(ValueError, match="'web_search_call' items are not conversation turns"):
+        from_chat({"type": "web_search_call", "status": "completed"})
+
+
+def test_a_tool_answer_longer_than_a_message_is_cut_with_a_marker_and_a_record() -> None:
+    from memsync.vocabulary import MAX_TEXT
+
+    page = "<p>row</p>" * 25_000  # a fetched page of 250,000 characters
+    answered = from_chat({"role": "tool", "tool_call_id": "c1", "content": page})
+    assert len(answered["text"]) <= MAX_TEXT and answered["text"].startswith("<p>row</p>")
+    kept = answered["metadata"]["cut"]["kept"]
+    assert answered["text"].endswith(f"[… {len(page) - kept:,} characters of tool output cut]")
+    assert answered["metadata"]["cut"] == {"kept": kept, "of": len(page)}
+    block = from_chat({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": page}]})
+    assert len(block["text"]) <= MAX_TEXT and "cut" in block["metadata"]
+    # what a person or the assistant said is never cut: it is refused, naming the field, later
+    said = from_chat({"role": "user", "content": page})
+    assert said["text"] == page and "metadata" not in said

@@ -33,14 +33,19 @@ def import_conversation(ctx: click.Context, file: Any, subject: str | None, memo
     Shapes accepted:
       {"sessions": [{"id": "s1", "date": "2023-05-08T14:00:00Z",
                      "messages": [{"speaker": "Priya", "text": "...", "at": "...", "id": "m1"}, ...]}, ...]}
-      a list of such sessions; {"messages": [...]} for one; or a plain OpenAI-style
-      list of {"role": "user", "content": "..."}.
+      a list of such sessions; {"messages": [...]} for one; a plain OpenAI-style
+      list of {"role": "user", "content": "..."}; or a saved API request body
+      ({"model", "system", "messages", "tools", ...}, or the Responses API's
+      {"model", "instructions", "input"}): its system prompt is the first message,
+      its other settings are left out.
     Chat logs are read as they are written: content as text or a list of parts
     (text kept, an image or file leaves a marker such as [image]), `name` as the
     speaker, an assistant's tool_calls (and Anthropic tool_use blocks) written out as
     'called NAME(ARGUMENTS)' and kept in the message's metadata, a tool's answer with
     its tool_call_id; the Responses API's message, function_call and
-    function_call_output items.
+    function_call_output items (reasoning items and thinking blocks are left out).
+    A tool's answer longer than a message may be (100,000 characters) is cut to
+    fit, with a marker saying how much was left out.
     A session may carry a `summary` and an `ended_at`; an imported session is completed.
     A message needs text (or content) and a speaker or role; `at` defaults to the session's
     date, `id` to one derived from its position and text. Times: ISO 8601, a Unix time, or
