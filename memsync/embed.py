@@ -291,6 +291,28 @@ class SentenceTransformerEmbedder:
                                                           self.cache_dir / "models", cpu_share()) or False
         return self._query or None
 
+    def prepare_queries(self) -> bool:
+        """Leaves the checked query graph in the cache for later processes (a search from the
+        command line, a fresh MCP server) where this one has the model loaded on the CPU and no
+        checked graph is there yet: the sync daemon calls it once it is idle, so the first search
+        after a sync reads without loading the model to export it (~10 s). Never loads the model;
+        keeps no session; returns whether it exported and checked a graph."""
+        if self._model is None or self._query is not None or self.query_runtime != "auto" \
+                or self.active_device != "cpu" or self.cache_dir is None:
+            return False
+        from memsync import query_encoder
+
+        models = self.cache_dir / "models"
+        try:
+            graph = models / f"query-{query_encoder.cache_key(model_path(self.model_id))}.onnx"
+        except Exception as exc:  # a package without metadata: the first search builds it, as before
+            log.info("query graph not prepared: %s", exc)
+            return False
+        with self._lock:  # the pool's workers share one embedder: the first to be idle exports
+            if query_encoder.checks_path(graph).exists():
+                return False
+            return query_encoder.build(self._model, model_path(self.model_id), models, cpu_share()) is not None
+
     def _cpu_only(self) -> bool:
         """Whether the model would run on the CPU, told without importing torch: asked for, or
         `auto` on a machine with no GPU device file (where there is one, torch decides)."""

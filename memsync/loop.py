@@ -155,6 +155,9 @@ class QueueWorker:
     def reconnected(self, exc: BaseException) -> None:
         """The loop reconnected after `exc` (a hook)."""
 
+    def idle(self) -> None:
+        """The daemon drained what was ready and is about to wait for more (a hook)."""
+
     def _wait(self, stop: threading.Event) -> None:
         """Block until a NOTIFY arrives (or arrived since the last drain began), the poll
         interval passes, or stop is set."""
@@ -188,6 +191,7 @@ class QueueWorker:
                     self.drain(stop)
                     if stop.is_set():
                         break
+                    self.idle()
                     self._wait(stop)
                     backoff = 0.5
                 except (psycopg.Error, DatabaseError) as exc:

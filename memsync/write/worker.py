@@ -105,6 +105,7 @@ class Worker(QueueWorker):
         self.asked: list[int] = []  # once mode: the items this run was asked to drain
         self.only = only  # only the items of these (source_table, source_id) rows
         self._graphs_checked = False  # each index's graph ensured since this worker started
+        self._queries_prepared = False
 
     def _db_back(self) -> DictConn:
         if self._back is None or self._back.closed:
@@ -199,6 +200,22 @@ class Worker(QueueWorker):
                 self._graphs_checked = False
                 continue
             log.info("%s: graph built in %.1f s", idx.name, time.perf_counter() - t0)
+
+    def idle(self) -> None:
+        """Once the daemon has synced with the model loaded: the query graph exported and checked
+        for the processes that search (memsync search, a fresh MCP server), which then read
+        without loading the model. Done here, while nothing waits, rather than by the first
+        search; a worker that never loaded the model does not load it for this."""
+        if self._queries_prepared or not self.embedder.loaded:
+            return
+        self._queries_prepared = True
+        prepare = getattr(self.embedder, "prepare_queries", None)
+        if prepare is None:
+            return
+        t0 = time.perf_counter()
+        if prepare():
+            log.info("query graph exported and checked in %.1f s: searches in other processes read without "
+                     "loading the model", time.perf_counter() - t0)
 
     def _follow_active_model(self) -> None:
         """After `memsync reembed` switched models: embed with the new one from now on, and

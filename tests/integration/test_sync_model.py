@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from helpers import drain
 from psycopg.types.json import Jsonb
@@ -65,3 +66,39 @@ def test_a_worker_with_nothing_to_sync_never_loads_the_model(dsn: str, tmp_path:
     assert emb.dim == 384 and not emb.loaded
     emb.encode(["x"])
     assert emb.loaded and emb.dim == emb._model_dim(emb._model) == 384
+
+
+def test_a_sync_daemon_leaves_the_query_graph_ready_for_searches(dsn: str, conn: DictConn, settings: Settings,
+                                                                  tmp_path: Any) -> None:
+    """Once the daemon has synced with the model loaded and nothing waits, it exports and
+    checks the query graph, so the first search from another process reads without loading
+    the model (it paid ~10 s for that); a worker that never loaded the model leaves it alone."""
+    import threading
+    import time
+
+    from memsync.write.worker import Worker
+
+    home = tmp_path / "home"
+    emb = SentenceTransformerEmbedder(cache_dir=home, device="cpu")
+    worker = Worker(settings, dsn, emb, [PgvectorIndex(dsn)])
+    worker.idle()
+    assert not emb.loaded and not (home / "models").exists()
+    conn.execute("INSERT INTO agent.facts (fact_type, category, content)"
+                 " VALUES ('preference', 'travel', 'Ada prefers the night train to Vienna.')")
+    stop = threading.Event()
+    daemon = threading.Thread(target=worker.run, args=(stop,))
+    daemon.start()
+    try:
+        deadline = time.monotonic() + 240
+        while not list((home / "models").glob("query-*.checks.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        daemon.join(60)
+    assert worker.totals.acked == 1
+    assert list((home / "models").glob("query-*.checks.json")), "the idle daemon left a checked graph"
+    assert emb._query is None, "the daemon keeps no query session of its own"
+    searcher = SentenceTransformerEmbedder(cache_dir=home, device="cpu")
+    vec = searcher.encode_query("how does Ada like to travel?")
+    assert searcher._model is None and float(np.dot(vec, emb.encode(["how does Ada like to travel?"])[0])) >= 0.999
+    assert emb.prepare_queries() is False, "a graph already checked is not exported again"
