@@ -72,7 +72,10 @@ class VectorIndex(Protocol):
 
     def count(self, model: str) -> int: ...
 
-    def search(self, model: str, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+    def search(self, model: str, vector: np.ndarray, k: int, filters: Filters | None = None, *,
+               depth: int | None = None) -> list[tuple[int, float]]:
         """Nearest blocks by cosine similarity: (block_id, score), best first. Every filter
-        field is applied; one the index cannot apply raises FilterError."""
+        field is applied; one the index cannot apply raises FilterError. `depth`: up to that
+        many where the index reads them anyway (hybrid fusion's background), never at the
+        cost of a wider search; the first k are what a search for k returns."""
 

@@ -102,14 +102,15 @@ class PgvectorIndex:
     def count(self, model: str) -> int:
         return self._run(q.count, model)
 
-    def search(self, model: str, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
-        return self._run(self._dense, model, vector, k, filters or Filters())
+    def search(self, model: str, vector: np.ndarray, k: int, filters: Filters | None = None, *,
+               depth: int | None = None) -> list[tuple[int, float]]:
+        return self._run(self._dense, model, vector, k, filters or Filters(), depth)
 
-    def _dense(self, conn: DictConn, model: str, vector: np.ndarray, k: int, filters: Filters
+    def _dense(self, conn: DictConn, model: str, vector: np.ndarray, k: int, filters: Filters, depth: int | None
                ) -> list[tuple[int, float]]:
         if self._iterative is None:  # a MEMSYNC_DSN server may have an older pgvector: never fail on it
             self._iterative = q.vector_version(conn) >= (0, 8)
-        return dense(conn, model, vector, k, filters, self._iterative)
+        return dense(conn, model, vector, k, filters, self._iterative, depth=depth)
 
     def close(self) -> None:
         """Waits for a call in progress on another thread (never closes under it)."""

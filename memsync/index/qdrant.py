@@ -201,7 +201,9 @@ class QdrantIndex:
             return 0
         return int(self._call("count", lambda: self._client.count(name, exact=True)).count)
 
-    def search(self, model: str, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+    def search(self, model: str, vector: np.ndarray, k: int, filters: Filters | None = None, *,
+               depth: int | None = None) -> list[tuple[int, float]]:
+        # depth is not taken: a deeper limit widens Qdrant's HNSW search (ef follows the limit)
         f = filters or Filters()
         if f.scoped and not f.subjects:
             return []

@@ -263,8 +263,9 @@ def _signals(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions, f: Fi
              ) -> tuple[dict[str, list[tuple[int, float]]], dict[str, list[tuple[int, float]]], np.ndarray | None]:
     """Each signal's candidate blocks, best first; the same signal's deeper list, the
     background its scores are standardised against (fusion.zscore); the query vector (dense).
-    The deeper list costs little: a scope is scanned whole either way, and BM25 keeps the
-    candidates' budget (which lexemes select blocks) of the list fused."""
+    The deeper list costs little: BM25 keeps the budget (which lexemes select blocks) of the
+    list fused, a scope is scanned whole either way, and an HNSW search is not widened for it
+    (it gives what its candidates hold)."""
     n = opts.candidates or max(4 * opts.k, 40)
     depth = max(n, BACKGROUND) if opts.fusion == "zscore" and opts.mode == "hybrid" else n
     lists: dict[str, list[tuple[int, float]]] = {}
@@ -283,7 +284,7 @@ def _signals(rt: Runtime, conn: DictConn, query: str, opts: SearchOptions, f: Fi
     try:
         if qvec is not None:
             t0 = time.perf_counter()
-            lists["dense"] = rt.search_index().search(rt.embedder.model_id, qvec, depth, f)
+            lists["dense"] = rt.search_index().search(rt.embedder.model_id, qvec, n, f, depth=depth)
             t.dense_ms = 1000 * (time.perf_counter() - t0)
     except BaseException:
         if lexical is not None:

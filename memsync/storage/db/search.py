@@ -189,7 +189,7 @@ def scope_at_least(conn: DictConn, f: Filters, n: int) -> bool:
 
 
 def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f: Filters,
-          iterative: bool = False) -> list[tuple[int, float]]:
+          iterative: bool = False, *, depth: int | None = None) -> list[tuple[int, float]]:
     """Cosine kNN in the pgvector projection.
 
     Selective filters (a subject scope, artifacts): a small scope is scanned exactly (a
@@ -197,10 +197,17 @@ def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f
     the server has pgvector >= 0.8 (`iterative`), goes through the model's HNSW index with
     iterative scans (relaxed order, re-sorted here), falling back to the exact scan if that
     finds fewer than k. Other filters: the HNSW index, filters checked on its
-    candidates (iteratively where supported); fewer than k left: the exact scan answers."""
+    candidates (iteratively where supported); fewer than k left: the exact scan answers.
+
+    `depth` (hybrid fusion's background): an exact scan returns that many, since it reads
+    the scope whole anyway; the HNSW path returns up to that many of the candidates it took
+    for k, never searching wider for them (at 100k vectors asking it for 100 instead of 40
+    took 11.3 against 5.3 ms)."""
     dim = sql.Literal(len(vector))
     cond, params = where(f)
-    params.update({"v": vector, "m": model, "k": k, "kc": _candidates(k)})
+    deep = max(k, depth or k)
+    params.update({"v": vector, "m": model, "k": deep, "kc": _candidates(k),
+                   "kh": min(deep, max(k, _candidates(k)))})
     # Artifacts, or a scope whose nearest vectors mostly fail its other filters: the ids as an
     # array probed through the projection's key. A join let the planner
     # merge-join along the block_id index from its start, reading every vector below the
@@ -220,7 +227,7 @@ def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f
                FROM memsync.pgvector_index p JOIN agent.blocks b ON b.id = p.block_id
               WHERE p.model = %(m)s AND {cond}
               ORDER BY p.embedding::vector({d}) <=> %(v)s::vector({d}) LIMIT %(kc)s)
-           SELECT block_id, dist FROM c ORDER BY dist LIMIT %(k)s"""
+           SELECT block_id, dist FROM c ORDER BY dist LIMIT %(kh)s"""
     ).format(d=dim, cond=cond)
     if selective(f) and not (iterative and scope_at_least(conn, f, ITERATIVE_MIN_SCOPE)):
         rows = _scope_scan(conn, dim, cond, params) if f.subjects or f.scoped else None
@@ -228,7 +235,7 @@ def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f
             rows = conn.execute(exact, params).fetchall()
         return [(int(r["block_id"]), 1.0 - float(r["dist"])) for r in rows]
     with conn.transaction():
-        conn.execute(_ef(k))
+        conn.execute(_ef(k))  # for k: a deeper list comes from the same candidates
         if iterative:
             conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             conn.execute(sql.SQL("SET LOCAL hnsw.max_scan_tuples = {}").format(sql.Literal(MAX_SCAN_TUPLES)))
