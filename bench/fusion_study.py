@@ -18,7 +18,7 @@ z-score fusion of the same 40 with each list's mean and deviation taken over tho
 The lists take most of the run to build (the AI SDK corpus ~8 min on a 2-core fp32 machine):
 --save DIR keeps them, --load DIR ranks them again in seconds.
 
-Usage: python bench/fusion_study.py [--sets longmemeval,synthetic,timed,mastra45,ai-sdk] [--json]
+Usage: python bench/fusion_study.py [--sets longmemeval,synthetic,timed,synthetic-6k,mastra45,ai-sdk] [--json]
                                     [--save DIR | --load DIR]
 """
 
@@ -54,7 +54,7 @@ from memsync.write.worker import Worker
 KEPT = 100  # candidates kept per signal
 CUT = 40  # what memsync fuses for k=10: max(4k, 40)
 Lists = dict[str, list[tuple[int, float]]]
-EPISODIC = ("longmemeval", "synthetic", "timed")
+EPISODIC = ("longmemeval", "synthetic", "timed", "synthetic-6k")
 
 
 def collect(name: str, embedder: Any) -> dict[str, Any]:
@@ -82,7 +82,8 @@ def collect(name: str, embedder: Any) -> dict[str, Any]:
                     by_subject = {"user": sessions}
                     questions = [{**x, "subject": "user"} for x in questions]
                 else:
-                    by_subject, questions = getattr(episodic_sets, name)()
+                    by_subject, questions = (episodic_sets.synthetic(sessions_per_pair=75, turns=20)
+                                             if name == "synthetic-6k" else getattr(episodic_sets, name)())
                 person = {}
                 for label, sessions in by_subject.items():
                     row = conn.execute("INSERT INTO erp.people (full_name) VALUES (%s) RETURNING id",
