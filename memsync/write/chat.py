@@ -116,8 +116,10 @@ def schema(schema: dict[str, Any]) -> None:
         "tool_call_id": {"type": "string", "description": "the call a tool message answers"},
         "refusal": {"type": "string"},
         "timestamp": {"description": "when it was said (as `at`)"},
-        "type": {"type": "string", "description": "a Responses API item: message, function_call, function_call_output"},
+        "type": {"type": "string", "description": "a Responses API item: message, function_call, function_call_output "
+                                                   "(a reasoning item is left out)"},
         "call_id": {"type": "string"}, "arguments": {"type": "string"}, "output": {}, "status": {"type": "string"},
+        "summary": {}, "encrypted_content": {"type": "string"},  # a reasoning item's, which is left out
     })
     schema["required"] = [r for r in schema.get("required", []) if r != "text"]
 
