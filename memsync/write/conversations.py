@@ -380,6 +380,9 @@ def sessions_of(data: Any) -> list[Any]:
     raise InvalidInput('expected {"sessions": [...]}, {"messages": [...]}, or a list of sessions or messages')
 
 
+SESSION_KEYS = ("id", "session_type", "date", "started_at", "ended_at", "summary")
+
+
 def _request(body: dict[str, Any]) -> dict[str, Any]:
     """A chat completions, Messages or Responses API request body as one conversation."""
     messages = body.get("messages", body.get("input"))
@@ -389,4 +392,5 @@ def _request(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(messages, list) or not messages:
         raise InvalidInput(f"{where}: expected a list of messages")
     system = body.get("system", body.get("instructions"))
-    return {"messages": messages, **({"system": system} if system else {})}
+    own = {k: body[k] for k in SESSION_KEYS if k in body}  # a session that also names its model keeps its own
+    return {**own, "messages": messages, **({"system": system} if system else {})}

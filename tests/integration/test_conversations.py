@@ -149,9 +149,13 @@ def test_a_saved_api_request_imports_as_its_conversation(app: Memsync, conn: Dic
     assert app.import_conversations(body, subject=tom)[0].added == 0, "a re-import adds nothing"
     responses = {"model": "gpt-x", "instructions": "Be brief.", "input": "What moved?", "store": False}
     assert app.import_conversations(responses, subject=tom)[0].added == 2
+    dated = {"id": "s9", "date": "2024-03-01", "model": "gpt-x", "messages": [{"role": "user", "content": "Hi"}]}
+    done = app.import_conversations(dated, subject=tom)
+    assert done[0].key == "import:s9" and done[0].session is not None
+    assert done[0].session["started_at"].date().isoformat() == "2024-03-01", "a session's own keys are kept"
     bad = {"model": "gpt-x", "messages": [{"role": "user", "content": "ok"}, {"role": "user"}]}
     assert "messages.1" in str(app.import_conversations(bad, subject=tom)[0].error)
-    assert len(turns(conn)) == 7
+    assert len(turns(conn)) == 8
     # a replayed Responses conversation holds the model's reasoning items: left out, and every
     # other item keeps its place in what an error names
     items = [{"role": "user", "content": "Weather in Oslo?"}, {"type": "reasoning", "id": "rs_1", "summary": []},
