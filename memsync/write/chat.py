@@ -53,8 +53,8 @@ def from_chat(data: dict[str, Any]) -> dict[str, Any]:
             out["speaker"] = name
     if "text" not in out and (lines or "content" in data or refusal is not None):
         out["text"] = "\n".join(x for x in lines if x)
-        if len(out["text"]) > MAX_TEXT and _tool_output(out, data):
-            out["text"], meta["cut"] = cut(out["text"])
+    if isinstance(out.get("text"), str) and len(out["text"]) > MAX_TEXT and _tool_output(out, data):
+        out["text"], meta["cut"] = cut(out["text"])
     if "timestamp" in out and "at" not in out:
         out["at"] = out.pop("timestamp")
     if meta:

@@ -89,6 +89,8 @@ def test_a_tool_answer_longer_than_a_message_is_cut_with_a_marker_and_a_record()
     assert answered["metadata"]["cut"] == {"kept": kept, "of": len(page)}
     block = from_chat({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": page}]})
     assert len(block["text"]) <= MAX_TEXT and "cut" in block["metadata"]
+    given = from_chat({"role": "tool", "text": page})  # the convention's own field: a tool's answer all the same
+    assert len(given["text"]) <= MAX_TEXT and given["metadata"]["cut"]["of"] == len(page)
     # what a person or the assistant said is never cut: it is refused, naming the field, later
     said = from_chat({"role": "user", "content": page})
     assert said["text"] == page and "metadata" not in said
