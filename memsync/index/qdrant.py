@@ -70,6 +70,7 @@ class QdrantIndex:
         # local mode is an in-process store with no locking of its own: the daemon's worker
         # threads share one client, so their calls take turns (a server client needs no lock)
         local = type(getattr(client, "_client", None)).__name__ == "QdrantLocal"
+        self._local = local
         self._turns: threading.Lock | contextlib.nullcontext[None] = (
             threading.Lock() if local else contextlib.nullcontext())
 
@@ -203,8 +204,10 @@ class QdrantIndex:
 
     def search(self, model: str, vector: np.ndarray, k: int, filters: Filters | None = None, *,
                depth: int | None = None) -> list[tuple[int, float]]:
-        # depth is not taken: a deeper limit widens Qdrant's HNSW search (ef follows the limit)
         f = filters or Filters()
+        # a server's HNSW search widens with its limit (ef follows it): asked for k there; local
+        # mode compares every point anyway, so it gives the deeper list
+        limit = max(k, depth or k) if self._local else k
         if f.scoped and not f.subjects:
             return []
         name = self.collection(model)
@@ -212,7 +215,7 @@ class QdrantIndex:
             return []
         flt = qdrant_filter(f)
         res = self._call("query", lambda: self._client.query_points(
-            name, query=vector.tolist(), using=VECTOR, limit=k, query_filter=flt, with_payload=["block_id"]))
+            name, query=vector.tolist(), using=VECTOR, limit=limit, query_filter=flt, with_payload=["block_id"]))
         return [(int(p.payload["block_id"]), float(p.score)) for p in res.points]
 
     def close(self) -> None:

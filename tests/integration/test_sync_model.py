@@ -46,6 +46,10 @@ def test_synced_memory_is_semantically_searchable(conn: DictConn, dsn: str, sett
     # both indexes rank the same blocks
     vec = real_embedder.encode(["invoice email"])[0]
     assert [b for b, _ in pg.search(model, vec, 3)] == [b for b, _ in qdrant_index.search(model, vec, 3)]
+    # a deeper list for fusion's background: the first k are the search for k
+    for idx in (pg, qdrant_index):
+        deeper = idx.search(model, vec, 1, depth=3)
+        assert len(deeper) == 3 and deeper[:1] == idx.search(model, vec, 1), idx.name
 
 
 def test_a_worker_with_nothing_to_sync_never_loads_the_model(dsn: str, tmp_path: Any) -> None:
