@@ -557,6 +557,9 @@ def test_speaker_names_are_looked_up_through_their_indexes(conn: DictConn) -> No
     q.people_named(explained, ["priya raman"])  # type: ignore[arg-type]
     assert "people_name_key" in explained.plans[0] and "people_first_name_key" in explained.plans[0], explained.plans
     assert [r["full_name"] for r in q.people_named(conn, ["priya raman", "priya"])] == ["  Priya   Raman "]
+    # fifty people answer to "person": two rows say it is ambiguous, the other 48 are not read
+    assert len(q.people_named(conn, ["person"])) == 2
+    assert len(q.people_named(conn, ["person 7", "person"])) == 3
 
 
 def test_as_of_a_past_time_recalls_what_had_been_said_by_then(app: Memsync, conn: DictConn, dsn: str,

@@ -218,12 +218,18 @@ def message_ids(conn: DictConn, session_id: int) -> set[str]:
 
 def people_named(conn: DictConn, names: Sequence[str]) -> list[dict[str, Any]]:
     """erp.people rows whose full name, or its first word, is one of `names` (lower case,
-    single spaces): the candidates a conversation's speakers are linked to. Both conditions
-    are indexed expressions (migration 0029)."""
+    single spaces): the candidates a conversation's speakers are linked to. At most two per
+    name and condition: a link needs exactly one, so a first name thousands share ("john")
+    reads two rows, not all of them. Both conditions are indexed expressions (migration 0029)."""
     return conn.execute(
-        """SELECT p.id, p.global_id, p.full_name FROM erp.people p
-            WHERE memsync.text_key(p.full_name) = ANY(%(n)s)
-               OR split_part(memsync.text_key(p.full_name), ' ', 1) = ANY(%(n)s)
+        """SELECT DISTINCT p.id, p.global_id, p.full_name
+             FROM unnest(%(n)s::text[]) AS n(name)
+             CROSS JOIN LATERAL (
+                  (SELECT q.id, q.global_id, q.full_name FROM erp.people q
+                    WHERE memsync.text_key(q.full_name) = n.name ORDER BY q.id LIMIT 2)
+                  UNION ALL
+                  (SELECT q.id, q.global_id, q.full_name FROM erp.people q
+                    WHERE split_part(memsync.text_key(q.full_name), ' ', 1) = n.name ORDER BY q.id LIMIT 2)) p
             ORDER BY p.id""", {"n": list(names)}).fetchall()
 
 
