@@ -61,14 +61,16 @@ class Runtime:
                 close()
 
 
-def resolve_dsn(settings: Settings) -> str:
+def resolve_dsn(settings: Settings, *, migrate_new: bool = True) -> str:
     """The DSN to use: MEMSYNC_DSN, or the embedded server under MEMSYNC_HOME (started, or
-    attached to, here)."""
+    attached to, here). A home's database is migrated when this creates it, so the first
+    command in a fresh home (an import, the daemon, a search) works without `memsync db
+    migrate`; a database given by DSN is never migrated behind its owner's back."""
     if settings.dsn:
         return settings.dsn
     from memsync.storage import embedded
 
-    return embedded.server_uri(settings.home)
+    return embedded.server_uri(settings.home, migrate_new=migrate_new)
 
 
 def _with_active_model(settings: Settings, dsn: str) -> Settings:

@@ -45,9 +45,10 @@ def pgdata_dir(home: Path) -> Path:
     return home / "pgdata"
 
 
-def server_uri(home: Path, database: str = DATABASE) -> str:
+def server_uri(home: Path, database: str = DATABASE, *, migrate_new: bool = False) -> str:
     """Start the embedded server if needed (or attach to the running one); return a DSN
-    for `database`, creating that database on first use."""
+    for `database`, creating that database on first use (and, with `migrate_new`, applying
+    the migrations to the database it has just created: nobody else can have used it)."""
     pgserver = _pgserver()
     pgdata = pgdata_dir(home)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +63,11 @@ def server_uri(home: Path, database: str = DATABASE) -> str:
 
     if ensure_database(server.get_uri(), database):
         log.info("created database %s", database)
+        if migrate_new:
+            from memsync.storage import migrate
+
+            applied = migrate.migrate(str(server.get_uri(database)))
+            log.info("applied its %d migrations", len(applied))
     return str(server.get_uri(database))
 
 

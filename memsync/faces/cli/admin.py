@@ -29,7 +29,7 @@ def db_migrate(ctx: click.Context, as_json: bool, wait_seconds: float) -> None:
     from memsync.storage import migrate
     from memsync.storage.db import wait_for_server
 
-    dsn = resolve_dsn(_settings(ctx))
+    dsn = resolve_dsn(_settings(ctx), migrate_new=False)  # this command applies and names them
     if wait_seconds:
         wait_for_server(dsn, wait_seconds, lambda why: log.warning(
             "waiting up to %.0fs for the database to accept connections: %s", wait_seconds, why))
