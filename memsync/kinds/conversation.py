@@ -17,6 +17,12 @@ from memsync.kinds.events import day, person, speaker, text_of
 from memsync.storage.db import context as q
 from memsync.vocabulary import SearchMode
 
+# The most of one turn an exchange shows; the rest is named, not shown ("[… N more characters:
+# event:GID]", the whole turn one `get` away). A chat turn is rarely longer; a tool's answer
+# or a pasted document (up to 100,000 characters) would otherwise fill an agent's context,
+# and a recipe's budget would drop the whole exchange, the matching turn with it.
+TURN_CHARS = 4000
+
 
 @dataclass
 class Exchange:
@@ -38,7 +44,7 @@ class Exchange:
                 "hits": self.hits, "score": self.score, "text": render(self),
                 "turns": [{"id": t["id"], "global_id": t["global_id"], "occurred_at": t["occurred_at"],
                            "speaker": speaker(t["payload"]), "person": person(t["payload"]),
-                           "text": text_of(t["payload"]),
+                           "text": shown(t), "chars": len(text_of(t["payload"])),
                            "hit": int(t["id"]) in self.hits} for t in self.turns]}
 
 
@@ -72,8 +78,17 @@ def render(ex: Exchange) -> str:
     lines = [f"{day(first)} ({ex.session_type.replace('_', ' ')}):"]
     for t in ex.turns:
         who = speaker(t["payload"]) or str(t["event_type"]).capitalize()
-        lines.append(f"{who}: {text_of(t['payload'])}")
+        lines.append(f"{who}: {shown(t)}")
     return "\n".join(lines)
+
+
+def shown(turn: Mapping[str, Any]) -> str:
+    """A turn's text as an exchange shows it: whole up to TURN_CHARS, else its start and what
+    was left out, naming the event that holds it whole."""
+    text = text_of(turn["payload"])
+    if len(text) <= TURN_CHARS:
+        return text
+    return f"{text[:TURN_CHARS].rstrip()} [… {len(text) - TURN_CHARS:,} more characters: {turn['global_id']}]"
 
 
 def people(ex: Exchange) -> list[str]:
