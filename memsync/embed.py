@@ -304,7 +304,7 @@ class SentenceTransformerEmbedder:
 
         models = self.cache_dir / "models"
         try:
-            graph = models / f"query-{query_encoder.cache_key(model_path(self.model_id))}.onnx"
+            graph = query_encoder.graph_path(models, model_path(self.model_id))
         except Exception as exc:  # a package without metadata: the first search builds it, as before
             log.info("query graph not prepared: %s", exc)
             return False

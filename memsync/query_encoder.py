@@ -216,7 +216,7 @@ def build(model: Any, model_dir: str, cache: Path, threads: int) -> QueryEncoder
         log.info("queries embed through torch: %s", why)
         return None
     try:
-        path = cache / f"query-{cache_key(model_dir)}.onnx"
+        path = graph_path(cache, model_dir)
         if not path.exists():
             export(model, path)
             log.info("exported the query graph to %s", path)
@@ -254,7 +254,7 @@ def from_cache(model_dir: str, cache: Path, threads: int) -> QueryEncoder | None
     tokenizer gives the ids the model gave on the probe texts and the graph the vector it gave
     then; else None (the caller loads the model and build() checks afresh)."""
     try:
-        path = cache / f"query-{cache_key(model_dir)}.onnx"
+        path = graph_path(cache, model_dir)
         checks = checks_path(path)
         if not (path.exists() and checks.exists()):
             return None
@@ -298,6 +298,11 @@ def forget_others(path: Path, model_dir: str) -> None:
                 log.info("could not delete the query graph %s: %s", other.name, exc)
                 continue
             log.info("deleted the query graph %s (%s)", other.name, "superseded" if named else "made without checks")
+
+
+def graph_path(cache: Path, model_dir: str) -> Path:
+    """Where the query graph of the model in `model_dir` is exported under its cache key."""
+    return cache / f"query-{cache_key(model_dir)}.onnx"
 
 
 def checks_path(graph: Path) -> Path:

@@ -205,9 +205,8 @@ def dense(conn: DictConn, model: str, vector: npt.NDArray[np.float32], k: int, f
     took 11.3 against 5.3 ms)."""
     dim = sql.Literal(len(vector))
     cond, params = where(f)
-    deep = max(k, depth or k)
-    params.update({"v": vector, "m": model, "k": deep, "kc": _candidates(k),
-                   "kh": min(deep, max(k, _candidates(k)))})
+    deep, kc = max(k, depth or k), _candidates(k)
+    params.update({"v": vector, "m": model, "k": deep, "kc": kc, "kh": min(deep, max(k, kc))})
     # Artifacts, or a scope whose nearest vectors mostly fail its other filters: the ids as an
     # array probed through the projection's key. A join let the planner
     # merge-join along the block_id index from its start, reading every vector below the
