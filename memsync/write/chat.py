@@ -32,8 +32,10 @@ def from_chat(data: dict[str, Any]) -> dict[str, Any]:
     _item(out)
     meta: dict[str, Any] = {}
     lines: list[str] = []
+    content: Any = None
     if "content" in out and "text" not in out:  # both: the model names the one too many
-        lines.append(content_text(out.pop("content"), "content"))
+        content = out.pop("content")
+        lines.append(content_text(content, "content"))
     refusal = out.pop("refusal", None)
     if refusal is not None:
         if not isinstance(refusal, str):
@@ -53,8 +55,13 @@ def from_chat(data: dict[str, Any]) -> dict[str, Any]:
             out["speaker"] = name
     if "text" not in out and (lines or "content" in data or refusal is not None):
         out["text"] = "\n".join(x for x in lines if x)
-    if isinstance(out.get("text"), str) and len(out["text"]) > MAX_TEXT and _tool_output(out, data):
-        out["text"], meta["cut"] = cut(out["text"])
+    if isinstance(out.get("text"), str) and len(out["text"]) > MAX_TEXT:
+        if str(out.get("role", "")).lower() in TOOL_ROLES:  # all of it is the tool's answer
+            out["text"], meta["cut"] = cut(out["text"])
+        elif _results(content):  # only the tool_result parts: what was said beside them is kept
+            said = len(out["text"]) - len(lines[0])  # refusal, tool calls and their separators
+            lines[0], meta["cut"] = results_cut(content, MAX_TEXT - said)
+            out["text"] = "\n".join(x for x in lines if x)
     if "timestamp" in out and "at" not in out:
         out["at"] = out.pop("timestamp")
     if meta:
@@ -63,20 +70,40 @@ def from_chat(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _tool_output(out: dict[str, Any], data: dict[str, Any]) -> bool:
-    """A tool's answer: a tool role's message, or content carrying a tool_result part."""
-    if str(out.get("role", "")).lower() in TOOL_ROLES:
-        return True
-    content = data.get("content")
+def _results(content: Any) -> bool:
+    """Whether content carries a tool_result part (Anthropic's answer to a tool call)."""
     return isinstance(content, list) and any(isinstance(p, dict) and p.get("type") == "tool_result" for p in content)
+
+
+CUT_MARKER = "\n[… {:,} characters of tool output cut]"
 
 
 def cut(text: str, limit: int = MAX_TEXT) -> tuple[str, dict[str, int]]:
     """`text` cut to `limit` characters, its end a marker of what was left out, and that count
-    for the message's metadata."""
-    marker = "\n[… {:,} characters of tool output cut]"
-    keep = limit - len(marker.format(len(text)))
-    return text[:keep] + marker.format(len(text) - keep), {"kept": keep, "of": len(text)}
+    for the message's metadata. A limit shorter than the marker keeps the marker alone."""
+    keep = max(0, limit - len(CUT_MARKER.format(len(text))))
+    return text[:keep] + CUT_MARKER.format(len(text) - keep), {"kept": keep, "of": len(text)}
+
+
+def results_cut(content: list[Any], room: int) -> tuple[str, dict[str, int]]:
+    """Content whose tool_result parts are cut so the whole takes `room` characters: the
+    other parts (what the person wrote beside the results) are kept whole, and the room
+    they leave is shared among the results, a short one keeping all of its text and leaving
+    the rest of its share to the longer ones. Too little room (the person's own text alone
+    is too long) leaves the message too long, refused by the model naming it."""
+    texts = [part_text(p, f"content.{i}") for i, p in enumerate(content)]
+    results = [i for i, p in enumerate(content)
+               if isinstance(p, dict) and p.get("type") == "tool_result" and texts[i]]
+    kept = [x for x in texts if x]
+    left = room - (sum(len(x) for i, x in enumerate(texts) if x and i not in results) + len(kept) - 1)
+    whole, dropped = len("\n".join(kept)), 0
+    for n, i in enumerate(sorted(results, key=lambda i: len(texts[i]))):
+        share = left // (len(results) - n)
+        if len(texts[i]) > share:
+            texts[i], record = cut(texts[i], share)
+            dropped += record["of"] - record["kept"]
+        left -= len(texts[i])
+    return "\n".join(x for x in texts if x), {"kept": whole - dropped, "of": whole}
 
 
 def _item(out: dict[str, Any]) -> None:

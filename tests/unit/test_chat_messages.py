@@ -91,6 +91,18 @@ def test_a_tool_answer_longer_than_a_message_is_cut_with_a_marker_and_a_record()
     assert len(block["text"]) <= MAX_TEXT and "cut" in block["metadata"]
     given = from_chat({"role": "tool", "text": page})  # the convention's own field: a tool's answer all the same
     assert len(given["text"]) <= MAX_TEXT and given["metadata"]["cut"]["of"] == len(page)
+    # beside the results, the person's own text is kept whole; the results share what room it leaves
+    note = "Summarise both; my note stands: the deadline is Friday."
+    both = from_chat({"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t1", "content": page},
+        {"type": "tool_result", "tool_use_id": "t2", "content": [{"type": "text", "text": "short answer"}]},
+        {"type": "text", "text": note}]})
+    assert len(both["text"]) == MAX_TEXT and both["text"].endswith("cut]\nshort answer\n" + note)
+    assert both["metadata"]["cut"] == {"kept": MAX_TEXT - len("\n[… 150,117 characters of tool output cut]"),
+                                       "of": len(page) + len("short answer") + len(note) + 2}
+    two = from_chat({"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{i}", "content": page}
+                                                 for i in range(2)]})
+    assert len(two["text"]) <= MAX_TEXT and two["text"].count("characters of tool output cut]") == 2
     # what a person or the assistant said is never cut: it is refused, naming the field, later
     said = from_chat({"role": "user", "content": page})
     assert said["text"] == page and "metadata" not in said
