@@ -94,3 +94,49 @@ class Explained:
                                                              else sql.SQL(query)), params).fetchall()
         self.plans.append("\n".join(r["QUERY PLAN"] for r in rows))
         return self.conn.execute("SELECT 1 WHERE false")  # no rows: the caller sees nothing found
+
+
+# ------------------------------------------------------------------ chat apps' exports
+
+def node(nid: str, parent: str | None, children: list[str], message: dict[str, Any] | None) -> dict[str, Any]:
+    return {"id": nid, "parent": parent, "children": children, "message": message}
+
+
+def said(mid: str, role: str, parts: list[Any], at: float | None, **extra: Any) -> dict[str, Any]:
+    return {"id": mid, "author": {"role": role, "name": extra.pop("name", None), "metadata": {}},
+            "create_time": at, "content": {"content_type": extra.pop("content_type", "text"), "parts": parts},
+            "status": "finished_successfully", "weight": 1.0, "metadata": extra.pop("metadata", {}),
+            "recipient": extra.pop("recipient", "all"), **extra}
+
+
+def chatgpt_conversation() -> dict[str, Any]:
+    """A conversation as ChatGPT exports it: a tree whose first answer was regenerated (two
+    branches), the shown one ending at current_node."""
+    t = 1_683_554_160.0  # 2023-05-08 13:56 UTC
+    return {
+        "title": "Climbing gym plans", "create_time": t, "update_time": t + 600, "conversation_id": "c-1",
+        "current_node": "a2",
+        "mapping": {
+            "root": node("root", None, ["sys"], None),
+            "sys": node("sys", "root", ["ctx"], said("sys", "system", [""], None,
+                                                     metadata={"is_visually_hidden_from_conversation": True})),
+            "ctx": node("ctx", "sys", ["u1"], {"id": "ctx", "author": {"role": "user"}, "create_time": None,
+                                               "content": {"content_type": "user_editable_context",
+                                                           "user_profile": "I climb.", "user_instructions": ""}}),
+            "u1": node("u1", "ctx", ["a1-old", "a1"], said("u1", "user", ["I went to the climbing gym today.",
+                                                                       {"content_type": "image_asset_pointer",
+                                                                        "asset_pointer": "file-service://x"}],
+                                                         t + 10)),
+            "a1-old": node("a1-old", "u1", [], said("a1-old", "assistant", ["A first answer, regenerated."], t + 20)),
+            "a1": node("a1", "u1", ["code"], said("a1", "assistant", ["Nice! How did it go?"], t + 30)),
+            "code": node("code", "a1", ["out"], {
+                "id": "code", "author": {"role": "assistant"}, "create_time": t + 40, "recipient": "python",
+                "content": {"content_type": "code", "language": "python", "text": "print(2 * 3)"}}),
+            "out": node("out", "code", ["think"], {
+                "id": "out", "author": {"role": "tool", "name": "python"}, "create_time": t + 41,
+                "content": {"content_type": "execution_output", "text": "6"}}),
+            "think": node("think", "out", ["a2"], {
+                "id": "think", "author": {"role": "assistant"}, "create_time": t + 42,
+                "content": {"content_type": "thoughts", "thoughts": [{"summary": "x", "content": "y"}]}}),
+            "a2": node("a2", "think", [], said("a2", "assistant", ["Six routes, well done."], t + 50)),
+        }}

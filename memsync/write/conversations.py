@@ -21,7 +21,7 @@ from memsync.storage.db import DictConn
 from memsync.storage.db import memory as q
 from memsync.text.dates import day_only
 from memsync.vocabulary import MEMORY_SCOPES, MemoryScope
-from memsync.write import chat
+from memsync.write import chat, exports
 from memsync.write.memory import (
     Ref,
     Text,
@@ -190,12 +190,14 @@ class Imported:
     added: int = 0
     skipped: int = 0
     error: str | None = None
+    empty: bool = False  # an exported conversation with nothing said in it
     token: SyncToken = field(default_factory=SyncToken)
 
     def to_dict(self) -> dict[str, Any]:
         s = self.session or {}
         return {"index": self.index, "key": self.key, "session_id": s.get("id"), "global_id": s.get("global_id"),
-                "created": self.created, "added": self.added, "skipped": self.skipped, "error": self.error}
+                "created": self.created, "added": self.added, "skipped": self.skipped, "error": self.error,
+                "empty": self.empty}
 
 
 # a message to write: the message, its id, who said it (an erp.people global_id, see speakers)
@@ -309,6 +311,14 @@ def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
     id get one from their position and text, so a re-import adds nothing."""
     if not isinstance(data, Mapping):
         return Imported(index, "?", error=f"session {index}: expected an object with messages")
+    if exports.is_chatgpt(data) or exports.is_claude(data):
+        try:
+            converted = exports.session_of(dict(data))
+        except ValueError as exc:
+            return Imported(index, "?", error=f"session {index}: {exc}")
+        if converted is None:  # a chat opened and never written in: nothing to import
+            return Imported(index, "?", empty=True)
+        data = converted
     try:
         s = parse(ImportedSession, data)
     except FieldError as exc:
@@ -356,12 +366,17 @@ def _derived_id(i: int, m: Message) -> str:
 def sessions_of(data: Any) -> list[Any]:
     """The sessions a conversation file holds. Accepted: {"sessions": [...]}, a list of
     sessions, one conversation as {"messages": [...]} (optionally with id, date) or a plain
-    list of messages (OpenAI style: role, content), or a saved API request body (`model`
+    list of messages (OpenAI style: role, content), a saved API request body (`model`
     beside `messages` or the Responses API's `input`: its `system` or `instructions` is the
-    session's first message, the request's other settings are not conversation). Pure;
-    raises InvalidInput."""
+    session's first message, the request's other settings are not conversation), or a chat
+    app's data export (ChatGPT's or Claude's conversations.json, or one conversation of it:
+    memsync.write.exports). Pure; raises InvalidInput."""
     if isinstance(data, dict) and "model" in data and ("messages" in data or "input" in data):
         data = _request(data)
+    if exports.is_chatgpt(data) or exports.is_claude(data):
+        return [data]
+    if isinstance(data, list) and data and all(exports.is_chatgpt(x) or exports.is_claude(x) for x in data):
+        return data  # each read by import_session, so one it cannot read fails alone
     if isinstance(data, dict) and "sessions" in data:
         data = data["sessions"]
         if not isinstance(data, list):

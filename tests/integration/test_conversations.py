@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from helpers import Explained, drain
+from helpers import Explained, chatgpt_conversation, drain, said
 
 from memsync.app import Memsync
 from memsync.embed import HashingEmbedder
@@ -194,6 +194,56 @@ def test_openai_style_messages_and_the_cli(dsn: str, tmp_path: Path, tom: str, c
     assert "Traceback" not in r.output and "session 0" not in r.output
     assert [e["payload"]["role"] for e in turns(conn)] == ["user", "assistant"]
     assert {e["status"] for e in turns(conn)} == {"completed"}, "history without times is still history, not running"
+
+
+def test_a_chat_apps_export_imports_each_conversation_with_its_times(dsn: str, tmp_path: Path, tom: str,
+                                                                      conn: DictConn) -> None:
+    """ChatGPT's conversations.json (a tree per conversation; the shown branch is imported) and
+    Claude's: each conversation a session titled by its summary, turns at their own times; a
+    chat with nothing said is left out, not failed; a later export adds only the new turns; a
+    conversation the reader cannot read fails alone."""
+    env = {"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_HOME": str(tmp_path),
+           "MEMSYNC_LOG_LEVEL": "ERROR"}
+    opened = {"title": "New chat", "create_time": 1.7e9, "conversation_id": "c-0", "mapping": {
+        "r": {"id": "r", "parent": None, "children": [], "message": None}}}
+    export = [chatgpt_conversation(), opened]
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps(export))
+    r = CliRunner().invoke(main, ["import", "conversation", str(path), "--subject", tom], env=env)
+    assert r.exit_code == 0 and "imported 5 messages into 1 sessions" in r.output, r.output
+    assert "1 conversations of the export had nothing said in them" in r.output
+    rows = turns(conn)
+    assert rows[0]["payload"]["text"] == "I went to the climbing gym today.\n[image]"
+    assert rows[0]["occurred_at"] == datetime(2023, 5, 8, 13, 56, 10, tzinfo=timezone.utc)
+    assert {r["trace_id"] for r in rows} == {"import:c-1"} and len(rows) == 5
+    summary = conn.execute("SELECT summary FROM agent.sessions WHERE trace_id = 'import:c-1'").fetchone()
+    assert summary == {"summary": "Climbing gym plans"}
+    # the conversation went on in the app: its next export adds the new turn only
+    longer = chatgpt_conversation()
+    longer["mapping"]["a2"]["children"] = ["u3"]
+    longer["mapping"]["u3"] = {"id": "u3", "parent": "a2", "children": [],
+                               "message": said("u3", "user", ["Next week: the lead climbing course."], 1_683_640_000.0)}
+    longer["current_node"] = "u3"
+    broken = {**chatgpt_conversation(), "conversation_id": "c-9", "mapping": {
+        "x": {"id": "x", "parent": None, "children": [], "message": {"id": "x", "content": "text"}}}}
+    r = CliRunner().invoke(main, ["import", "conversation", "-", "--subject", tom, "--json"], env=env,
+                           input=json.dumps([longer, opened, broken]))
+    out = json.loads(r.output)
+    assert r.exit_code == 1 and (out["added"], out["skipped"], out["failed"], out["empty"]) == (1, 5, 1, 1), out
+    assert "session 2: mapping.x.message.content: expected an object" in out["results"][2]["error"]
+    claude = [{"uuid": "k-1", "name": "Lisbon", "created_at": "2024-05-01T09:00:00Z", "chat_messages": [
+        {"uuid": "h1", "sender": "human", "text": "Plan Lisbon.", "content": [{"type": "text", "text": "Plan Lisbon."}],
+         "created_at": "2024-05-01T09:00:05Z", "attachments": [], "files": []},
+        {"uuid": "b1", "sender": "assistant", "text": "Take tram 28.", "created_at": "2024-05-01T09:00:09Z",
+         "content": [{"type": "text", "text": "Take tram 28."}]}]},
+        {"uuid": "k-2", "name": "", "created_at": "2024-05-02T09:00:00Z", "chat_messages": []}]
+    r = CliRunner().invoke(main, ["import", "conversation", "-", "--subject", tom, "--json"], env=env,
+                           input=json.dumps(claude))
+    out = json.loads(r.output)
+    assert r.exit_code == 0 and (out["sessions"], out["added"], out["empty"]) == (1, 2, 1), out
+    lisbon = [e for e in turns(conn) if e["trace_id"] == "import:k-1"]
+    assert [(e["payload"]["role"], e["occurred_at"].isoformat()) for e in lisbon] == [
+        ("user", "2024-05-01T09:00:05+00:00"), ("assistant", "2024-05-01T09:00:09+00:00")]
 
 
 AGENT_LOG = [  # an agent's transcript as OpenAI's chat format writes it, tools and parts included

@@ -37,7 +37,11 @@ def import_conversation(ctx: click.Context, file: Any, subject: str | None, memo
       list of {"role": "user", "content": "..."}; or a saved API request body
       ({"model", "system", "messages", "tools", ...}, or the Responses API's
       {"model", "instructions", "input"}): its system prompt is the first message,
-      its other settings are left out.
+      its other settings are left out; or a chat app's data export: ChatGPT's or
+      Claude's conversations.json (each conversation a session, its title the
+      summary; ChatGPT's shown branch of each conversation; hidden system messages,
+      custom instructions and the model's thoughts left out; chats with nothing said
+      in them left out).
     Chat logs are read as they are written: content as text or a list of parts
     (text kept, an image or file leaves a marker such as [image]), `name` as the
     speaker, an assistant's tool_calls (and Anthropic tool_use blocks) written out as
@@ -76,9 +80,10 @@ def import_conversation(ctx: click.Context, file: Any, subject: str | None, memo
         done = app.import_conversations(data, subject=subject, memory_scope=memory_scope, progress=tick)
         bar.close()
     failed = [d for d in done if d.error]
-    summary = {"sessions": len(done), "created": sum(d.created for d in done),
+    empty = sum(d.empty for d in done)
+    summary = {"sessions": len(done) - empty, "created": sum(d.created for d in done),
                "added": sum(d.added for d in done), "skipped": sum(d.skipped for d in done),
-               "failed": len(failed), "results": [d.to_dict() for d in done]}
+               "failed": len(failed), "empty": empty, "results": [d.to_dict() for d in done]}
     emit(summary, as_json, _text)
     if failed:
         ctx.exit(1)
@@ -91,4 +96,6 @@ def _text(d: dict[str, Any]) -> str:
     else:
         lines.append(f"imported {d['added']} messages into {d['sessions'] - d['failed']} sessions "
                      f"({d['created']} new, {d['skipped']} messages already there, {d['failed']} sessions failed)")
+    if d["empty"]:
+        lines.append(f"{d['empty']} conversations of the export had nothing said in them: left out")
     return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""Chat apps' data exports (ChatGPT's and Claude's conversations.json) read as sessions of the
+message convention: the branch the app shows, in order, with ids and times; what the app shows
+nowhere left out; parts with no text leave a marker."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import chatgpt_conversation
+
+from memsync.write import exports
+from memsync.write.conversations import sessions_of
+
+
+def test_a_chatgpt_conversation_reads_as_its_shown_branch() -> None:
+    [conv] = sessions_of([chatgpt_conversation()])
+    s = exports.session_of(conv)
+    assert s is not None and s["id"] == "c-1" and s["summary"] == "Climbing gym plans" and "started_at" not in s
+    assert [(m["id"], m["role"], m["text"]) for m in s["messages"]] == [
+        ("u1", "user", "I went to the climbing gym today.\n[image]"),
+        ("a1", "assistant", "Nice! How did it go?"),
+        ("code", "assistant", "called python(print(2 * 3))"),
+        ("out", "tool", "6"),
+        ("a2", "assistant", "Six routes, well done."),
+    ]
+    assert s["messages"][3]["name"] == "python" and s["messages"][0]["at"] == 1_683_554_170.0
+    # without a current node: the last node with no children ends the branch
+    conv = {**chatgpt_conversation(), "current_node": None}
+    assert [m["id"] for m in exports.chatgpt_messages(conv)][-1] == "a2"
+    # a conversation with nothing said in it (only its hidden system message) is nothing to import
+    empty = {"title": "New chat", "create_time": 1.7e9, "mapping": {"sys": chatgpt_conversation()["mapping"]["sys"]}}
+    assert exports.session_of(empty) is None
+    broken = chatgpt_conversation()
+    broken["mapping"]["a2"]["message"]["content"] = "text"
+    with pytest.raises(ValueError, match=r"mapping\.a2\.message\.content: expected an object"):
+        exports.session_of(broken)
+
+
+def test_a_claude_conversation_reads_its_messages_with_their_blocks() -> None:
+    conv = {"uuid": "k-1", "name": "Trip", "created_at": "2024-05-01T09:00:00Z", "chat_messages": [
+        {"uuid": "h1", "sender": "human", "text": "Plan Lisbon.", "content": [], "created_at": "2024-05-01T09:00:05Z",
+         "attachments": [{"file_name": "itinerary.txt", "extracted_content": "Day 1: ..."}], "files": []},
+        {"uuid": "b1", "sender": "assistant", "text": "", "created_at": "2024-05-01T09:00:09Z", "content": [
+            {"type": "thinking", "thinking": "hmm"},
+            {"type": "tool_use", "name": "web_search", "input": {"query": "Lisbon trams"}},
+            {"type": "tool_result", "name": "web_search", "content": [{"type": "text", "text": "Tram 28 runs daily."}]},
+            {"type": "text", "text": "Take tram 28."}]},
+        {"uuid": "b2", "sender": "assistant", "text": "", "content": [{"type": "thinking", "thinking": "only this"}],
+         "created_at": "2024-05-01T09:00:10Z"}]}
+    [raw] = sessions_of(conv)
+    s = exports.session_of(raw)
+    assert s is not None and (s["id"], s["summary"]) == ("k-1", "Trip")
+    assert [(m["id"], m["role"], m["at"]) for m in s["messages"]] == [
+        ("h1", "user", "2024-05-01T09:00:05Z"), ("b1", "assistant", "2024-05-01T09:00:09Z")]
+    from memsync.write.chat import from_chat
+
+    assert from_chat(s["messages"][0])["text"] == "Plan Lisbon.\n[file: itinerary.txt]"
+    assert from_chat(s["messages"][1])["text"] == (
+        'called web_search({"query": "Lisbon trams"})\nTram 28 runs daily.\nTake tram 28.')
+    assert exports.session_of({"uuid": "k-2", "name": "", "chat_messages": []}) is None
