@@ -369,12 +369,15 @@ def sessions_of(data: Any) -> list[Any]:
     list of messages (OpenAI style: role, content), a saved API request body (`model`
     beside `messages` or the Responses API's `input`: its `system` or `instructions` is the
     session's first message, the request's other settings are not conversation), or a chat
-    app's data export (ChatGPT's or Claude's conversations.json, or one conversation of it:
+    app's data export (ChatGPT's or Claude's conversations.json, or one conversation of it),
+    or a coding agent's session log (Claude Code's or Codex CLI's .jsonl entries; see
     memsync.write.exports). Pure; raises InvalidInput."""
     if isinstance(data, dict) and "model" in data and ("messages" in data or "input" in data):
         data = _request(data)
     if exports.is_chatgpt(data) or exports.is_claude(data):
         return [data]
+    if exports.is_agent_log(data):
+        return exports.agent_log_sessions(data)
     if isinstance(data, list) and data and all(exports.is_chatgpt(x) or exports.is_claude(x) for x in data):
         return data  # each read by import_session, so one it cannot read fails alone
     if isinstance(data, dict) and "sessions" in data:

@@ -1,14 +1,16 @@
-"""Chat apps' data exports read as sessions of the message convention: ChatGPT's
-`conversations.json` (each conversation a tree of messages, `mapping`, whose shown branch ends
-at `current_node`) and Claude's (each conversation with its `chat_messages`). A conversation
-becomes one session: its id, its title as the session's summary, its messages with their ids
-and times, so a later, longer export adds only the new turns. What the app shows nowhere (hidden
+"""Chat apps' data exports and coding agents' session logs read as sessions of the message
+convention: ChatGPT's `conversations.json` (each conversation a tree of messages, `mapping`,
+whose shown branch ends at `current_node`), Claude's (each conversation with its
+`chat_messages`), and the JSON Lines logs Claude Code and Codex CLI keep of each session. A
+conversation becomes one session: its id, its title as the session's summary, its messages with
+their ids and times, so a later, longer export or log adds only the new turns. What the app shows nowhere (hidden
 system messages, custom instructions, the model's thoughts) is left out; a part with no text (an
 image, an attached file) leaves a marker, as in memsync.write.chat. Pure: raises ValueError
 naming the field."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from memsync.write import chat
@@ -162,4 +164,85 @@ def claude_messages(conv: dict[str, Any]) -> list[dict[str, Any]]:
         if m.get("created_at") is not None:
             msg["at"] = m["created_at"]
         out.append(msg)
+    return out
+
+
+# ------------------------------------------------------------------ agents' session logs
+
+
+def is_agent_log(data: Any) -> bool:
+    """Entries of a coding agent's session log (a .jsonl file read line by line): Claude Code's
+    (`sessionId`, `type`, `message`) or Codex CLI's (`type: response_item` with its `payload`)."""
+    return (isinstance(data, list) and bool(data) and all(isinstance(x, dict) and "type" in x for x in data)
+            and any(_claude_code(x) or _codex(x) for x in data))
+
+
+def _claude_code(x: dict[str, Any]) -> bool:
+    return "sessionId" in x and isinstance(x.get("message"), dict)
+
+
+def _codex(x: dict[str, Any]) -> bool:
+    return x.get("type") == "response_item" and isinstance(x.get("payload"), dict)
+
+
+def agent_log_sessions(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A session log's entries as sessions, one per session id, in the order they began. What
+    the user and the model said, the tool calls and their results come in, each at its entry's
+    time; the tool's bookkeeping (file snapshots, meta notices, system entries, Codex's event
+    copies of the same messages) and the model's thinking are left out. A Claude Code summary
+    entry becomes its session's summary. An entry whose message is malformed is kept, so the
+    session's import names it."""
+    sessions: dict[str, dict[str, Any]] = {}
+    owner: dict[str, str] = {}  # entry uuid -> its session, for the summaries that point at one
+    codex = "codex"
+    for x in entries:
+        payload = _obj(x.get("payload"))
+        if x.get("type") == "session_meta" and isinstance(payload.get("id"), str):
+            codex = payload["id"]
+        if _claude_code(x):
+            sid = str(x["sessionId"])
+            if isinstance(x.get("uuid"), str):
+                owner[x["uuid"]] = sid
+            if x.get("isMeta") or x.get("type") not in ("user", "assistant"):
+                continue
+            m = x["message"]
+            msg = {"role": m.get("role", x["type"]), "content": m.get("content")}
+            if isinstance(x.get("uuid"), str):
+                msg["id"] = x["uuid"]
+        elif _codex(x):
+            sid = codex
+            if payload.get("type") in chat.UNSAID:
+                continue
+            msg = dict(payload)
+        else:
+            continue
+        if x.get("timestamp") is not None:
+            msg["at"] = x["timestamp"]
+        if not _blank(msg):
+            sessions.setdefault(sid, {"id": sid, "messages": []})["messages"].append(msg)
+    for x in entries:
+        sid = owner.get(str(x.get("leafUuid")), "")
+        if x.get("type") == "summary" and sid in sessions and isinstance(x.get("summary"), str):
+            sessions[sid]["summary"] = x["summary"]
+    return list(sessions.values())
+
+
+def _blank(msg: dict[str, Any]) -> bool:
+    """A message with nothing said in it (a thinking block alone). One that cannot be read is
+    not blank: its session's import names it."""
+    try:
+        return not chat.from_chat(msg).get("text", "x").strip()
+    except (ValueError, TypeError):
+        return False
+
+
+def json_lines(text: str) -> list[Any]:
+    """A JSON Lines file's objects (blank lines skipped); ValueError naming the line."""
+    out = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"line {n}: not JSON: {exc.msg} (column {exc.colno})") from None
     return out

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from helpers import Explained, chatgpt_conversation, drain, said
+from helpers import Explained, chatgpt_conversation, claude_code_log, drain, said
 
 from memsync.app import Memsync
 from memsync.embed import HashingEmbedder
@@ -244,6 +244,35 @@ def test_a_chat_apps_export_imports_each_conversation_with_its_times(dsn: str, t
     lisbon = [e for e in turns(conn) if e["trace_id"] == "import:k-1"]
     assert [(e["payload"]["role"], e["occurred_at"].isoformat()) for e in lisbon] == [
         ("user", "2024-05-01T09:00:05+00:00"), ("assistant", "2024-05-01T09:00:09+00:00")]
+
+
+def test_a_coding_agents_session_log_imports_as_json_lines(dsn: str, tmp_path: Path, tom: str,
+                                                           conn: DictConn) -> None:
+    """A Claude Code session file (JSON Lines): its turns, tool calls and results in, at their
+    times, its bookkeeping out; the same file again adds nothing, the session's next lines only
+    what is new; a broken line is named."""
+    env = {"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_HOME": str(tmp_path),
+           "MEMSYNC_LOG_LEVEL": "ERROR"}
+    log = claude_code_log()
+    path = tmp_path / "s-1.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in log) + "\n")
+    r = CliRunner().invoke(main, ["import", "conversation", str(path), "--subject", tom, "--json"], env=env)
+    out = json.loads(r.output)
+    assert r.exit_code == 0 and (out["sessions"], out["added"], out["failed"]) == (1, 4, 0), r.output
+    rows = turns(conn)
+    assert [(e["payload"]["role"], e["occurred_at"].isoformat()) for e in rows] == [
+        ("user", "2025-03-02T10:00:01+00:00"), ("assistant", "2025-03-02T10:00:05+00:00"),
+        ("user", "2025-03-02T10:00:06+00:00"), ("assistant", "2025-03-02T10:00:09+00:00")]
+    assert rows[1]["payload"]["text"] == 'called Read({"file_path": "tests/test_upload.py"})'
+    session = conn.execute("SELECT summary FROM agent.sessions WHERE trace_id = 'import:s-1'").fetchone()
+    assert session == {"summary": "Fix the flaky upload test"}
+    more = {**log[-1], "uuid": "e6", "timestamp": "2025-03-02T10:02:00Z",
+            "message": {"role": "user", "content": "Then wait on the upload's event."}}
+    path.write_text("\n".join(json.dumps(x) for x in [*log, more]) + "\n")
+    r = CliRunner().invoke(main, ["import", "conversation", str(path), "--subject", tom, "--json"], env=env)
+    assert (json.loads(r.output)["added"], json.loads(r.output)["skipped"]) == (1, 4), r.output
+    r = CliRunner().invoke(main, ["import", "conversation", "-"], env=env, input='{"type": "summary"}\n{broken\n')
+    assert r.exit_code == 2 and "line 2: not JSON" in r.output and "Traceback" not in r.output, r.output
 
 
 AGENT_LOG = [  # an agent's transcript as OpenAI's chat format writes it, tools and parts included

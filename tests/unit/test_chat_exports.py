@@ -5,7 +5,7 @@ nowhere left out; parts with no text leave a marker."""
 from __future__ import annotations
 
 import pytest
-from helpers import chatgpt_conversation
+from helpers import chatgpt_conversation, claude_code_log
 
 from memsync.write import exports
 from memsync.write.conversations import sessions_of
@@ -57,3 +57,33 @@ def test_a_claude_conversation_reads_its_messages_with_their_blocks() -> None:
     assert from_chat(s["messages"][1])["text"] == (
         'called web_search({"query": "Lisbon trams"})\nTram 28 runs daily.\nTake tram 28.')
     assert exports.session_of({"uuid": "k-2", "name": "", "chat_messages": []}) is None
+
+
+def test_a_coding_agents_session_log_reads_as_its_session() -> None:
+    [s] = sessions_of(claude_code_log())
+    assert (s["id"], s["summary"]) == ("s-1", "Fix the flaky upload test")
+    assert [(m["id"], m["role"], m["at"]) for m in s["messages"]] == [
+        ("e1", "user", "2025-03-02T10:00:01Z"), ("e3", "assistant", "2025-03-02T10:00:05Z"),
+        ("e4", "user", "2025-03-02T10:00:06Z"), ("e5", "assistant", "2025-03-02T10:00:09Z")]
+    # a project's logs read together: one session per session id, each with its own summary
+    other = [{**x, "sessionId": "s-2", "uuid": f"2{x['uuid']}"} for x in claude_code_log() if "uuid" in x]
+    assert [(x["id"], len(x["messages"]), x.get("summary")) for x in sessions_of([*claude_code_log(), *other])] == [
+        ("s-1", 4, "Fix the flaky upload test"), ("s-2", 4, None)]
+    codex = [
+        {"timestamp": "2025-03-03T08:00:00Z", "type": "session_meta", "payload": {"id": "cx-7", "cwd": "/work"}},
+        {"timestamp": "2025-03-03T08:00:01Z", "type": "response_item", "payload": {
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "List the TODOs."}]}},
+        {"timestamp": "2025-03-03T08:00:01Z", "type": "event_msg", "payload": {"type": "user_message",
+                                                                              "message": "List the TODOs."}},
+        {"timestamp": "2025-03-03T08:00:02Z", "type": "response_item", "payload": {"type": "reasoning", "summary": []}},
+        {"timestamp": "2025-03-03T08:00:03Z", "type": "response_item", "payload": {
+            "type": "function_call", "name": "shell", "arguments": '{"command": ["rg", "TODO"]}', "call_id": "c1"}},
+        {"timestamp": "2025-03-03T08:00:04Z", "type": "response_item", "payload": {
+            "type": "function_call_output", "call_id": "c1", "output": "src/a.py:3: TODO retry"}},
+    ]
+    [c] = sessions_of(codex)
+    assert c["id"] == "cx-7" and [m["type"] for m in c["messages"]] == [
+        "message", "function_call", "function_call_output"]
+    assert c["messages"][0]["at"] == "2025-03-03T08:00:01Z"
+    with pytest.raises(ValueError, match="line 2: not JSON"):
+        exports.json_lines('{"type": "summary"}\n{broken\n')

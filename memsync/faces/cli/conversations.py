@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from memsync.faces.cli.base import _app, emit, main, read_input
+from memsync.write import exports
 
 
 @main.group("import")
@@ -26,7 +27,7 @@ def import_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (and each session's result) as JSON.")
 @click.pass_context
 def import_conversation(ctx: click.Context, file: Any, subject: str | None, memory_scope: str, as_json: bool) -> None:
-    """Import conversations from FILE (JSON; - reads stdin) as agent.sessions with their
+    """Import conversations from FILE (JSON or JSON Lines; - reads stdin) as agent.sessions with their
     messages as `note` events, each stamped with when it was said.
 
     \b
@@ -41,7 +42,10 @@ def import_conversation(ctx: click.Context, file: Any, subject: str | None, memo
       Claude's conversations.json (each conversation a session, its title the
       summary; ChatGPT's shown branch of each conversation; hidden system messages,
       custom instructions and the model's thoughts left out; chats with nothing said
-      in them left out).
+      in them left out); or a coding agent's session log, JSON Lines as Claude Code
+      (~/.claude/projects/*/*.jsonl) and Codex CLI (~/.codex/sessions/) keep them: each
+      session id a session, its summary kept; file snapshots, meta notices and the
+      model's thinking left out.
     Chat logs are read as they are written: content as text or a list of parts
     (text kept, an image or file leaves a marker such as [image]), `name` as the
     speaker, an assistant's tool_calls (and Anthropic tool_use blocks) written out as
@@ -64,10 +68,16 @@ def import_conversation(ctx: click.Context, file: Any, subject: str | None, memo
     """
     from tqdm import tqdm
 
+    text = read_input(file)
     try:
-        data = json.loads(read_input(file))
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise click.UsageError(f"{getattr(file, 'name', 'input')}: not JSON: {exc}") from None
+        try:  # a session log: one JSON object per line
+            data = exports.json_lines(text) if exc.msg == "Extra data" else None
+        except ValueError as lines:
+            raise click.UsageError(f"{getattr(file, 'name', 'input')}: not JSON or JSON Lines: {lines}") from None
+        if data is None:
+            raise click.UsageError(f"{getattr(file, 'name', 'input')}: not JSON: {exc}") from None
     with _app(ctx) as app:
         from memsync.write.conversations import sessions_of
 
