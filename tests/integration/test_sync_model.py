@@ -106,3 +106,22 @@ def test_a_sync_daemon_leaves_the_query_graph_ready_for_searches(dsn: str, conn:
     vec = searcher.encode_query("how does Ada like to travel?")
     assert searcher._model is None and float(np.dot(vec, emb.encode(["how does Ada like to travel?"])[0])) >= 0.999
     assert emb.prepare_queries() is False, "a graph already checked is not exported again"
+
+
+def test_a_cron_run_leaves_the_query_graph_ready_too(dsn: str, conn: DictConn, tmp_path: Any) -> None:
+    """`memsync run --once` (cron) does what the idle daemon does: a drain that loaded the model
+    leaves the checked query graph for the searches that follow; one with nothing to embed
+    loads nothing for it."""
+    from click.testing import CliRunner
+
+    from memsync.faces.cli import main
+
+    home = tmp_path / "home"
+    env = {"MEMSYNC_DSN": dsn, "MEMSYNC_HOME": str(home), "MEMSYNC_LOG_LEVEL": "ERROR", "MEMSYNC_DEVICE": "cpu"}
+    r = CliRunner().invoke(main, ["run", "--once", "--no-wait"], env=env)
+    assert r.exit_code == 0 and not (home / "models").exists(), r.output
+    conn.execute("INSERT INTO agent.facts (fact_type, category, content)"
+                 " VALUES ('preference', 'travel', 'Ada prefers the night train to Vienna.')")
+    r = CliRunner().invoke(main, ["run", "--once", "--no-wait", "--json"], env=env)
+    assert r.exit_code == 0 and '"acked": 1' in r.output, r.output
+    assert list((home / "models").glob("query-*.checks.json")), "the cron run left a checked graph"

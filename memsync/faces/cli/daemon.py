@@ -62,6 +62,11 @@ def run_cmd(ctx: click.Context, once: bool, wait_seconds: float, no_wait: bool, 
 
         mirrors = mirror_worker.start(rt.settings, rt.dsn, stop, once=once)  # own queues: never hold search back
         totals = run_pool(pool, stop, once=once, wait_seconds=0.0 if no_wait else wait_seconds)
+        if once and not stop.is_set():
+            # as the daemon does when idle: a drain that loaded the model leaves the query graph
+            # ready (once per home and model), so the first search after a cron run does not
+            # load the model to export it
+            pool[0].idle()
         for t in mirrors:
             t.join() if once else t.join(timeout=30)
         left: list[dict[str, Any]] = []
