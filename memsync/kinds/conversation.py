@@ -22,6 +22,9 @@ from memsync.vocabulary import SearchMode
 # or a pasted document (up to 100,000 characters) would otherwise fill an agent's context,
 # and a recipe's budget would drop the whole exchange, the matching turn with it.
 TURN_CHARS = 4000
+# An exchange's heading names its session by the start of the session's summary (an imported
+# chat's title, an agent's closing summary): enough to tell sessions apart, never a paragraph.
+LABEL_CHARS = 80
 
 
 @dataclass
@@ -34,13 +37,15 @@ class Exchange:
     turns: list[dict[str, Any]]
     hits: list[int] = field(default_factory=list)  # the matching events, best first
     score: float = 0.0
+    session_summary: str | None = None
 
     @property
     def event_ids(self) -> list[int]:
         return [int(t["id"]) for t in self.turns]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"session": {"id": self.session_id, "global_id": self.session_global_id, "type": self.session_type},
+        return {"session": {"id": self.session_id, "global_id": self.session_global_id, "type": self.session_type,
+                            "summary": self.session_summary},
                 "hits": self.hits, "score": self.score, "text": render(self),
                 "turns": [{"id": t["id"], "global_id": t["global_id"], "occurred_at": t["occurred_at"],
                            "speaker": speaker(t["payload"]), "person": person(t["payload"]),
@@ -63,7 +68,8 @@ def merge(rows: Sequence[Mapping[str, Any]], ranked: Sequence[tuple[int, float]]
         into = next((x for x in out if x.session_id == turns[0]["session_id"] and ids & set(x.event_ids)), None)
         if into is None:
             out.append(Exchange(int(turns[0]["session_id"]), str(turns[0]["session_type"]),
-                                str(turns[0]["session_global_id"]), [dict(t) for t in turns], [hit], score))
+                                str(turns[0]["session_global_id"]), [dict(t) for t in turns], [hit], score,
+                                turns[0].get("session_summary")))
             continue
         have = set(into.event_ids)
         into.turns = sorted([*into.turns, *(dict(t) for t in turns if int(t["id"]) not in have)],
@@ -73,13 +79,22 @@ def merge(rows: Sequence[Mapping[str, Any]], ranked: Sequence[tuple[int, float]]
 
 
 def render(ex: Exchange) -> str:
-    """'8 May 2023 (conversation):' then one line a turn, 'Priya: …'."""
+    """'8 May 2023 (conversation: Climbing gym plans):' (the session's summary, when it has
+    one, by its start) then one line a turn, 'Priya: …'."""
     first = ex.turns[0]["occurred_at"]
-    lines = [f"{day(first)} ({ex.session_type.replace('_', ' ')}):"]
+    lines = [f"{day(first)} ({ex.session_type.replace('_', ' ')}{label(ex.session_summary)}):"]
     for t in ex.turns:
         who = speaker(t["payload"]) or str(t["event_type"]).capitalize()
         lines.append(f"{who}: {shown(t)}")
     return "\n".join(lines)
+
+
+def label(summary: str | None) -> str:
+    """': ' and the summary's first line, cut at a word to LABEL_CHARS; '' without one."""
+    line = (summary or "").strip().split("\n", 1)[0].strip()
+    if len(line) > LABEL_CHARS:
+        line = line[:LABEL_CHARS].rsplit(" ", 1)[0].rstrip(" ,;:") + " …"
+    return f": {line}" if line else ""
 
 
 def shown(turn: Mapping[str, Any]) -> str:

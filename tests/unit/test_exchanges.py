@@ -24,3 +24,23 @@ def test_an_exchange_shows_a_long_turn_cut_and_names_where_it_is_whole() -> None
     d = ex.to_dict()
     assert d["turns"][1]["chars"] == len(page) and len(d["turns"][1]["text"]) < TURN_CHARS + 100
     assert d["turns"][0]["text"] == "Pull the launch checklist." and d["turns"][0]["chars"] == 26
+
+
+def test_an_exchange_is_headed_by_its_sessions_summary() -> None:
+    """An imported chat's title (a session's summary) tells sessions apart in recalled
+    context: its first line heads the exchange, a long one cut at a word."""
+    from datetime import datetime, timezone
+
+    from memsync.kinds.conversation import LABEL_CHARS, Exchange, render
+
+    turn = {"id": 1, "global_id": "event:a", "event_type": "note", "payload": {"role": "user", "text": "Why?"},
+            "occurred_at": datetime(2025, 3, 2, 10, tzinfo=timezone.utc)}
+    titled = Exchange(7, "conversation", "session:x", [turn], [1], 1.0, "Fix the flaky upload test")
+    assert render(titled).splitlines()[0] == "2 March 2025 (conversation: Fix the flaky upload test):"
+    assert titled.to_dict()["session"]["summary"] == "Fix the flaky upload test"
+    long = "We traced the flaky upload test to a fixed sleep that races the upload, " * 3 + "\nthen more."
+    head = render(Exchange(7, "conversation", "session:x", [turn], [1], 1.0, long)).splitlines()[0]
+    assert head.startswith("2 March 2025 (conversation: We traced the flaky upload test") and head.endswith(" …):")
+    assert len(head) <= len("2 March 2025 (conversation: ") + LABEL_CHARS + 4
+    assert render(Exchange(7, "conversation", "session:x", [turn], [1], 1.0)).splitlines()[0] == \
+        "2 March 2025 (conversation):"

@@ -157,12 +157,12 @@ def runs(conn: DictConn, pairs: Pairs, statuses: list[str], workflows: list[str]
 def exchanges(conn: DictConn, event_ids: Sequence[int], neighbours: int, as_of: datetime | None = None
               ) -> list[dict[str, Any]]:
     """Each event with up to `neighbours` turns (notes and decisions) before and after it in
-    its session, in session order, with the session's type and global_id: one row per turn,
+    its session, in session order, with the session's type, global_id and summary: one row per turn,
     `hit` naming the event whose window it belongs to. Nothing said after `as_of` (when given)."""
     return conn.execute(
         """WITH hit AS (SELECT e.id, e.session_id, e.occurred_at FROM agent.events e WHERE e.id = ANY(%(ids)s))
            SELECT h.id AS hit, t.id, t.global_id, t.session_id, t.event_type, t.payload, t.occurred_at,
-                  s.session_type, s.global_id AS session_global_id
+                  s.session_type, s.global_id AS session_global_id, s.summary AS session_summary
              FROM hit h JOIN agent.sessions s ON s.id = h.session_id
              CROSS JOIN LATERAL (
                (SELECT x.* FROM agent.events x
