@@ -1,8 +1,10 @@
-"""Chat apps' data exports (ChatGPT's and Claude's conversations.json) read as sessions of the
-message convention: the branch the app shows, in order, with ids and times; what the app shows
-nowhere left out; parts with no text leave a marker."""
+"""Chat apps' data exports (ChatGPT's and Claude's conversations.json) and coding agents'
+session logs read as sessions of the message convention: the branch the app shows, in order,
+with ids and times; what the app shows nowhere left out; parts with no text leave a marker."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from helpers import chatgpt_conversation, claude_code_log
@@ -87,3 +89,25 @@ def test_a_coding_agents_session_log_reads_as_its_session() -> None:
     assert c["messages"][0]["at"] == "2025-03-03T08:00:01Z"
     with pytest.raises(ValueError, match="line 2: not JSON"):
         exports.json_lines('{"type": "summary"}\n{broken\n')
+
+
+def test_an_odd_export_reads_what_it_can_and_never_loops() -> None:
+    """A cycle in the tree, a current node that is not there, nodes without messages, parts of
+    unknown kinds: the branch is read once, unknown parts leave markers, nothing raises."""
+    t = 1_700_000_000.0
+    mapping: dict[str, Any] = {
+        "a": {"id": "a", "parent": "c", "children": ["b"], "message": None},
+        "b": {"id": "b", "parent": "a", "children": ["c"], "message": {
+            "id": "b", "author": {"role": "user"}, "create_time": t,
+            "content": {"content_type": "multimodal_text", "parts": [None, "Look", {"asset": 1},
+                                                                     {"content_type": "audio_transcription",
+                                                                      "text": "said aloud"}]}}},
+        "c": {"id": "c", "parent": "b", "children": [], "message": {
+            "id": "c", "author": {"role": "assistant"}, "create_time": t + 1,
+            "content": {"content_type": "tether_quote", "title": "Docs", "url": "https://x", "text": "A quote"}}},
+        "d": "not a node",
+    }
+    s = exports.session_of({"title": None, "create_time": t, "current_node": "gone", "mapping": mapping})
+    assert s is not None and "summary" not in s and "id" not in s
+    assert [m["text"] for m in s["messages"]] == ["Look\n[attachment]\nsaid aloud", "Docs\nA quote"]
+    assert s["messages"][0]["at"] == t and "started_at" not in s, "the turns' own times span the session"
