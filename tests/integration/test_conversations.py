@@ -273,6 +273,20 @@ def test_a_coding_agents_session_log_imports_as_json_lines(dsn: str, tmp_path: P
     assert (json.loads(r.output)["added"], json.loads(r.output)["skipped"]) == (1, 4), r.output
     r = CliRunner().invoke(main, ["import", "conversation", "-"], env=env, input='{"type": "summary"}\n{broken\n')
     assert r.exit_code == 2 and "line 2: not JSON" in r.output and "Traceback" not in r.output, r.output
+    # a project's logs at once: each file read alone, one that cannot be read named, the others in
+    other = tmp_path / "s-2.jsonl"
+    other.write_text("\n".join(json.dumps({**x, "sessionId": "s-2", "uuid": f"2{x['uuid']}"})
+                               for x in log if "uuid" in x) + "\n")
+    broken = tmp_path / "s-3.jsonl"
+    broken.write_text('{"type": "user"}\n{"type": "assistant", "mess')
+    r = CliRunner().invoke(main, ["import", "conversation", str(path), str(broken), str(other), "--subject", tom,
+                                  "--json"], env=env)
+    out = json.loads(r.output)
+    assert r.exit_code == 1 and (out["files"], out["sessions"], out["added"], out["skipped"]) == (3, 2, 4, 5), out
+    assert out["unreadable"][0]["file"] == str(broken) and "line 2: not JSON" in out["unreadable"][0]["error"]
+    assert [x["file"] for x in out["results"]] == [str(path), str(other)]
+    r = CliRunner().invoke(main, ["import", "conversation", str(path), str(broken), "--subject", tom], env=env)
+    assert r.exit_code == 1 and f"error: {broken}: " in r.output and "nothing new" in r.output, r.output
 
 
 AGENT_LOG = [  # an agent's transcript as OpenAI's chat format writes it, tools and parts included

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from memsync.errors import MemsyncError
 from memsync.faces.cli.base import _app, emit, main, read_input
 from memsync.write import exports
 
@@ -18,7 +19,7 @@ def import_group() -> None:
 
 
 @import_group.command("conversation")
-@click.argument("file", type=click.File("rb"))
+@click.argument("files", metavar="FILE...", nargs=-1, required=True, type=click.File("rb"))
 @click.option("--subject", metavar="TYPE:ID", help="Whom the conversations are about or with (e.g. person:3); "
               "their sessions and messages belong to that subject's tree.")
 @click.option("--memory-scope", default="session", show_default=True,
@@ -26,9 +27,12 @@ def import_group() -> None:
               help="The messages' memory_scope ('run' is not searchable later).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (and each session's result) as JSON.")
 @click.pass_context
-def import_conversation(ctx: click.Context, file: Any, subject: str | None, memory_scope: str, as_json: bool) -> None:
-    """Import conversations from FILE (JSON or JSON Lines; - reads stdin) as agent.sessions with their
-    messages as `note` events, each stamped with when it was said.
+def import_conversation(ctx: click.Context, files: tuple[Any, ...], subject: str | None, memory_scope: str,
+                        as_json: bool) -> None:
+    """Import conversations from each FILE (JSON or JSON Lines; - reads stdin) as
+    agent.sessions with their messages as `note` events, each stamped with when it was said.
+    Several files (a project's session logs: ~/.claude/projects/-work-app/*.jsonl) are read
+    one by one: one that cannot be read is named and the others go in.
 
     \b
     Shapes accepted:
@@ -68,39 +72,64 @@ def import_conversation(ctx: click.Context, file: Any, subject: str | None, memo
     """
     from tqdm import tqdm
 
-    text = read_input(file)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        try:  # a session log: one JSON object per line
-            data = exports.json_lines(text) if exc.msg == "Extra data" else None
-        except ValueError as lines:
-            raise click.UsageError(f"{getattr(file, 'name', 'input')}: not JSON or JSON Lines: {lines}") from None
-        if data is None:
-            raise click.UsageError(f"{getattr(file, 'name', 'input')}: not JSON: {exc}") from None
-    with _app(ctx) as app:
-        from memsync.write.conversations import sessions_of
+    from memsync.write.conversations import sessions_of
 
-        total = len(sessions_of(data))
+    loaded: list[tuple[str, Any, int]] = []  # file name, its data, its sessions
+    unreadable: list[dict[str, str]] = []
+    for file in files:
+        name = getattr(file, "name", "input")
+        try:
+            data = _load(file, name)
+            loaded.append((name, data, len(sessions_of(data))))
+        except (click.UsageError, MemsyncError) as exc:
+            if len(files) == 1:  # the one file asked for: the command's own error
+                raise
+            unreadable.append({"file": name, "error": exc.format_message() if isinstance(exc, click.UsageError)
+                               else str(exc)})
+    results: list[dict[str, Any]] = []
+    done: list[Any] = []
+    with _app(ctx) as app:
+        total = sum(n for _, _, n in loaded)
         bar = tqdm(total=total, unit="session", disable=as_json or total < 20 or not sys.stderr.isatty(),
                    file=sys.stderr)
         def tick(_: Any) -> None:
             bar.update(1)
 
-        done = app.import_conversations(data, subject=subject, memory_scope=memory_scope, progress=tick)
+        for name, data, _ in loaded:
+            these = app.import_conversations(data, subject=subject, memory_scope=memory_scope, progress=tick)
+            done.extend(these)
+            results.extend({**d.to_dict(), **({"file": name} if len(files) > 1 else {})} for d in these)
         bar.close()
     failed = [d for d in done if d.error]
     empty = sum(d.empty for d in done)
     summary = {"sessions": len(done) - empty, "created": sum(d.created for d in done),
                "added": sum(d.added for d in done), "skipped": sum(d.skipped for d in done),
-               "failed": len(failed), "empty": empty, "results": [d.to_dict() for d in done]}
+               "failed": len(failed), "empty": empty, "results": results}
+    if len(files) > 1:
+        summary.update({"files": len(files), "unreadable": unreadable})
     emit(summary, as_json, _text)
-    if failed:
+    if failed or unreadable:
         ctx.exit(1)
 
 
+def _load(file: Any, name: str) -> Any:
+    """A file's JSON value, or its objects when it is JSON Lines (a session log)."""
+    text = read_input(file)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        try:  # a session log: one JSON object per line
+            data = exports.json_lines(text) if exc.msg == "Extra data" else None
+        except ValueError as lines:
+            raise click.UsageError(f"{name}: not JSON or JSON Lines: {lines}") from None
+        if data is None:
+            raise click.UsageError(f"{name}: not JSON: {exc}") from None
+        return data
+
+
 def _text(d: dict[str, Any]) -> str:
-    lines = [f"error: {r['error']}" for r in d["results"] if r["error"]]
+    lines = [f"error: {u['file']}: {u['error']}" for u in d.get("unreadable", [])]
+    lines += [f"error: {r['file'] + ': ' if 'file' in r else ''}{r['error']}" for r in d["results"] if r["error"]]
     if d["added"] == 0 and not d["failed"]:
         lines.append(f"nothing new: all {d['skipped']} messages of {d['sessions']} sessions were imported before")
     else:
