@@ -7,6 +7,7 @@ idempotent by the messages' ids (a re-import adds nothing)."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -323,7 +324,7 @@ def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
         s = parse(ImportedSession, data)
     except FieldError as exc:
         sid = data.get("id")
-        return Imported(index, f"import:{sid}" if sid else "?", error=f"session {index}: {exc}")
+        return Imported(index, f"import:{sid}" if sid else "?", error=f"session {index}: {exc}{_which(exc, data)}")
     imp = Imported(index, s.key())
     try:
         with conn.transaction():
@@ -356,6 +357,18 @@ def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
         # alone (rolled back), the import goes on; a lost connection still stops it
         imp.error = f"session {index}: the database refused it: {str(exc).splitlines()[0]}"
     return imp
+
+
+def _which(exc: FieldError, data: Mapping[str, Any]) -> str:
+    """' (message id …)' when the error names a message that has an id: an export's messages
+    are found by id, not by their place among the turns read from it."""
+    found = re.search(r"\bmessages\.(\d+)", str(exc))
+    messages = data.get("messages")
+    if found is None or not isinstance(messages, list) or int(found[1]) >= len(messages):
+        return ""
+    m = messages[int(found[1])]
+    mid = m.get("id", m.get("uuid")) if isinstance(m, Mapping) else None
+    return f" (message id {str(mid)[:80]!r})" if isinstance(mid, (str, int)) and not isinstance(mid, bool) else ""
 
 
 def _derived_id(i: int, m: Message) -> str:

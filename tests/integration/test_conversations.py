@@ -98,13 +98,15 @@ def test_import_keeps_real_times_and_a_reimport_adds_nothing(app: Memsync, conn:
 
 def test_a_bad_message_fails_its_session_only_naming_index_and_field(app: Memsync, conn: DictConn, tom: str) -> None:
     bad = json.loads(json.dumps(HISTORY))
-    bad["sessions"][1]["messages"][1] = {"speaker": "Tom"}  # no text
+    bad["sessions"][1]["messages"][1] = {"speaker": "Tom", "id": "m-22"}  # no text
     bad["sessions"].append({"id": "s3", "date": "1850-01-01", "messages": [{"role": "user", "text": "x"}]})
     bad["sessions"].append({"id": "s4", "messages": [{"text": "who said this?"}, {"speaker": " ", "text": "x"}]})
     bad["sessions"].append(["not", "a", "session"])
     done = app.import_conversations(bad, subject=tom)
     assert done[0].error is None and done[0].added == 4
     assert "session 1" in str(done[1].error) and "messages.1.text" in str(done[1].error)
+    assert str(done[1].error).endswith("(message id 'm-22')"), "a message with an id is named by it too"
+    assert "message id" not in str(done[3].error)
     assert "started_at" in str(done[2].error) and "1900" in str(done[2].error)
     assert "messages.0" in str(done[3].error) and "speaker or a role" in str(done[3].error)
     assert "messages.1" in str(done[3].error), "a blank speaker is no speaker"
