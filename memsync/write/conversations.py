@@ -313,12 +313,13 @@ def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
     if not isinstance(data, Mapping):
         return Imported(index, "?", error=f"session {index}: expected an object with messages")
     if exports.is_chatgpt(data) or exports.is_claude(data):
+        key = f"import:{exports.conversation_id(data) or '?'}"
         try:
             converted = exports.session_of(dict(data))
         except ValueError as exc:
-            return Imported(index, "?", error=f"session {index}: {exc}")
+            return Imported(index, key, error=f"session {index}: {exc}")
         if converted is None:  # a chat opened and never written in: nothing to import
-            return Imported(index, "?", empty=True)
+            return Imported(index, key, empty=True)
         data = converted
     try:
         s = parse(ImportedSession, data)

@@ -11,6 +11,7 @@ naming the field."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from memsync.write import chat
@@ -38,8 +39,8 @@ def session_of(data: dict[str, Any]) -> dict[str, Any] | None:
     if not messages:
         return None
     out: dict[str, Any] = {"messages": messages}
-    cid = data.get("conversation_id") or data.get("id") or data.get("uuid")
-    if isinstance(cid, str) and cid.strip():
+    cid = conversation_id(data)
+    if cid:
         out["id"] = cid
     title = data.get("title") if is_chatgpt(data) else data.get("name")
     if isinstance(title, str) and title.strip():
@@ -49,6 +50,12 @@ def session_of(data: dict[str, Any]) -> dict[str, Any] | None:
         if created is not None:
             out["started_at"] = created
     return out
+
+
+def conversation_id(data: Mapping[str, Any]) -> str | None:
+    """An exported conversation's own id (ChatGPT's conversation_id or id, Claude's uuid)."""
+    cid = data.get("conversation_id") or data.get("id") or data.get("uuid")
+    return cid if isinstance(cid, str) and cid.strip() else None
 
 
 # ------------------------------------------------------------------ ChatGPT

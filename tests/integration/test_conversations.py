@@ -233,6 +233,7 @@ def test_a_chat_apps_export_imports_each_conversation_with_its_times(dsn: str, t
     out = json.loads(r.output)
     assert r.exit_code == 1 and (out["added"], out["skipped"], out["failed"], out["empty"]) == (1, 5, 1, 1), out
     assert "session 2: mapping.x.message.content: expected an object" in out["results"][2]["error"]
+    assert [x["key"] for x in out["results"]] == ["import:c-1", "import:c-0", "import:c-9"], "each named by its id"
     claude = [{"uuid": "k-1", "name": "Lisbon", "created_at": "2024-05-01T09:00:00Z", "chat_messages": [
         {"uuid": "h1", "sender": "human", "text": "Plan Lisbon.", "content": [{"type": "text", "text": "Plan Lisbon."}],
          "created_at": "2024-05-01T09:00:05Z", "attachments": [], "files": []},
