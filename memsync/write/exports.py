@@ -164,7 +164,7 @@ def claude_messages(conv: dict[str, Any]) -> list[dict[str, Any]]:
             parts.append({"type": "text", "text": f"[file: {name}]" if isinstance(name, str) and name else "[file]"})
         msg: dict[str, Any] = {"role": CLAUDE_ROLES.get(sender, sender) if isinstance(sender, str) else sender,
                                "content": parts}
-        if not chat.content_text(parts, f"{where}.content").strip():
+        if _blank(msg):
             continue  # only thinking, or nothing
         if isinstance(m.get("uuid"), str):
             msg["id"] = m["uuid"]

@@ -74,13 +74,12 @@ def import_conversation(ctx: click.Context, files: tuple[Any, ...], subject: str
 
     from memsync.write.conversations import sessions_of
 
-    loaded: list[tuple[str, Any, int]] = []  # file name, its data, its sessions
+    loaded: list[tuple[str, list[Any]]] = []  # file name, its sessions
     unreadable: list[dict[str, str]] = []
     for file in files:
         name = getattr(file, "name", "input")
         try:
-            data = _load(file, name)
-            loaded.append((name, data, len(sessions_of(data))))
+            loaded.append((name, sessions_of(_load(file, name))))
         except (click.UsageError, MemsyncError) as exc:
             if len(files) == 1:  # the one file asked for: the command's own error
                 raise
@@ -89,14 +88,16 @@ def import_conversation(ctx: click.Context, files: tuple[Any, ...], subject: str
     results: list[dict[str, Any]] = []
     done: list[Any] = []
     with _app(ctx) as app:
-        total = sum(n for _, _, n in loaded)
+        total = sum(len(sessions) for _, sessions in loaded)
         bar = tqdm(total=total, unit="session", disable=as_json or total < 20 or not sys.stderr.isatty(),
                    file=sys.stderr)
         def tick(_: Any) -> None:
             bar.update(1)
 
-        for name, data, _ in loaded:
-            these = app.import_conversations(data, subject=subject, memory_scope=memory_scope, progress=tick)
+        for name, sessions in loaded:
+            # the sessions read once (a session log's entries grouped here, not again in the import)
+            these = app.import_conversations({"sessions": sessions}, subject=subject, memory_scope=memory_scope,
+                                             progress=tick)
             done.extend(these)
             results.extend({**d.to_dict(), **({"file": name} if len(files) > 1 else {})} for d in these)
         bar.close()
