@@ -243,13 +243,19 @@ def _blank(msg: dict[str, Any]) -> bool:
         return False
 
 
-def json_lines(text: str) -> list[Any]:
-    """A JSON Lines file's objects (blank lines skipped); ValueError naming the line."""
+def json_lines(text: str) -> tuple[list[Any], int | None]:
+    """A JSON Lines file's objects (blank lines skipped); ValueError naming a broken line.
+    A last line without its line end that is not JSON yet is a line still being written (a
+    live session log read mid-write): it is left out, and its number returned, not failed;
+    the next import adds it (imports add only what is new)."""
     out = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    lines = text.splitlines()
+    for n, line in enumerate(lines, start=1):
         if line.strip():
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError as exc:
+                if n == len(lines) and not text.endswith(("\n", "\r")):
+                    return out, n
                 raise ValueError(f"line {n}: not JSON: {exc.msg} (column {exc.colno})") from None
-    return out
+    return out, None

@@ -281,7 +281,7 @@ def test_a_coding_agents_session_log_imports_as_json_lines(dsn: str, tmp_path: P
     other.write_text("\n".join(json.dumps({**x, "sessionId": "s-2", "uuid": f"2{x['uuid']}"})
                                for x in log if "uuid" in x) + "\n")
     broken = tmp_path / "s-3.jsonl"
-    broken.write_text('{"type": "user"}\n{"type": "assistant", "mess')
+    broken.write_text('{"type": "user"}\n{"type": "assistant", "mess\n{"type": "user"}\n')
     r = CliRunner().invoke(main, ["import", "conversation", str(path), str(broken), str(other), "--subject", tom,
                                   "--json"], env=env)
     out = json.loads(r.output)
@@ -290,6 +290,19 @@ def test_a_coding_agents_session_log_imports_as_json_lines(dsn: str, tmp_path: P
     assert [x["file"] for x in out["results"]] == [str(path), str(other)]
     r = CliRunner().invoke(main, ["import", "conversation", str(path), str(broken), "--subject", tom], env=env)
     assert r.exit_code == 1 and f"error: {broken}: " in r.output and "nothing new" in r.output, r.output
+    # a log still being written: its unfinished last line is left out and named, the next import adds it
+    last = {**log[-1], "uuid": "e7", "timestamp": "2025-03-02T10:03:00Z",
+            "message": {"role": "assistant", "content": "Done: the test waits on the event."}}
+    path.write_text("\n".join(json.dumps(x) for x in [*log, more, last])[:-9])
+    r = CliRunner().invoke(main, ["import", "conversation", str(path), "--subject", tom, "--json"], env=env)
+    out = json.loads(r.output)
+    assert r.exit_code == 0 and out["added"] == 0, out
+    assert out["partial_lines"] == [{"file": str(path), "line": len(log) + 2}], out
+    r = CliRunner().invoke(main, ["import", "conversation", str(path), "--subject", tom], env=env)
+    assert r.exit_code == 0 and f"note: {path}: line {len(log) + 2} has no line end yet" in r.output, r.output
+    path.write_text("\n".join(json.dumps(x) for x in [*log, more, last]) + "\n")
+    r = CliRunner().invoke(main, ["import", "conversation", str(path), "--subject", tom, "--json"], env=env)
+    assert (json.loads(r.output)["added"], json.loads(r.output)["partial_lines"]) == (1, []), r.output
 
 
 AGENT_LOG = [  # an agent's transcript as OpenAI's chat format writes it, tools and parts included

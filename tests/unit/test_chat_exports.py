@@ -89,6 +89,11 @@ def test_a_coding_agents_session_log_reads_as_its_session() -> None:
     assert c["messages"][0]["at"] == "2025-03-03T08:00:01Z"
     with pytest.raises(ValueError, match="line 2: not JSON"):
         exports.json_lines('{"type": "summary"}\n{broken\n')
+    # a live log read mid-write: its unfinished last line is left for the next import, not failed
+    assert exports.json_lines('{"a": 1}\n{"b": 2}\n{"c": 3, "d') == ([{"a": 1}, {"b": 2}], 3)
+    assert exports.json_lines('{"a": 1}\n{"b": 2}') == ([{"a": 1}, {"b": 2}], None)
+    with pytest.raises(ValueError, match="line 2: not JSON"):  # broken mid-file stays broken
+        exports.json_lines('{"a": 1}\n{"b": \n{"c": 3}')
 
 
 def test_an_odd_export_reads_what_it_can_and_never_loops() -> None:

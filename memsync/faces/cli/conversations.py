@@ -49,7 +49,8 @@ def import_conversation(ctx: click.Context, files: tuple[Any, ...], subject: str
       in them left out); or a coding agent's session log, JSON Lines as Claude Code
       (~/.claude/projects/*/*.jsonl) and Codex CLI (~/.codex/sessions/) keep them: each
       session id a session, its summary kept; file snapshots, meta notices and the
-      model's thinking left out.
+      model's thinking left out; a log's last line still being written (no line end,
+      not JSON yet) is left out and named, and the next import adds it.
     Chat logs are read as they are written: content as text or a list of parts
     (text kept, an image or file leaves a marker such as [image]), `name` as the
     speaker, an assistant's tool_calls (and Anthropic tool_use blocks) written out as
@@ -76,10 +77,14 @@ def import_conversation(ctx: click.Context, files: tuple[Any, ...], subject: str
 
     loaded: list[tuple[str, list[Any]]] = []  # file name, its sessions
     unreadable: list[dict[str, str]] = []
+    partial: list[dict[str, Any]] = []  # a live log's last line, still being written
     for file in files:
         name = getattr(file, "name", "input")
         try:
-            loaded.append((name, sessions_of(_load(file, name))))
+            data, cut = _load(file, name)
+            loaded.append((name, sessions_of(data)))
+            if cut is not None:
+                partial.append({"file": name, "line": cut})
         except (click.UsageError, MemsyncError) as exc:
             if len(files) == 1:  # the one file asked for: the command's own error
                 raise
@@ -105,7 +110,7 @@ def import_conversation(ctx: click.Context, files: tuple[Any, ...], subject: str
     empty = sum(d.empty for d in done)
     summary = {"sessions": len(done) - empty, "created": sum(d.created for d in done),
                "added": sum(d.added for d in done), "skipped": sum(d.skipped for d in done),
-               "failed": len(failed), "empty": empty, "results": results}
+               "failed": len(failed), "empty": empty, "partial_lines": partial, "results": results}
     if len(files) > 1:
         summary.update({"files": len(files), "unreadable": unreadable})
     emit(summary, as_json, _text)
@@ -113,19 +118,19 @@ def import_conversation(ctx: click.Context, files: tuple[Any, ...], subject: str
         ctx.exit(1)
 
 
-def _load(file: Any, name: str) -> Any:
-    """A file's JSON value, or its objects when it is JSON Lines (a session log)."""
+def _load(file: Any, name: str) -> tuple[Any, int | None]:
+    """A file's JSON value, or its objects when it is JSON Lines (a session log), with the
+    number of a last line left out because it is still being written (exports.json_lines)."""
     text = read_input(file)
     try:
-        return json.loads(text)
+        return json.loads(text), None
     except json.JSONDecodeError as exc:
+        if exc.msg != "Extra data":
+            raise click.UsageError(f"{name}: not JSON: {exc}") from None
         try:  # a session log: one JSON object per line
-            data = exports.json_lines(text) if exc.msg == "Extra data" else None
+            return exports.json_lines(text)
         except ValueError as lines:
             raise click.UsageError(f"{name}: not JSON or JSON Lines: {lines}") from None
-        if data is None:
-            raise click.UsageError(f"{name}: not JSON: {exc}") from None
-        return data
 
 
 def _text(d: dict[str, Any]) -> str:
@@ -136,6 +141,8 @@ def _text(d: dict[str, Any]) -> str:
     else:
         lines.append(f"imported {d['added']} messages into {d['sessions'] - d['failed']} sessions "
                      f"({d['created']} new, {d['skipped']} messages already there, {d['failed']} sessions failed)")
+    lines += [f"note: {p['file']}: line {p['line']} has no line end yet (the log is still being written): "
+              "left out; import the file again to add it" for p in d["partial_lines"]]
     if d["empty"]:
         lines.append(f"{d['empty']} conversations of the export had nothing said in them: left out")
     return "\n".join(lines)
