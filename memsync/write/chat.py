@@ -24,6 +24,12 @@ UNSAID = frozenset({"thinking", "redacted_thinking", "reasoning"})
 TOOL_ROLES = frozenset({"tool", "function"})  # their `name` is the tool's, not a speaker's
 
 
+def unsaid(kind: Any) -> bool:
+    """Whether a part's or item's type is the model's thinking (left out). A type that is not
+    text (a list, an object: a broken file) is not: it fails as what it is, named."""
+    return isinstance(kind, str) and kind in UNSAID
+
+
 def from_chat(data: dict[str, Any]) -> dict[str, Any]:
     """A message in a chat export's shape as the convention's fields: `content` (text, parts
     or null), `tool_calls` / `function_call`, `refusal`, `name`, `tool_call_id` and

@@ -70,7 +70,7 @@ class Message(_Input):
     @model_validator(mode="wrap")
     @classmethod
     def _reasoning(cls, data: Any, handler: Any) -> Message:
-        if isinstance(data, dict) and data.get("type") in chat.UNSAID:
+        if isinstance(data, dict) and chat.unsaid(data.get("type")):
             m: Message = handler({"role": "assistant", "text": f"({data['type']})"})
             m._unsaid = True
             return m
@@ -306,10 +306,10 @@ def import_subject(conn: DictConn, subject: str | None, confine: Confinement | N
     return confine.subject if confine is not None else None
 
 
-def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
-                   confine: Confinement | None = None, memory_scope: MemoryScope = "session") -> Imported:
-    """One conversation session, all or nothing: found again by its key, messages without an
-    id get one from their position and text, so a re-import adds nothing."""
+def read_session(index: int, data: Any) -> ImportedSession | Imported:
+    """One session of a file read and checked, or why it cannot be imported (an error naming
+    it and its field, or an export's conversation with nothing said). Pure: whatever shape a
+    broken file has, the answer is one of the two, never an exception."""
     if not isinstance(data, Mapping):
         return Imported(index, "?", error=f"session {index}: expected an object with messages")
     if exports.is_chatgpt(data) or exports.is_claude(data):
@@ -322,10 +322,19 @@ def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
             return Imported(index, key, empty=True)
         data = converted
     try:
-        s = parse(ImportedSession, data)
+        return parse(ImportedSession, data)
     except FieldError as exc:
         sid = data.get("id")
         return Imported(index, f"import:{sid}" if sid else "?", error=f"session {index}: {exc}{_which(exc, data)}")
+
+
+def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
+                   confine: Confinement | None = None, memory_scope: MemoryScope = "session") -> Imported:
+    """One conversation session, all or nothing: found again by its key, messages without an
+    id get one from their position and text, so a re-import adds nothing."""
+    s = read_session(index, data)
+    if isinstance(s, Imported):
+        return s
     imp = Imported(index, s.key())
     try:
         with conn.transaction():

@@ -97,7 +97,7 @@ def chatgpt_message(m: dict[str, Any], where: str, node_id: str) -> dict[str, An
     content = m.get("content")
     if not isinstance(content, dict):
         raise ValueError(f"{where}.content: expected an object with a content_type")
-    if content.get("content_type") in CHATGPT_UNSAID:
+    if isinstance(content.get("content_type"), str) and content["content_type"] in CHATGPT_UNSAID:
         return None
     text = chatgpt_text(content, f"{where}.content")
     if not text.strip():  # the empty system message every conversation starts with
@@ -118,6 +118,10 @@ def chatgpt_message(m: dict[str, Any], where: str, node_id: str) -> dict[str, An
 
 def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def chatgpt_text(content: dict[str, Any], where: str) -> str:
@@ -159,7 +163,7 @@ def claude_messages(conv: dict[str, Any]) -> list[dict[str, Any]]:
         parts: list[Any] = list(content) if isinstance(content, list) and content else []
         if not parts and isinstance(m.get("text"), str):
             parts = [{"type": "text", "text": m["text"]}]
-        for f in [*(m.get("attachments") or []), *(m.get("files") or [])]:
+        for f in [*_list(m.get("attachments")), *_list(m.get("files"))]:
             name = f.get("file_name") if isinstance(f, dict) else None
             parts.append({"type": "text", "text": f"[file: {name}]" if isinstance(name, str) and name else "[file]"})
         msg: dict[str, Any] = {"role": CLAUDE_ROLES.get(sender, sender) if isinstance(sender, str) else sender,
@@ -218,7 +222,7 @@ def agent_log_sessions(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 msg["id"] = x["uuid"]
         elif _codex(x):
             sid = codex
-            if payload.get("type") in chat.UNSAID:
+            if chat.unsaid(payload.get("type")):
                 continue
             msg = dict(payload)
         else:

@@ -4,13 +4,16 @@ with ids and times; what the app shows nowhere left out; parts with no text leav
 
 from __future__ import annotations
 
+import copy
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 from helpers import chatgpt_conversation, claude_code_log
 
+from memsync.errors import MemsyncError
 from memsync.write import exports
-from memsync.write.conversations import sessions_of
+from memsync.write.conversations import ImportedSession, read_session, sessions_of
 
 
 def test_a_chatgpt_conversation_reads_as_its_shown_branch() -> None:
@@ -116,3 +119,76 @@ def test_an_odd_export_reads_what_it_can_and_never_loops() -> None:
     assert s is not None and "summary" not in s and "id" not in s
     assert [m["text"] for m in s["messages"]] == ["Look\n[attachment]\nsaid aloud", "Docs\nA quote"]
     assert s["messages"][0]["at"] == t and "started_at" not in s, "the turns' own times span the session"
+
+
+CLAUDE = {"uuid": "c-1", "name": "Trip", "created_at": "2025-01-02T10:00:00Z", "chat_messages": [
+    {"uuid": "u1", "sender": "human", "text": "Book Lisbon", "created_at": "2025-01-02T10:00:01Z",
+     "content": [{"type": "text", "text": "Book Lisbon"}], "attachments": [{"file_name": "a.pdf"}], "files": []},
+    {"uuid": "u2", "sender": "assistant", "created_at": "2025-01-02T10:00:05Z", "content": [
+        {"type": "thinking", "thinking": "hm"}, {"type": "tool_use", "name": "search", "input": {"q": "x"}},
+        {"type": "tool_result", "content": [{"type": "text", "text": "ok"}]}, {"type": "text", "text": "Done"}]}]}
+CODEX = [
+    {"timestamp": "2025-03-03T08:00:00Z", "type": "session_meta", "payload": {"id": "cx-7"}},
+    {"timestamp": "2025-03-03T08:00:01Z", "type": "response_item", "payload": {
+        "type": "message", "role": "user", "content": [{"type": "input_text", "text": "find TODOs"}]}},
+    {"timestamp": "2025-03-03T08:00:03Z", "type": "response_item", "payload": {
+        "type": "function_call", "name": "shell", "arguments": '{"command": ["rg"]}', "call_id": "c1"}},
+    {"timestamp": "2025-03-03T08:00:04Z", "type": "response_item", "payload": {
+        "type": "function_call_output", "call_id": "c1", "output": "a"}}]
+OWN = {"sessions": [{"id": "s1", "date": "2023-05-08T14:00:00Z", "summary": "x", "messages": [
+    {"speaker": "Priya", "text": "hi", "at": "2023-05-08T14:00:05Z", "id": "m1"},
+    {"role": "user", "name": "Tom", "content": [{"type": "text", "text": "a"}]},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+    {"role": "tool", "tool_call_id": "c", "content": "r"}]}]}
+RESPONSES = {"model": "m", "instructions": "be kind", "input": [
+    {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+    {"type": "reasoning", "summary": []}]}
+ODD = [None, 7, -1, 1e300, float("nan"), True, "", "x", "9999-12-31T00:00:00Z", "\x00", [], [None], {}, {"a": None}]
+
+
+def _paths(x: Any, at: tuple[Any, ...] = ()) -> Any:
+    yield at
+    for k, v in (x.items() if isinstance(x, dict) else enumerate(x) if isinstance(x, list) else ()):
+        yield from _paths(v, (*at, k))
+
+
+def _with(x: Any, at: tuple[Any, ...], value: Any) -> Any:
+    if not at:
+        return value
+    y = copy.deepcopy(x)
+    into = y
+    for k in at[:-1]:
+        into = into[k]
+    if value is KeyError:
+        del into[at[-1]]
+    else:
+        into[at[-1]] = value
+    return y
+
+
+@pytest.mark.parametrize("sample", [[chatgpt_conversation()], [CLAUDE], claude_code_log(), CODEX, OWN, RESPONSES],
+                         ids=["chatgpt", "claude", "claude-code", "codex", "own", "responses-request"])
+def test_a_broken_file_of_any_shape_gets_a_named_error_never_an_exception(sample: Any) -> None:
+    """Every field of a real file's shape replaced by a value of another kind (or left out):
+    reading it gives sessions or a named error for the file or its session, never an
+    exception a user would see as a traceback (a list where a type was, attachments as a
+    number, once raised TypeError)."""
+    now = datetime.now(timezone.utc)
+    for at in _paths(sample):
+        for value in [*ODD, *([KeyError] if at else [])]:
+            broken = _with(sample, at, value)
+            try:
+                sessions = sessions_of(broken)
+            except MemsyncError:
+                continue
+            for i, data in enumerate(sessions):
+                try:
+                    s = read_session(i, data)
+                    if isinstance(s, ImportedSession):
+                        s.span(now)
+                        assert all(isinstance(m.said, bool) for m in s.messages)
+                    else:
+                        assert s.empty or (s.error or "").startswith(f"session {i}: ")
+                except Exception as exc:  # any exception here is the bug
+                    pytest.fail(f"{'.'.join(map(str, at))} = {value!r}: {type(exc).__name__}: {exc}")
