@@ -75,9 +75,11 @@ def _read(kind: str, m: re.Match[str], now: datetime) -> Window | None:
             year = int(g[0])
             return Window(datetime(year, 1, 1, tzinfo=timezone.utc), datetime(year + 1, 1, 1, tzinfo=timezone.utc),
                           m.group(0))
+        return _relative(g[0].lower().split(), now, m.group(0))
     except ValueError:  # 31 February and the like: not a date, so not a window
         return None
-    return _relative(g[0].lower().split(), now, m.group(0))
+    except OverflowError:  # "yesterday" as of 1 January of year 1: before the calendar starts
+        return None
 
 
 def _relative(words: list[str], now: datetime, text: str) -> Window:

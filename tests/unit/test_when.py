@@ -52,3 +52,13 @@ def test_holds_is_end_exclusive_and_reads_naive_times_as_utc() -> None:
     assert w is not None
     assert w.holds(utc(2023, 5, 31, 23, 59)) and not w.holds(utc(2023, 6, 1))
     assert w.holds(datetime(2023, 5, 1))
+
+
+@pytest.mark.parametrize("phrase", ["yesterday", "today", "last week", "this week", "past week", "last month",
+                                    "this month", "past month", "last year", "this year", "past year"])
+def test_a_relative_window_at_the_ends_of_the_calendar_is_none_or_a_window_never_an_error(phrase: str) -> None:
+    """Searched as of the first or last instant Python's calendar holds (`--as-of 0001-01-01`):
+    a window that would begin before the calendar is no window."""
+    for now in (datetime.min.replace(tzinfo=timezone.utc), datetime.max.replace(tzinfo=timezone.utc)):
+        w = window(f"what did we say {phrase}", now)
+        assert w is None or w.start <= now, (phrase, now)
