@@ -223,7 +223,20 @@ def read_when(v: Any) -> Any:
 When = Annotated[datetime | None, BeforeValidator(read_when), AfterValidator(check_when)]
 # when a fact becomes true: written as history writes times, and it may lie ahead (a fact not
 # yet valid is kept and served once it is)
-ValidFrom = Annotated[datetime | None, BeforeValidator(read_when), AfterValidator(aware)]
+def in_calendar(v: datetime | None) -> datetime | None:
+    """A time that lies ahead, within the years every reader can hold (1 to 9999 in UTC): a
+    fact valid from '9999-12-31T23:59-14:00' (year 10000 in UTC) would be stored, and then
+    no read of that subject's facts could load it."""
+    v = aware(v)
+    if v is not None:
+        try:
+            v.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValueError("must fall within the years 1 to 9999 in UTC") from None
+    return v
+
+
+ValidFrom = Annotated[datetime | None, BeforeValidator(read_when), AfterValidator(in_calendar)]
 
 
 class StartSession(_Input):

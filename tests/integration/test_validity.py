@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from helpers import drain
 
 from memsync.app import Memsync
-from memsync.errors import FactEnded
+from memsync.errors import FactEnded, FieldError
 from memsync.faces.cli import main
 from memsync.settings import Settings
 from memsync.storage.db import DictConn
@@ -53,6 +53,10 @@ def test_past_current_future_and_ended_facts_in_search_and_retrieval(
                           valid_from=now + LATER)
     far = app.remember(ada, "Ada retires to a harbour district lighthouse", fact_type="result",
                        valid_from=datetime(9999, 1, 1, tzinfo=timezone.utc))
+    # beyond the years a reader can hold (10000 in UTC), or before them: refused, naming the field
+    for beyond in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"):
+        with pytest.raises(FieldError, match="valid_from: must fall within the years 1 to 9999 in UTC"):
+            app.remember(ada, "Ada leaves the calendar", fact_type="result", valid_from=beyond)
     drain(dsn, settings)
     blocks = conn.execute("SELECT count(*) AS n FROM agent.blocks WHERE source_table = 'agent.facts'").fetchone()
     assert blocks == {"n": 4}, "a fact not yet valid is indexed, to be served when its time comes"
