@@ -35,7 +35,7 @@ from memsync.read.recipes import RecipeFile
 from memsync.read.subjects import Confinement, SubjectRef
 from memsync.runtime import Runtime
 from memsync.settings import Settings
-from memsync.storage.db import DictConn, connect, evals, queue
+from memsync.storage.db import DictConn, configure_pooled, connect, evals, queue
 from memsync.storage.db import context as ctxq
 from memsync.storage.db.subjects import subject_types
 from memsync.storage.dsn import redact_dsn
@@ -95,14 +95,13 @@ class Memsync:
     def _open_pool(self) -> Any:
         with self._lock:
             if self._pool is None:
-                from pgvector.psycopg import register_vector
                 from psycopg.rows import dict_row
                 from psycopg_pool import ConnectionPool
 
                 connect(self._rt.dsn, vectors=True).close()  # a clear error now: unreachable, not migrated
                 self._pool = ConnectionPool(
                     self._rt.dsn, min_size=1, max_size=self.settings.pool_size, open=True, name="memsync",
-                    kwargs={"autocommit": True, "row_factory": dict_row}, configure=register_vector,
+                    kwargs={"autocommit": True, "row_factory": dict_row}, configure=configure_pooled,
                     check=ConnectionPool.check_connection,  # a connection the server dropped is replaced
                 )
             return self._pool

@@ -165,3 +165,35 @@ def test_valid_from_is_read_as_times_are_written_and_naive_means_utc(dsn: str, c
     assert stored[worded.row["id"]] == datetime(2023, 5, 8, tzinfo=utc)
     assert stored[naive.row["id"]] == datetime(2023, 6, 1, 12, tzinfo=utc)
     assert stored[ahead.row["id"]] == datetime(2099, 1, 1, 9, tzinfo=utc), "a fact may become valid later"
+
+
+def test_open_ended_times_written_by_sql_read_as_the_ends_of_time(
+        app: Memsync, dsn: str, settings: Settings, ada: str, conn: DictConn) -> None:
+    """'infinity' is how many schemas write "open-ended" (a fact's valid_to, a task without a
+    deadline), and an ERP or any SQL client may write it, or a year past 9999. Such a row loads
+    as the latest (or earliest) time Python holds: it syncs, the row beside it in the batch
+    syncs, it is current, and the subject's bundle is served. It once failed the whole sync
+    batch and every bundle of the subject with 'timestamp too large'."""
+    forever = app.remember(ada, "Ada keeps the harbour lighthouse key", fact_type="result")
+    beside = app.remember(ada, "Ada sails the harbour on Sundays", fact_type="result")
+    app.import_conversations({"messages": [{"speaker": "Ada", "text": "the harbour lighthouse is mine now"}]},
+                             subject=ada)
+    conn.execute("UPDATE agent.facts SET valid_to = 'infinity', valid_from = '-infinity' WHERE id = %s",
+                 (forever.row["id"],))
+    conn.execute("UPDATE agent.sessions SET ended_at = 'infinity' WHERE subject_id = %s", (int(ada.split(":")[1]),))
+    project = conn.execute("INSERT INTO erp.projects (name) VALUES ('Harbour') RETURNING id").fetchone()
+    assert project is not None
+    conn.execute("INSERT INTO erp.tasks (title, project_id, due_at) VALUES ('Oil the harbour lighthouse', %s, "
+                 "'20000-01-01')", (project["id"],))
+    totals = drain(dsn, settings)
+    assert totals.failed == 0, totals.errors
+    assert fact_ids(app.search("harbour", k=10)) == {forever.row["id"], beside.row["id"]}
+    got = app.get(forever.row["global_id"])
+    assert got["current"] is True and got["row"]["valid_to"].year == 9999, got
+    bundle = app.retrieve("conversation_recall", ada, query="harbour lighthouse")
+    assert forever.row["id"] in bundle_fact_ids(bundle)
+    tasks = [i for i in app.retrieve("project_context", f"project:{project['id']}").items if i.table == "erp.tasks"]
+    assert [t.text for t in tasks] and "Oil the harbour lighthouse" in tasks[0].text, tasks
+    ended = app.forget(forever.row["global_id"], reason="handed the key back")
+    assert ended.row["valid_to"].year == datetime.now(timezone.utc).year
+    assert fact_ids(app.search("harbour", k=10)) == {beside.row["id"]}

@@ -11,6 +11,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from memsync.errors import DatabaseError, MigrationError
+from memsync.storage.db.adapt import register_times
 from memsync.storage.dsn import redact_dsn
 
 DictConn = psycopg.Connection[dict[str, Any]]
@@ -23,6 +24,7 @@ def connect(dsn: str, *, autocommit: bool = False, vectors: bool = False) -> Dic
         conn = psycopg.connect(dsn, autocommit=autocommit, row_factory=dict_row)
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"cannot connect to {redact_dsn(dsn)}: {exc}".strip()) from exc
+    register_times(conn)
     if vectors:
         from pgvector.psycopg import register_vector
 
@@ -35,6 +37,14 @@ def connect(dsn: str, *, autocommit: bool = False, vectors: bool = False) -> Dic
             # not a lost connection: the schema is not there (a worker must not retry this forever)
             raise MigrationError(f"{redact_dsn(dsn)} has no pgvector types; run `memsync db migrate`") from exc
     return conn
+
+
+def configure_pooled(conn: psycopg.Connection[Any]) -> None:
+    """What a pooled connection gets that connect() gives: times read to their ends, pgvector's types."""
+    from pgvector.psycopg import register_vector
+
+    register_times(conn)
+    register_vector(conn)
 
 
 def wait_for_server(dsn: str, seconds: float, waiting: Callable[[str], None]) -> None:
