@@ -192,13 +192,14 @@ class Imported:
     skipped: int = 0
     error: str | None = None
     empty: bool = False  # an exported conversation with nothing said in it
+    withdrawn: int = 0  # messages an earlier import brought in that the app no longer shows
     token: SyncToken = field(default_factory=SyncToken)
 
     def to_dict(self) -> dict[str, Any]:
         s = self.session or {}
         return {"index": self.index, "key": self.key, "session_id": s.get("id"), "global_id": s.get("global_id"),
                 "created": self.created, "added": self.added, "skipped": self.skipped, "error": self.error,
-                "empty": self.empty}
+                "empty": self.empty, "withdrawn": self.withdrawn}
 
 
 # a message to write: the message, its id, who said it (an erp.people global_id, see speakers)
@@ -335,6 +336,7 @@ def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
     s = read_session(index, data)
     if isinstance(s, Imported):
         return s
+    off = exports.off_branch(data)
     imp = Imported(index, s.key())
     try:
         with conn.transaction():
@@ -349,6 +351,8 @@ def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
                     "started_at": start, "ended_at": end, "summary": s.summary})
                 imp.created = True
             have = q.message_ids(conn, srow["id"])
+            gone = q.delete_messages(conn, int(srow["id"]), sorted(have & off)) if have & off else []
+            have -= off  # edited or regenerated in the app since an earlier import: no longer said
             spoken = [*([s.system] if s.system else []), *s.messages]
             ids = [*([s.system.id] if s.system else []), *(m.id or _derived_id(i, m) for i, m in enumerate(s.messages))]
             people = speakers(conn, spoken, confine)
@@ -359,7 +363,8 @@ def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
                 said = [r["occurred_at"] for r in rows]
                 q.extend_session(conn, int(srow["id"]), min(said), max(said))
             imp.session, imp.added, imp.skipped = srow, len(rows), sum(m.said for m in spoken) - len(rows)
-            imp.token = _token(conn, *(("agent.events", int(r["id"])) for r in rows))
+            imp.withdrawn = len(gone)
+            imp.token = _token(conn, *(("agent.events", int(i)) for i in [*(r["id"] for r in rows), *gone]))
     except InvalidInput as exc:
         imp.error = f"session {index}: {exc}"
     except (psycopg.DataError, psycopg.IntegrityError) as exc:

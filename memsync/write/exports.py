@@ -75,6 +75,23 @@ def chatgpt_messages(conv: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def off_branch(conv: Mapping[str, Any]) -> set[str]:
+    """The ids of a ChatGPT conversation's messages the app no longer shows: an edited
+    message's earlier version and the turns that followed it, an answer regenerated. Only
+    when the export names its current node: the shown branch is then known, not guessed."""
+    mapping, current = conv.get("mapping"), conv.get("current_node")
+    if not is_chatgpt(conv) or not isinstance(mapping, dict) or not isinstance(current, str) or current not in mapping:
+        return set()
+    shown = set(branch(mapping, current))
+    return {message_id(node["message"], node_id) for node_id, node in mapping.items()
+            if node_id not in shown and isinstance(node, dict) and isinstance(node.get("message"), dict)}
+
+
+def message_id(m: Mapping[str, Any], node_id: str) -> str:
+    """A ChatGPT message's id: its own, else its node's."""
+    return m["id"] if isinstance(m.get("id"), str) else node_id
+
+
 def branch(mapping: dict[str, Any], leaf: Any) -> list[str]:
     """The node ids from the root to `leaf` (the conversation's current node; without one, the
     last node that has no children). A message edited in the app forks the tree: the branch
@@ -107,7 +124,7 @@ def chatgpt_message(m: dict[str, Any], where: str, node_id: str) -> dict[str, An
     recipient = m.get("recipient")
     if role == "assistant" and isinstance(recipient, str) and recipient not in ("all", ""):
         text = chat.call_text({"name": recipient, "arguments": text}, where)  # code sent to a tool
-    out: dict[str, Any] = {"id": m.get("id") if isinstance(m.get("id"), str) else node_id, "role": role, "text": text}
+    out: dict[str, Any] = {"id": message_id(m, node_id), "role": role, "text": text}
     if isinstance(author.get("name"), str) and author["name"]:
         out["name"] = author["name"]  # a tool's name ('python', 'browser'), kept in metadata
     when = m.get("create_time")

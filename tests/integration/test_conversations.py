@@ -5,6 +5,7 @@ with the turns before them, and an edited turn re-embedding only the blocks it t
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -234,6 +235,32 @@ def test_a_chat_apps_export_imports_each_conversation_with_its_times(dsn: str, t
     assert r.exit_code == 1 and (out["added"], out["skipped"], out["failed"], out["empty"]) == (1, 5, 1, 1), out
     assert "session 2: mapping.x.message.content: expected an object" in out["results"][2]["error"]
     assert [x["key"] for x in out["results"]] == ["import:c-1", "import:c-0", "import:c-9"], "each named by its id"
+    # then the person edited that message in the app (the tree forks, the new version shown):
+    # the next export withdraws the version an earlier import brought in, and adds the new one
+    run = ["run", "--once"]
+    assert CliRunner().invoke(main, run, env=env).exit_code == 0
+    old = conn.execute("SELECT id FROM agent.events WHERE payload->>'id' = 'u3'").fetchone()
+    assert old is not None and conn.execute(
+        "SELECT count(*) AS n FROM agent.blocks WHERE source_table = 'agent.events' AND source_id = %s",
+        (old["id"],)).fetchone() == {"n": 2}, "the turn and its exchange with the answer before it"
+    edited = copy.deepcopy(longer)
+    edited["mapping"]["a2"]["children"] = ["u3", "u3b"]
+    edited["mapping"]["u3b"] = {"id": "u3b", "parent": "a2", "children": [], "message": said(
+        "u3b", "user", ["Next month: the lead climbing course."], 1_683_640_100.0)}
+    edited["current_node"] = "u3b"
+    r = CliRunner().invoke(main, ["import", "conversation", "-", "--subject", tom, "--json"], env=env,
+                           input=json.dumps([edited]))
+    out = json.loads(r.output)
+    assert r.exit_code == 0 and (out["added"], out["withdrawn"], out["skipped"]) == (1, 1, 5), out
+    assert [e["payload"]["text"] for e in turns(conn) if e["trace_id"] == "import:c-1"][-1] == \
+        "Next month: the lead climbing course."
+    assert "u3" not in {e["payload"].get("id") for e in turns(conn)}
+    assert CliRunner().invoke(main, run, env=env).exit_code == 0
+    assert conn.execute("SELECT count(*) AS n FROM agent.blocks WHERE source_table = 'agent.events' AND source_id = %s",
+                        (old["id"],)).fetchone() == {"n": 0}, "its blocks left the index with it"
+    again = CliRunner().invoke(main, ["import", "conversation", "-", "--subject", tom], env=env,
+                               input=json.dumps([edited]))
+    assert again.exit_code == 0 and "nothing new" in again.output and "withdrew" not in again.output, again.output
     claude = [{"uuid": "k-1", "name": "Lisbon", "created_at": "2024-05-01T09:00:00Z", "chat_messages": [
         {"uuid": "h1", "sender": "human", "text": "Plan Lisbon.", "content": [{"type": "text", "text": "Plan Lisbon."}],
          "created_at": "2024-05-01T09:00:05Z", "attachments": [], "files": []},

@@ -31,6 +31,8 @@ def test_a_chatgpt_conversation_reads_as_its_shown_branch() -> None:
     # without a current node: the last node with no children ends the branch
     conv = {**chatgpt_conversation(), "current_node": None}
     assert [m["id"] for m in exports.chatgpt_messages(conv)][-1] == "a2"
+    # what the app no longer shows (the regenerated answer) is known only from a named current node
+    assert exports.off_branch(chatgpt_conversation()) == {"a1-old"} and exports.off_branch(conv) == set()
     # a conversation with nothing said in it (only its hidden system message) is nothing to import
     empty = {"title": "New chat", "create_time": 1.7e9, "mapping": {"sys": chatgpt_conversation()["mapping"]["sys"]}}
     assert exports.session_of(empty) is None

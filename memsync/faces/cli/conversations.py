@@ -44,7 +44,8 @@ def import_conversation(ctx: click.Context, files: tuple[Any, ...], subject: str
       {"model", "instructions", "input"}): its system prompt is the first message,
       its other settings are left out; or a chat app's data export: ChatGPT's or
       Claude's conversations.json (each conversation a session, its title the
-      summary; ChatGPT's shown branch of each conversation; hidden system messages,
+      summary; ChatGPT's shown branch of each conversation, and a message edited or an
+      answer regenerated since an earlier import withdrawn; hidden system messages,
       custom instructions and the model's thoughts left out; chats with nothing said
       in them left out); or a coding agent's session log, JSON Lines as Claude Code
       (~/.claude/projects/*/*.jsonl) and Codex CLI (~/.codex/sessions/) keep them: each
@@ -110,7 +111,8 @@ def import_conversation(ctx: click.Context, files: tuple[Any, ...], subject: str
     empty = sum(d.empty for d in done)
     summary = {"sessions": len(done) - empty, "created": sum(d.created for d in done),
                "added": sum(d.added for d in done), "skipped": sum(d.skipped for d in done),
-               "failed": len(failed), "empty": empty, "partial_lines": partial, "results": results}
+               "failed": len(failed), "empty": empty, "withdrawn": sum(d.withdrawn for d in done),
+               "partial_lines": partial, "results": results}
     if len(files) > 1:
         summary.update({"files": len(files), "unreadable": unreadable})
     emit(summary, as_json, _text)
@@ -143,6 +145,9 @@ def _text(d: dict[str, Any]) -> str:
                      f"({d['created']} new, {d['skipped']} messages already there, {d['failed']} sessions failed)")
     lines += [f"note: {p['file']}: line {p['line']} has no line end yet (the log is still being written): "
               "left out; import the file again to add it" for p in d["partial_lines"]]
+    if d["withdrawn"]:
+        lines.append(f"withdrew {d['withdrawn']} messages an earlier import brought in that the app no longer "
+                     "shows (edited or regenerated since)")
     if d["empty"]:
         lines.append(f"{d['empty']} conversations of the export had nothing said in them: left out")
     return "\n".join(lines)

@@ -216,6 +216,15 @@ def message_ids(conn: DictConn, session_id: int) -> set[str]:
     return {r["id"] for r in rows}
 
 
+def delete_messages(conn: DictConn, session_id: int, ids: Sequence[str]) -> list[int]:
+    """Remove a session's messages by their ids (payload 'id'); their blocks follow through
+    the outbox, and the turns after them are queued again (migration 0017). Returns the
+    events' row ids."""
+    rows = conn.execute("DELETE FROM agent.events WHERE session_id = %s AND payload->>'id' = ANY(%s) RETURNING id",
+                        (session_id, list(ids))).fetchall()
+    return [int(r["id"]) for r in rows]
+
+
 def people_named(conn: DictConn, names: Sequence[str]) -> list[dict[str, Any]]:
     """erp.people rows whose full name, or its first word, is one of `names` (lower case,
     single spaces): the candidates a conversation's speakers are linked to. At most two per
