@@ -42,6 +42,13 @@ def from_chat(data: dict[str, Any]) -> dict[str, Any]:
     if "content" in out and "text" not in out:  # both: the model names the one too many
         content = out.pop("content")
         lines.append(content_text(content, "content"))
+        if _answers_only(content) and out.get("role") == "user" and "speaker" not in out and "name" not in out:
+            # Anthropic's format returns tool results in a user message: the tool said them,
+            # not the person ("what did I say about the test?" must not find a file's text)
+            out["role"], meta["role_in_file"] = "tool", "user"  # the file's role derives its id
+            ids = [p["tool_use_id"] for p in content if isinstance(p.get("tool_use_id"), str)]
+            if ids:
+                meta.update({"tool_call_id": ids[0]} if len(ids) == 1 else {"tool_call_ids": ids})
     refusal = out.pop("refusal", None)
     if refusal is not None:
         if not isinstance(refusal, str):
@@ -62,18 +69,25 @@ def from_chat(data: dict[str, Any]) -> dict[str, Any]:
     if "text" not in out and (lines or "content" in data or refusal is not None):
         out["text"] = "\n".join(x for x in lines if x)
     if isinstance(out.get("text"), str) and len(out["text"]) > MAX_TEXT:
-        if str(out.get("role", "")).lower() in TOOL_ROLES:  # all of it is the tool's answer
-            out["text"], meta["cut"] = cut(out["text"])
-        elif _results(content):  # only the tool_result parts: what was said beside them is kept
+        if _results(content):  # only the tool_result parts, sharing the room: what was said beside them is kept
             said = len(out["text"]) - len(lines[0])  # refusal, tool calls and their separators
             lines[0], meta["cut"] = results_cut(content, MAX_TEXT - said)
             out["text"] = "\n".join(x for x in lines if x)
+        elif str(out.get("role", "")).lower() in TOOL_ROLES:  # all of it is the tool's answer
+            out["text"], meta["cut"] = cut(out["text"])
     if "timestamp" in out and "at" not in out:
         out["at"] = out.pop("timestamp")
     if meta:
         given = out.get("metadata")
         out["metadata"] = {**meta, **given} if isinstance(given, dict) else meta if given is None else given
     return out
+
+
+def _answers_only(content: Any) -> bool:
+    """Content made of tool results alone (Anthropic's user message carrying them back), with
+    nothing a person wrote beside them."""
+    return isinstance(content, list) and bool(content) and all(
+        isinstance(p, dict) and p.get("type") == "tool_result" for p in content)
 
 
 def _results(content: Any) -> bool:

@@ -387,7 +387,10 @@ def _which(exc: FieldError, data: Mapping[str, Any]) -> str:
 
 
 def _derived_id(i: int, m: Message) -> str:
-    seed = f"{m.speaker or m.role or ''}\x00{m.text}"
+    # the role as the file wrote it: a message read as another's (tool results sent back in a
+    # user message) keeps the id an earlier import gave it, so a re-import still adds nothing
+    role = m.metadata.get("role_in_file")
+    seed = f"{m.speaker or role or m.role or ''}\x00{m.text}"
     return f"m{i}-{hashlib.sha1(seed.encode()).hexdigest()[:12]}"
 
 

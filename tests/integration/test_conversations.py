@@ -144,7 +144,9 @@ def test_a_saved_api_request_imports_as_its_conversation(app: Memsync, conn: Dic
     done = app.import_conversations(body, subject=tom)
     assert done[0].error is None and done[0].added == 5
     rows = turns(conn)
-    assert [r["payload"]["role"] for r in rows] == ["system", "user", "assistant", "user", "assistant"]
+    # the tool's answer, sent back in a user message as Anthropic's format does, is the tool's
+    assert [r["payload"]["role"] for r in rows] == ["system", "user", "assistant", "tool", "assistant"]
+    assert rows[3]["payload"]["metadata"]["tool_call_id"] == "t1"
     assert rows[0]["payload"]["text"] == "You are Tom's assistant."
     assert 'called fetch({"url": "https://notes.example/launch"})' in rows[2]["payload"]["text"]
     assert rows[3]["payload"]["text"].endswith("characters of tool output cut]")
@@ -292,7 +294,7 @@ def test_a_coding_agents_session_log_imports_as_json_lines(dsn: str, tmp_path: P
     rows = turns(conn)
     assert [(e["payload"]["role"], e["occurred_at"].isoformat()) for e in rows] == [
         ("user", "2025-03-02T10:00:01+00:00"), ("assistant", "2025-03-02T10:00:05+00:00"),
-        ("user", "2025-03-02T10:00:06+00:00"), ("assistant", "2025-03-02T10:00:09+00:00")]
+        ("tool", "2025-03-02T10:00:06+00:00"), ("assistant", "2025-03-02T10:00:09+00:00")]
     assert rows[1]["payload"]["text"] == 'called Read({"file_path": "tests/test_upload.py"})'
     session = conn.execute("SELECT summary FROM agent.sessions WHERE trace_id = 'import:s-1'").fetchone()
     assert session == {"summary": "Fix the flaky upload test"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from memsync.write.chat import from_chat
+from memsync.write.conversations import Message, _derived_id
 
 
 def test_content_parts_become_the_turns_text_with_markers_for_what_has_none() -> None:
@@ -103,6 +104,18 @@ def test_a_tool_answer_longer_than_a_message_is_cut_with_a_marker_and_a_record()
     two = from_chat({"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{i}", "content": page}
                                                  for i in range(2)]})
     assert len(two["text"]) <= MAX_TEXT and two["text"].count("characters of tool output cut]") == 2
+    assert (two["role"], two["metadata"]["tool_call_ids"]) == ("tool", ["t0", "t1"]), "the tool's words, not the user's"
+    assert both["role"] == "user", "a person wrote beside the results"
     # what a person or the assistant said is never cut: it is refused, naming the field, later
     said = from_chat({"role": "user", "content": page})
     assert said["text"] == page and "metadata" not in said
+
+
+def test_a_message_read_as_the_tools_keeps_the_id_it_was_given_as_the_users() -> None:
+    """A message without an id gets one from its role and text; tool results sent back in a
+    user message were the user's before they were read as the tool's: the id stays the same,
+    so re-importing a file imported before adds nothing."""
+    sent = Message.model_validate({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                                                                "content": "drizzle, 14C"}]})
+    before = Message.model_validate({"role": "user", "text": "drizzle, 14C"})
+    assert sent.role == "tool" and _derived_id(3, sent) == _derived_id(3, before)
