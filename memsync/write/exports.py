@@ -217,7 +217,8 @@ def agent_log_sessions(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A session log's entries as sessions, one per session id, in the order they began. What
     the user and the model said, the tool calls and their results come in, each at its entry's
     time; the tool's bookkeeping (file snapshots, meta notices, system entries, Codex's event
-    copies of the same messages) and the model's thinking are left out. A Claude Code summary
+    copies of the same messages), subagents' chats (Claude Code's sidechains, whose "user" is
+    the agent that called them) and the model's thinking are left out. A Claude Code summary
     entry becomes its session's summary. An entry whose message is malformed is kept, so the
     session's import names it."""
     sessions: dict[str, dict[str, Any]] = {}
@@ -233,6 +234,8 @@ def agent_log_sessions(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 owner[x["uuid"]] = sid
             if x.get("isMeta") or x.get("type") not in ("user", "assistant"):
                 continue
+            if x.get("isSidechain") is True:  # a subagent's own chat: its "user" is the main agent
+                continue  # (what it found comes back to the session as the Task call's result)
             m = x["message"]
             msg = {"role": m.get("role", x["type"]), "content": m.get("content")}
             if isinstance(x.get("uuid"), str):

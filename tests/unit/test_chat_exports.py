@@ -72,6 +72,11 @@ def test_a_coding_agents_session_log_reads_as_its_session() -> None:
     assert [(m["id"], m["role"], m["at"]) for m in s["messages"]] == [
         ("e1", "user", "2025-03-02T10:00:01Z"), ("e3", "assistant", "2025-03-02T10:00:05Z"),
         ("e4", "user", "2025-03-02T10:00:06Z"), ("e5", "assistant", "2025-03-02T10:00:09Z")]
+    # a subagent's chat (a sidechain: its "user" is the agent that called it) is not the session's
+    helper = {**claude_code_log()[3], "uuid": "sc1", "isSidechain": True,
+              "message": {"role": "user", "content": "Search the repo for sleep() calls."}}
+    [s] = sessions_of([*claude_code_log(), helper])
+    assert "sc1" not in {m["id"] for m in s["messages"]} and len(s["messages"]) == 4
     # a project's logs read together: one session per session id, each with its own summary
     other = [{**x, "sessionId": "s-2", "uuid": f"2{x['uuid']}"} for x in claude_code_log() if "uuid" in x]
     assert [(x["id"], len(x["messages"]), x.get("summary")) for x in sessions_of([*claude_code_log(), *other])] == [
