@@ -11,6 +11,7 @@ naming the field."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -249,13 +250,46 @@ def agent_log_sessions(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         if x.get("timestamp") is not None:
             msg["at"] = x["timestamp"]
-        if not _blank(msg):
+        if not _blank(msg) and not _injected(msg):
             sessions.setdefault(sid, {"id": sid, "messages": []})["messages"].append(msg)
     for x in entries:
         sid = owner.get(str(x.get("leafUuid")), "")
         if x.get("type") == "summary" and sid in sessions and isinstance(x.get("summary"), str):
             sessions[sid]["summary"] = x["summary"]
     return list(sessions.values())
+
+
+def _injected(msg: dict[str, Any]) -> bool:
+    """A user entry the agent wrote into its own log, not the person: context it gives the
+    model as tagged blocks (Codex's <environment_context> and <user_instructions>, the
+    AGENTS.md it read; Claude Code's <command-name> and <local-command-stdout> of a slash
+    command), the whole text nothing but such blocks."""
+    if msg.get("role") != "user":
+        return False
+    content = msg.get("content")
+    texts = [content] if isinstance(content, str) else [
+        p.get("text") for p in content if isinstance(p, dict)] if isinstance(content, list) and content else []
+    return bool(texts) and all(isinstance(t, str) and _tagged(t) for t in texts)
+
+
+def _tagged(text: str) -> bool:
+    """Whether `text` is one or more '<tag>…</tag>' blocks and nothing else (read block by
+    block: a pattern with a back-reference can take exponential time on a hostile log)."""
+    at, end = 0, len(text.rstrip())
+    while True:
+        opened = _OPEN_TAG.match(text, _SPACE.match(text, at).end())  # type: ignore[union-attr]
+        if opened is None:
+            return False
+        close = text.find(f"</{opened[1]}>", opened.end())
+        if close < 0:
+            return False
+        at = close + len(opened[1]) + 3
+        if at >= end:
+            return True
+
+
+_OPEN_TAG = re.compile(r"<([A-Za-z][\w-]*)>")
+_SPACE = re.compile(r"\s*")
 
 
 def _blank(msg: dict[str, Any]) -> bool:

@@ -93,9 +93,20 @@ def test_a_coding_agents_session_log_reads_as_its_session() -> None:
         {"timestamp": "2025-03-03T08:00:04Z", "type": "response_item", "payload": {
             "type": "function_call_output", "call_id": "c1", "output": "src/a.py:3: TODO retry"}},
     ]
+    # what Codex writes into the log as the user's but is context it gives the model
+    codex[1:1] = [{"timestamp": "2025-03-03T08:00:00Z", "type": "response_item", "payload": {
+        "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}} for text in (
+            "<user_instructions>\nUse rg, not grep.\n</user_instructions>",
+            "<environment_context>\n  <cwd>/work</cwd>\n  <shell>bash</shell>\n</environment_context>")]
     [c] = sessions_of(codex)
     assert c["id"] == "cx-7" and [m["type"] for m in c["messages"]] == [
         "message", "function_call", "function_call_output"]
+    # a slash command's bookkeeping in Claude Code's log, beside a person who writes a tag
+    command = {**claude_code_log()[3], "uuid": "cmd", "message": {"role": "user", "content": (
+        "<command-name>/clear</command-name>\n<command-message>clear</command-message>\n<command-args></command-args>")}}
+    tagged = {**claude_code_log()[3], "uuid": "tag", "message": {"role": "user", "content": "Why is <main> empty?"}}
+    [s] = sessions_of([*claude_code_log(), command, tagged])
+    assert [m["id"] for m in s["messages"]][-1] == "tag" and "cmd" not in {m["id"] for m in s["messages"]}
     assert c["messages"][0]["at"] == "2025-03-03T08:00:01Z"
     with pytest.raises(ValueError, match="line 2: not JSON"):
         exports.json_lines('{"type": "summary"}\n{broken\n')
