@@ -51,8 +51,9 @@ def import_conversation(ctx: click.Context, files: tuple[Any, ...], subject: str
       (~/.claude/projects/*/*.jsonl) and Codex CLI (~/.codex/sessions/) keep them: each
       session id a session, its summary kept; file snapshots, meta notices, subagents'
       chats, context the agent logged as the user's (<environment_context>, a slash
-      command's record) and the model's thinking left out; a log's last line still being written (no line end,
-      not JSON yet) is left out and named, and the next import adds it.
+      command's record) and the model's thinking left out; a log's last line still
+      being written (no line end, not JSON yet) is left out and named, and the next
+      import adds it.
     Chat logs are read as they are written: content as text or a list of parts
     (text kept, an image or file leaves a marker such as [image]), `name` as the
     speaker, an assistant's tool_calls (and Anthropic tool_use blocks) written out as
