@@ -98,31 +98,42 @@ def _results(content: Any) -> bool:
 CUT_MARKER = "\n[… {:,} characters of tool output cut]"
 
 
-def cut(text: str, limit: int = MAX_TEXT) -> tuple[str, dict[str, int]]:
+def cut(text: str, limit: int = MAX_TEXT, marker: str = CUT_MARKER) -> tuple[str, dict[str, int]]:
     """`text` cut to `limit` characters, its end a marker of what was left out, and that count
     for the message's metadata. A limit shorter than the marker keeps the marker alone."""
-    keep = max(0, limit - len(CUT_MARKER.format(len(text))))
-    return text[:keep] + CUT_MARKER.format(len(text) - keep), {"kept": keep, "of": len(text)}
+    keep = max(0, limit - len(marker.format(len(text))))
+    return text[:keep] + marker.format(len(text) - keep), {"kept": keep, "of": len(text)}
+
+
+def fit(pieces: list[str], room: int, marker: str = CUT_MARKER) -> tuple[list[str], int]:
+    """The pieces cut so that together they take at most `room` characters, the room shared:
+    a short piece keeps all of its text and leaves the rest of its share to the longer ones,
+    each one cut ending with `marker`. Returns the pieces and how many characters went."""
+    out, left, dropped = list(pieces), room, 0
+    order = sorted(range(len(out)), key=lambda i: len(out[i]))
+    for n, i in enumerate(order):
+        share = left // (len(order) - n)
+        if len(out[i]) > share:
+            out[i], record = cut(out[i], share, marker)
+            dropped += record["of"] - record["kept"]
+        left -= len(out[i])
+    return out, dropped
 
 
 def results_cut(content: list[Any], room: int) -> tuple[str, dict[str, int]]:
     """Content whose tool_result parts are cut so the whole takes `room` characters: the
     other parts (what the person wrote beside the results) are kept whole, and the room
-    they leave is shared among the results, a short one keeping all of its text and leaving
-    the rest of its share to the longer ones. Too little room (the person's own text alone
-    is too long) leaves the message too long, refused by the model naming it."""
+    they leave is shared among the results (fit). Too little room (the person's own text
+    alone is too long) leaves the message too long, refused by the model naming it."""
     texts = [part_text(p, f"content.{i}") for i, p in enumerate(content)]
     results = [i for i, p in enumerate(content)
                if isinstance(p, dict) and p.get("type") == "tool_result" and texts[i]]
     kept = [x for x in texts if x]
     left = room - (sum(len(x) for i, x in enumerate(texts) if x and i not in results) + len(kept) - 1)
-    whole, dropped = len("\n".join(kept)), 0
-    for n, i in enumerate(sorted(results, key=lambda i: len(texts[i]))):
-        share = left // (len(results) - n)
-        if len(texts[i]) > share:
-            texts[i], record = cut(texts[i], share)
-            dropped += record["of"] - record["kept"]
-        left -= len(texts[i])
+    pieces, dropped = fit([texts[i] for i in results], left)
+    for i, piece in zip(results, pieces, strict=True):
+        texts[i] = piece
+    whole = len("\n".join(kept))
     return "\n".join(x for x in texts if x), {"kept": whole - dropped, "of": whole}
 
 
