@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from memsync.vocabulary import MAX_TEXT
 from memsync.write import chat
 
 # ChatGPT content types that are not turns of the conversation: the user's standing
@@ -170,7 +171,7 @@ def _part(part: Any, where: str) -> str:
 def claude_messages(conv: dict[str, Any]) -> list[dict[str, Any]]:
     """Its chat_messages as chat-shaped messages: the content blocks when there are any (text,
     tool use and results, thinking left out), else the message's text; an attached file leaves
-    a marker with its name (its extracted text is a document: ingest it as one)."""
+    its name and the text Claude extracted from it (attached)."""
     out = []
     for i, m in enumerate(conv["chat_messages"]):
         where = f"chat_messages.{i}"
@@ -181,11 +182,12 @@ def claude_messages(conv: dict[str, Any]) -> list[dict[str, Any]]:
         parts: list[Any] = list(content) if isinstance(content, list) and content else []
         if not parts and isinstance(m.get("text"), str):
             parts = [{"type": "text", "text": m["text"]}]
-        for f in [*_list(m.get("attachments")), *_list(m.get("files"))]:
-            name = f.get("file_name") if isinstance(f, dict) else None
-            parts.append({"type": "text", "text": f"[file: {name}]" if isinstance(name, str) and name else "[file]"})
+        files, record = attached(parts, [*_list(m.get("attachments")), *_list(m.get("files"))], where)
+        parts.extend({"type": "text", "text": f} for f in files)
         msg: dict[str, Any] = {"role": CLAUDE_ROLES.get(sender, sender) if isinstance(sender, str) else sender,
                                "content": parts}
+        if record:
+            msg["metadata"] = {"cut": record}
         if _blank(msg):
             continue  # only thinking, or nothing
         if isinstance(m.get("uuid"), str):
@@ -194,6 +196,35 @@ def claude_messages(conv: dict[str, Any]) -> list[dict[str, Any]]:
             msg["at"] = m["created_at"]
         out.append(msg)
     return out
+
+
+FILE_CUT = "\n[… {:,} characters of the file cut]"
+
+
+def attached(parts: list[Any], files: list[Any], where: str) -> tuple[list[str], dict[str, int] | None]:
+    """A message's attached files as text: '[file: name]' and the text Claude extracted from
+    it (a long paste is an attachment too: what the person shared, in their turn), or the
+    marker alone for a file without text (an image). Together with what the message says
+    they fit a message (MAX_TEXT): the files share the room its own text leaves, each
+    cut with a marker; the record says how much was kept (None when nothing was cut)."""
+    heads, bodies = [], []
+    for f in files:
+        name = f.get("file_name") if isinstance(f, dict) else None
+        heads.append(f"[file: {name}]" if isinstance(name, str) and name else "[file]")
+        body = f.get("extracted_content") if isinstance(f, dict) else None
+        bodies.append(body if isinstance(body, str) and body.strip() else "")
+    whole = [f"{h}\n{b}" if b else h for h, b in zip(heads, bodies, strict=True)]
+    if not any(bodies):
+        return whole, None
+    said = chat.content_text(parts, f"{where}.content") if parts else ""
+    total = len("\n".join(x for x in [said, *whole] if x))
+    if total <= MAX_TEXT:
+        return whole, None
+    room = MAX_TEXT - len(said) - len("\n".join(heads)) - sum(1 for b in bodies if b) - (1 if said else 0)
+    cut, dropped = chat.fit([b for b in bodies if b], max(0, room), FILE_CUT)
+    kept = iter(cut)
+    out = [f"{h}\n{next(kept)}" if b else h for h, b in zip(heads, bodies, strict=True)]
+    return out, {"kept": total - dropped, "of": total}
 
 
 # ------------------------------------------------------------------ agents' session logs

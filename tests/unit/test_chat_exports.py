@@ -12,7 +12,9 @@ import pytest
 from helpers import chatgpt_conversation, claude_code_log
 
 from memsync.errors import MemsyncError
+from memsync.vocabulary import MAX_TEXT
 from memsync.write import exports
+from memsync.write.chat import from_chat
 from memsync.write.conversations import ImportedSession, read_session, sessions_of
 
 
@@ -58,12 +60,21 @@ def test_a_claude_conversation_reads_its_messages_with_their_blocks() -> None:
     assert s is not None and (s["id"], s["summary"]) == ("k-1", "Trip")
     assert [(m["id"], m["role"], m["at"]) for m in s["messages"]] == [
         ("h1", "user", "2024-05-01T09:00:05Z"), ("b1", "assistant", "2024-05-01T09:00:09Z")]
-    from memsync.write.chat import from_chat
-
-    assert from_chat(s["messages"][0])["text"] == "Plan Lisbon.\n[file: itinerary.txt]"
+    assert from_chat(s["messages"][0])["text"] == "Plan Lisbon.\n[file: itinerary.txt]\nDay 1: ..."
     assert from_chat(s["messages"][1])["text"] == (
         'called web_search({"query": "Lisbon trams"})\nTram 28 runs daily.\nTake tram 28.')
     assert exports.session_of({"uuid": "k-2", "name": "", "chat_messages": []}) is None
+    # a long paste (an attachment with its text): in the person's turn, cut to fit beside what
+    # they wrote, which is kept whole; an image leaves its name
+    note = "Which clause lets me leave early? " * 50
+    conv["chat_messages"][0].update({"content": [{"type": "text", "text": note}], "files": [{"file_name": "a.png"}],
+                                     "attachments": [{"file_name": "", "extracted_content": "Rent is due monthly. " * 9000},
+                                                     {"file_name": "memo.txt", "extracted_content": "Short memo."}]})
+    said = from_chat(exports.claude_messages(conv)[0])
+    assert len(said["text"]) <= MAX_TEXT and said["text"].startswith(note + "\n[file]\nRent is due monthly.")
+    assert said["text"].endswith("characters of the file cut]\n[file: memo.txt]\nShort memo.\n[file: a.png]")
+    assert said["metadata"]["cut"]["of"] == len(note) + len("\n[file]\n") + 21 * 9000 + len(
+        "\n[file: memo.txt]\nShort memo.\n[file: a.png]")
 
 
 def test_a_coding_agents_session_log_reads_as_its_session() -> None:
