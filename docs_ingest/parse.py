@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pathspec
-import yaml
 
 from memsync.errors import SourceError
+from memsync.text.yaml_text import read_yaml
 
 Spec = pathspec.PathSpec[Any]
 
@@ -44,9 +44,9 @@ def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
     if not m:
         return {}, text
     try:
-        data = yaml.safe_load(m.group(1)) or {}
-    except yaml.YAMLError as exc:
-        raise SourceError(f"{where}: invalid YAML front matter: {str(exc).splitlines()[0]}") from None
+        data = read_yaml(m.group(1)) or {}
+    except ValueError as exc:
+        raise SourceError(f"{where}: invalid YAML front matter: {exc}") from None
     if not isinstance(data, dict):
         raise SourceError(f"{where}: front matter must be a mapping, got {type(data).__name__}")
     _bounded(data, where)

@@ -56,6 +56,8 @@ def cli_cases(tmp: Path, person: int) -> list[tuple[list[str], str]]:
                       "    - {name: s, kind: semantic, source_tables: [pg_catalog.pg_authid]}\n")
     forever = tmp / "forever.yaml"
     forever.write_text("name: a\nspec:\n  sections:\n    - {name: f, kind: facts, since_days: 1e308}\n")
+    impossible = tmp / "impossible.yaml"  # the YAML reader raises ValueError, not YAMLError, on it
+    impossible.write_text("name: a\nreviewed: 2023-02-30\nspec:\n  sections:\n    - {name: f, kind: facts}\n")
     bad_chat = tmp / "chat.json"
     bad_chat.write_bytes(b'[{"role": "user", "content": "caf\xe9"}]')  # Latin-1, not UTF-8
     bad_set = tmp / "set.jsonl"
@@ -81,6 +83,7 @@ def cli_cases(tmp: Path, person: int) -> list[tuple[list[str], str]]:
         (["recipes", "put", str(empty_name)], "name ''"),
         (["recipes", "validate", str(authid)], "pg_catalog.pg_authid"),
         (["recipes", "validate", str(forever)], "since_days"),
+        (["recipes", "validate", str(impossible)], "cannot read recipe: a value the YAML reader cannot take"),
         (["reindex", "--index", "nowhere"], "--index"),
         (["rechunk", "--source", "erp.secrets"], "not a synced source"),
     ]

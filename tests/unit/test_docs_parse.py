@@ -51,3 +51,17 @@ def test_scope_filters() -> None:
     assert not in_scope("docs/a.txt", inc, exc)
     inc, exc = filters([], [])
     assert in_scope("a/b.mdx", inc, exc) and in_scope("C.MARKDOWN", inc, exc)
+
+
+@pytest.mark.parametrize(("yaml_text", "why"), [
+    ("date: 2023-02-30", "day is out of range for month"),  # an impossible date
+    ("n: !!int 0xZZ", "invalid literal"),
+    ("t: !!timestamp 99999-01-01", "cannot take"),
+    ("at: 2001-12-14t21:59:43.10-99:00", "cannot take"),
+    ("a: " + "[" * 5000 + "]" * 5000, "nested too deeply"),
+])
+def test_front_matter_the_yaml_reader_cannot_take_fails_its_file_by_name(yaml_text: str, why: str) -> None:
+    """The YAML reader raises more than YAMLError on such values (ValueError, AttributeError,
+    RecursionError): each once escaped the ingest run as a traceback and stopped it."""
+    with pytest.raises(SourceError, match=rf"^d/x\.md: invalid YAML front matter: .*{why}"):
+        split_front_matter(f"---\n{yaml_text}\n---\n# X\n", "d/x.md")

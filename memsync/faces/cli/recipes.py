@@ -17,16 +17,15 @@ def recipes() -> None:
 
 
 def _read_recipe_file(path: Path) -> RecipeFile:
-    import yaml
-
     from memsync.errors import RecipeError
     from memsync.read.recipes import recipe_file
+    from memsync.text.yaml_text import read_yaml
 
     text = read_input(path, RecipeError)
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: cannot read recipe: {str(exc).splitlines()[0]}") from None
+        data = read_yaml(text)
+    except ValueError as exc:
+        raise RecipeError(f"{path}: cannot read recipe: {exc}") from None
     return recipe_file(data, str(path))
 
 
