@@ -467,7 +467,11 @@ class Memsync:
         keys = set()
         for ref in item.relevant:
             direct = evaluation.table_ref(ref)
-            if direct is not None:
+            if direct is not None:  # a row that is not there would only ever count as missed
+                there = evals.row_exists(conn, *direct)
+                if not there:
+                    what = f"no table {direct[0]}" if there is None else f"no {direct[0]} row {direct[1]}"
+                    raise EvalSetError(f"line {item.line}: relevant: {what} ({ref!r})")
                 keys.add(evaluation.key(*direct))
                 continue
             try:

@@ -81,6 +81,11 @@ def test_unknown_gold_rows_are_named(dsn: str, tmp_path: Path) -> None:
     env = {"MEMSYNC_DSN": dsn, "MEMSYNC_MODEL": "hashing-384", "MEMSYNC_HOME": str(tmp_path)}
     r = CliRunner().invoke(main, ["eval", str(path)], env=env)
     assert r.exit_code == 2 and "line 1: relevant: no fact" in r.output and "Traceback" not in r.output
+    # a row named by table and id is looked up too: one not there would only ever count as missed
+    for ref, words in (("agent.events:999999", "no agent.events row 999999"), ("agent.nothing:1", "no table agent.nothing")):
+        path.write_text(json.dumps({"query": "x", "relevant": [ref]}) + "\n")
+        r = CliRunner().invoke(main, ["eval", str(path)], env=env)
+        assert r.exit_code == 2 and f"line 1: relevant: {words}" in r.output, r.output
 
 
 def test_eval_through_a_recipe(dsn: str, settings: Settings, conn: DictConn, app: Memsync) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from memsync.storage.db import DictConn
@@ -14,6 +15,17 @@ from memsync.storage.db import DictConn
 WORKFLOW = "retrieval_eval"
 EVALUATOR = "memsync eval"
 SCORE_MAX = 999.999  # step_evaluations.score is NUMERIC(6, 3); the exact value goes in feedback
+
+
+def row_exists(conn: DictConn, table: str, row_id: int) -> bool | None:
+    """Whether `table` ('agent.events') holds row `row_id`; None when there is no such table."""
+    found = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS ok", (table,)).fetchone()
+    if not found or not found["ok"]:
+        return None
+    schema, name = table.split(".", 1)
+    row = conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE id = %s) AS ok").format(
+        sql.Identifier(schema, name)), (row_id,)).fetchone()
+    return bool(row and row["ok"])
 
 
 def record(conn: DictConn, started: datetime, ended: datetime, metadata: Mapping[str, Any],
