@@ -290,11 +290,23 @@ def agent_log_sessions(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(sessions.values())
 
 
+# The tags coding agents wrap the context they log as the user's in (Codex's contextual
+# fragments, Claude Code's records of slash and shell commands): by name, so a person who
+# pastes XML of their own (<dependency>…</dependency>) is still heard.
+AGENT_TAGS = frozenset({
+    "environment_context", "user_instructions", "user_shell_command", "turn_aborted", "subagent_notification",
+    "skill", "collaboration_mode", "realtime_conversation", "personality_spec", "tool_context",
+    "reasoning_context", "pinned_notes",
+    "command-name", "command-message", "command-args", "command-contents", "local-command-stdout",
+    "local-command-stderr", "local-command-caveat", "bash-input", "bash-stdout", "bash-stderr", "system-reminder",
+})
+
+
 def _injected(msg: dict[str, Any]) -> bool:
     """A user entry the agent wrote into its own log, not the person: context it gives the
     model as tagged blocks (Codex's <environment_context> and <user_instructions>, the
     AGENTS.md it read; Claude Code's <command-name> and <local-command-stdout> of a slash
-    command), the whole text nothing but such blocks."""
+    command), the whole text nothing but such blocks (AGENT_TAGS)."""
     if msg.get("role") != "user":
         return False
     content = msg.get("content")
@@ -304,12 +316,12 @@ def _injected(msg: dict[str, Any]) -> bool:
 
 
 def _tagged(text: str) -> bool:
-    """Whether `text` is one or more '<tag>…</tag>' blocks and nothing else (read block by
+    """Whether `text` is one or more '<tag>…</tag>' blocks of AGENT_TAGS and nothing else (read block by
     block: a pattern with a back-reference can take exponential time on a hostile log)."""
     at, end = 0, len(text.rstrip())
     while True:
         opened = _OPEN_TAG.match(text, _SPACE.match(text, at).end())  # type: ignore[union-attr]
-        if opened is None:
+        if opened is None or opened[1] not in AGENT_TAGS:
             return False
         close = text.find(f"</{opened[1]}>", opened.end())
         if close < 0:

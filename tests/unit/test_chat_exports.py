@@ -116,8 +116,10 @@ def test_a_coding_agents_session_log_reads_as_its_session() -> None:
     command = {**claude_code_log()[3], "uuid": "cmd", "message": {"role": "user", "content": (
         "<command-name>/clear</command-name>\n<command-message>clear</command-message>\n<command-args></command-args>")}}
     tagged = {**claude_code_log()[3], "uuid": "tag", "message": {"role": "user", "content": "Why is <main> empty?"}}
-    [s] = sessions_of([*claude_code_log(), command, tagged])
-    assert [m["id"] for m in s["messages"]][-1] == "tag" and "cmd" not in {m["id"] for m in s["messages"]}
+    pasted = {**claude_code_log()[3], "uuid": "xml", "message": {"role": "user", "content": (
+        "<dependency><artifactId>junit</artifactId></dependency>")}}  # a person's own XML, whole
+    [s] = sessions_of([*claude_code_log(), command, tagged, pasted])
+    assert [m["id"] for m in s["messages"]][-2:] == ["tag", "xml"] and "cmd" not in {m["id"] for m in s["messages"]}
     assert c["messages"][0]["at"] == "2025-03-03T08:00:01Z"
     with pytest.raises(ValueError, match="line 2: not JSON"):
         exports.json_lines('{"type": "summary"}\n{broken\n')
