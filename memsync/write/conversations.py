@@ -116,6 +116,10 @@ class ImportedSession(_Input):
     summary: str | None = Field(None, max_length=100_000)
     system: Message | None = None
     messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
+    # its messages' ids are unique beyond it (Claude Code's uuids): a session imported before
+    # that holds one of them is this one, continued (a resumed Claude Code session is a new
+    # log file with a new id, the earlier history copied into it)
+    global_ids: bool = False
 
     @model_validator(mode="after")
     def _said(self) -> ImportedSession:
@@ -342,6 +346,8 @@ def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
         with conn.transaction():
             st, sid = (subj.type, subj.id) if subj else (None, None)
             srow = q.imported_session(conn, imp.key, st, sid, lock=True)
+            if srow is None and s.global_ids:
+                srow = q.session_holding(conn, [m.id for m in s.messages if m.id], st, sid)
             if srow is None:
                 start, end = s.span(datetime.now(timezone.utc))
                 srow = q.insert_session(conn, {

@@ -282,7 +282,10 @@ def agent_log_sessions(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if x.get("timestamp") is not None:
             msg["at"] = x["timestamp"]
         if not _blank(msg) and not _injected(msg):
-            sessions.setdefault(sid, {"id": sid, "messages": []})["messages"].append(msg)
+            # Claude Code's entry uuids are unique beyond their file: a resumed session (a new
+            # file, its history copied in) continues the session imported before
+            sessions.setdefault(sid, {"id": sid, "messages": [], **({"global_ids": True} if _claude_code(x) else {})}
+                                )["messages"].append(msg)
     for x in entries:
         sid = owner.get(str(x.get("leafUuid")), "")
         if x.get("type") == "summary" and sid in sessions and isinstance(x.get("summary"), str):

@@ -334,6 +334,30 @@ def test_a_coding_agents_session_log_imports_as_json_lines(dsn: str, tmp_path: P
     assert (json.loads(r.output)["added"], json.loads(r.output)["partial_lines"]) == (1, []), r.output
 
 
+def test_a_resumed_claude_code_session_continues_the_one_imported_before(app: Memsync, conn: DictConn,
+                                                                         tom: str) -> None:
+    """Resuming a Claude Code session writes a new log (a new session id) with the earlier
+    history copied in: imported, in either order, it is one session whose turns come in once,
+    the resumed one's new turn added to it; a session that shares no turn stays its own."""
+    first = claude_code_log()
+    resumed = [{**x, "sessionId": "s-9"} for x in first if "sessionId" in x] + [{
+        **first[-1], "sessionId": "s-9", "uuid": "e9", "parentUuid": "e5", "timestamp": "2025-03-02T11:00:00Z",
+        "message": {"role": "user", "content": "Back again: did the fix hold?"}}]
+    other = [{**x, "sessionId": "s-5", "uuid": f"5{x['uuid']}"} for x in first if "sessionId" in x]
+    for order in ((first, resumed, other), (resumed, first, other)):
+        conn.execute("DELETE FROM agent.events WHERE session_id IN (SELECT id FROM agent.sessions"
+                     " WHERE trace_id LIKE 'import:%%')")
+        conn.execute("DELETE FROM agent.sessions WHERE trace_id LIKE 'import:%%'")
+        done = [d for log in order for d in app.import_conversations(log, subject=tom)]
+        assert [d.error for d in done] == [None, None, None] and sum(d.added for d in done) == 9, done
+        sessions = {}
+        for e in turns(conn):
+            sessions.setdefault(e["trace_id"], []).append(e["payload"].get("id"))
+        merged = next(ids for key, ids in sessions.items() if key != "import:s-5")
+        assert len(sessions) == 2 and merged == ["e1", "e3", "e4", "e5", "e9"], sessions
+        assert done[1].added == 1 if order[0] is first else done[1].added == 0
+
+
 AGENT_LOG = [  # an agent's transcript as OpenAI's chat format writes it, tools and parts included
     {"role": "system", "content": "You are Tom's assistant."},
     {"role": "user", "name": "Tom", "content": [{"type": "text", "text": "Is it raining in Lisbon?"},

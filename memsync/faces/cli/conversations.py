@@ -49,11 +49,12 @@ def import_conversation(ctx: click.Context, files: tuple[Any, ...], subject: str
       custom instructions and the model's thoughts left out; chats with nothing said
       in them left out); or a coding agent's session log, JSON Lines as Claude Code
       (~/.claude/projects/*/*.jsonl) and Codex CLI (~/.codex/sessions/) keep them: each
-      session id a session, its summary kept; file snapshots, meta notices, subagents'
-      chats, context the agent logged as the user's (<environment_context>, a slash
-      command's record) and the model's thinking left out; a log's last line still
-      being written (no line end, not JSON yet) is left out and named, and the next
-      import adds it.
+      session id a session, its summary kept, a resumed Claude Code session (a new log
+      holding the earlier turns) continuing the one imported before; file snapshots,
+      meta notices, subagents' chats, context the agent logged as the user's
+      (<environment_context>, a slash command's record) and the model's thinking left
+      out; a log's last line still being written (no line end, not JSON yet) is left
+      out and named, and the next import adds it.
     Chat logs are read as they are written: content as text or a list of parts
     (text kept, an image or file leaves a marker such as [image]), `name` as the
     speaker, an assistant's tool_calls (and Anthropic tool_use blocks) written out as

@@ -251,6 +251,23 @@ def imported_session(conn: DictConn, trace_id: str, subject_type: str | None, su
         (trace_id, subject_type, subject_id)).fetchone()
 
 
+def session_holding(conn: DictConn, message_ids: Sequence[str], subject_type: str | None,
+                    subject_id: int | None) -> dict[str, Any] | None:
+    """The session an import made earlier, under the same subject, that holds one of these
+    message ids (payload 'id'), locked; the first made when several do."""
+    if not message_ids:
+        return None
+    # the events by their ids first (events_message_id, migration 0030), then their sessions
+    # (materialized: planned as a loop over the subject's sessions instead, it read them all)
+    return conn.execute(
+        """WITH held AS MATERIALIZED (
+             SELECT DISTINCT e.session_id FROM agent.events e WHERE e.payload ? 'id' AND e.payload->>'id' = ANY(%s))
+           SELECT s.* FROM held h JOIN agent.sessions s ON s.id = h.session_id
+            WHERE s.trace_id LIKE 'import:%%' AND s.subject_type IS NOT DISTINCT FROM %s
+              AND s.subject_id IS NOT DISTINCT FROM %s
+            ORDER BY s.id LIMIT 1 FOR UPDATE OF s""", (list(message_ids), subject_type, subject_id)).fetchone()
+
+
 def set_promoted(conn: DictConn, event_id: int, fact_id: int) -> None:
     conn.execute("UPDATE agent.events SET promoted_fact_id = %s WHERE id = %s", (fact_id, event_id))
 
