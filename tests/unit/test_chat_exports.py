@@ -154,7 +154,8 @@ def test_an_odd_export_reads_what_it_can_and_never_loops() -> None:
 
 CLAUDE = {"uuid": "c-1", "name": "Trip", "created_at": "2025-01-02T10:00:00Z", "chat_messages": [
     {"uuid": "u1", "sender": "human", "text": "Book Lisbon", "created_at": "2025-01-02T10:00:01Z",
-     "content": [{"type": "text", "text": "Book Lisbon"}], "attachments": [{"file_name": "a.pdf"}], "files": []},
+     "content": [{"type": "text", "text": "Book Lisbon"}], "attachments": [{"file_name": "a.pdf", "extracted_content": "x"}],
+     "files": [{"file_name": "b.png"}]},
     {"uuid": "u2", "sender": "assistant", "created_at": "2025-01-02T10:00:05Z", "content": [
         {"type": "thinking", "thinking": "hm"}, {"type": "tool_use", "name": "search", "input": {"q": "x"}},
         {"type": "tool_result", "content": [{"type": "text", "text": "ok"}]}, {"type": "text", "text": "Done"}]}]}
