@@ -119,6 +119,11 @@ def chatgpt_message(m: dict[str, Any], where: str, node_id: str) -> dict[str, An
     if isinstance(content.get("content_type"), str) and content["content_type"] in CHATGPT_UNSAID:
         return None
     text = chatgpt_text(content, f"{where}.content")
+    # a file the person uploaded: its name (the export holds no text of it), so "the report
+    # I sent" finds the turn
+    files = [f"[file: {a['name'].strip()}]" for a in _list(meta.get("attachments"))
+             if isinstance(a, dict) and isinstance(a.get("name"), str) and a["name"].strip()]
+    text = "\n".join(x for x in [text, *files] if x.strip())
     if not text.strip():  # the empty system message every conversation starts with
         return None
     author = _obj(m.get("author"))

@@ -33,6 +33,12 @@ def test_a_chatgpt_conversation_reads_as_its_shown_branch() -> None:
     # without a current node: the last node with no children ends the branch
     conv = {**chatgpt_conversation(), "current_node": None}
     assert [m["id"] for m in exports.chatgpt_messages(conv)][-1] == "a2"
+    # a file the person uploaded leaves its name (the export has no text of it)
+    uploaded = chatgpt_conversation()
+    uploaded["mapping"]["u1"]["message"]["metadata"] = {"attachments": [
+        {"id": "file-1", "name": "route-map.pdf", "size": 1200, "mime_type": "application/pdf"}]}
+    assert exports.chatgpt_messages(uploaded)[0]["text"] == (
+        "I went to the climbing gym today.\n[image]\n[file: route-map.pdf]")
     # what the app no longer shows (the regenerated answer) is known only from a named current node
     assert exports.off_branch(chatgpt_conversation()) == {"a1-old"} and exports.off_branch(conv) == set()
     # a conversation with nothing said in it (only its hidden system message) is nothing to import
