@@ -137,6 +137,14 @@ def results_cut(content: list[Any], room: int) -> tuple[str, dict[str, int]]:
     return "\n".join(x for x in texts if x), {"kept": whole - dropped, "of": whole}
 
 
+# The Responses API's items that call a tool (as OpenAI's API and Codex's logs write them),
+# with the tool's name where the item names none, and those that carry a tool's answer.
+CALL_ITEMS: dict[str, str | None] = {"function_call": None, "custom_tool_call": None,
+                                      "local_shell_call": "local_shell", "web_search_call": "web_search"}
+OUTPUT_ITEMS = frozenset({"function_call_output", "custom_tool_call_output", "local_shell_call_output"})
+ITEMS = frozenset({"message", *CALL_ITEMS, *OUTPUT_ITEMS})  # what _item reads
+
+
 def _item(out: dict[str, Any]) -> None:
     """OpenAI's Responses API writes a conversation as typed items: a message, a function call,
     its output. Rewritten in place as the chat format's message, assistant call or tool answer."""
@@ -144,22 +152,27 @@ def _item(out: dict[str, Any]) -> None:
         return
     kind = out.pop("type")
     out.pop("status", None)  # 'completed': the item's state in the API, not part of what was said
+    if not isinstance(kind, str):
+        raise ValueError("type: expected the item's type as text")
     if kind == "message":
         return
-    if kind == "function_call":
+    if kind in CALL_ITEMS:
         out.setdefault("role", "assistant")
-        call = {"type": "function", "function": {"name": out.pop("name", None), "arguments": out.pop("arguments", None)}}
+        name, args = CALL_ITEMS[kind], out.pop("action", None)  # a shell or web search call: its action
+        if name is None:
+            name, args = out.pop("name", None), out.pop("arguments", out.pop("input", None))
+        call = {"type": "function", "function": {"name": name, "arguments": args}}
         if "call_id" in out:
             call["id"] = out.pop("call_id")
         out["tool_calls"] = [call]
-    elif kind == "function_call_output":
+    elif kind in OUTPUT_ITEMS:
         out.setdefault("role", "tool")
         if "call_id" in out:
             out["tool_call_id"] = out.pop("call_id")
         out["content"] = out.pop("output", None)
     else:
-        raise ValueError(f"type: {str(kind)[:40]!r} items are not conversation turns (a message, function_call or "
-                         "function_call_output is, a reasoning item is left out; leave the others out)")
+        raise ValueError(f"type: {str(kind)[:40]!r} items are not conversation turns (a message, a tool call "
+                         "or its output is, a reasoning item is left out; leave the others out)")
 
 
 def schema(schema: dict[str, Any]) -> None:

@@ -279,7 +279,8 @@ def agent_log_sessions(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 msg["id"] = x["uuid"]
         elif _codex(x):
             sid = codex
-            if chat.unsaid(payload.get("type")):
+            kind = payload.get("type")
+            if not (isinstance(kind, str) and kind in chat.ITEMS):  # reasoning, snapshots, compactions: no turns
                 continue
             msg = dict(payload)
         else:

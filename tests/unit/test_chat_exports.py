@@ -115,9 +115,21 @@ def test_a_coding_agents_session_log_reads_as_its_session() -> None:
         "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}} for text in (
             "<user_instructions>\nUse rg, not grep.\n</user_instructions>",
             "<environment_context>\n  <cwd>/work</cwd>\n  <shell>bash</shell>\n</environment_context>")]
+    # the tools Codex calls besides functions (a patch, the shell), and its own bookkeeping items
+    codex += [
+        {"timestamp": "2025-03-03T08:00:05Z", "type": "response_item", "payload": {
+            "type": "custom_tool_call", "call_id": "c2", "name": "apply_patch", "input": "*** Begin Patch"}},
+        {"timestamp": "2025-03-03T08:00:06Z", "type": "response_item", "payload": {
+            "type": "custom_tool_call_output", "call_id": "c2", "output": "Success."}},
+        {"timestamp": "2025-03-03T08:00:06Z", "type": "response_item", "payload": {
+            "type": "ghost_snapshot", "ghost_commit": {"id": "abc"}}},
+        {"timestamp": "2025-03-03T08:00:07Z", "type": "response_item", "payload": {
+            "type": "compaction", "encrypted_content": "..."}}]
     [c] = sessions_of(codex)
     assert c["id"] == "cx-7" and [m["type"] for m in c["messages"]] == [
-        "message", "function_call", "function_call_output"]
+        "message", "function_call", "function_call_output", "custom_tool_call", "custom_tool_call_output"]
+    read = read_session(0, c)
+    assert isinstance(read, ImportedSession) and read.messages[3].text == "called apply_patch(*** Begin Patch)"
     # a slash command's bookkeeping in Claude Code's log, beside a person who writes a tag
     command = {**claude_code_log()[3], "uuid": "cmd", "message": {"role": "user", "content": (
         "<command-name>/clear</command-name>\n<command-message>clear</command-message>\n<command-args></command-args>")}}

@@ -75,8 +75,19 @@ def test_the_responses_apis_typed_items_are_turns_too() -> None:
     assert call["metadata"]["tool_calls"][0]["id"] == "call_7" and call["id"] == "fc_1"
     answer = from_chat({"type": "function_call_output", "call_id": "call_7", "output": "snow, -3C"})
     assert answer == {"role": "tool", "text": "snow, -3C", "metadata": {"tool_call_id": "call_7"}}
-    with pytest.raises(ValueError, match="'web_search_call' items are not conversation turns"):
-        from_chat({"type": "web_search_call", "status": "completed"})
+    # the other tools' calls and answers, as the API and Codex's logs write them
+    patch = from_chat({"type": "custom_tool_call", "id": "ctc_1", "call_id": "c2", "name": "apply_patch",
+                       "input": "*** Begin Patch\n*** Update File: a.py\n*** End Patch", "status": "completed"})
+    assert patch["text"].startswith("called apply_patch(*** Begin Patch") and patch["role"] == "assistant"
+    assert from_chat({"type": "custom_tool_call_output", "call_id": "c2", "output": "Success. Updated a.py"}) == {
+        "role": "tool", "text": "Success. Updated a.py", "metadata": {"tool_call_id": "c2"}}
+    shell = from_chat({"type": "local_shell_call", "call_id": "c3", "status": "completed",
+                       "action": {"type": "exec", "command": ["rg", "TODO"]}})
+    assert shell["text"] == 'called local_shell({"command": ["rg", "TODO"], "type": "exec"})'
+    searched = from_chat({"type": "web_search_call", "status": "completed", "action": {"type": "search", "query": "oslo"}})
+    assert searched["text"] == 'called web_search({"query": "oslo", "type": "search"})'
+    with pytest.raises(ValueError, match="'file_search_call' items are not conversation turns"):
+        from_chat({"type": "file_search_call", "status": "completed"})
 
 
 def test_a_tool_answer_longer_than_a_message_is_cut_with_a_marker_and_a_record() -> None:

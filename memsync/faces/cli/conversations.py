@@ -59,8 +59,9 @@ def import_conversation(ctx: click.Context, files: tuple[Any, ...], subject: str
     (text kept, an image or file leaves a marker such as [image]), `name` as the
     speaker, an assistant's tool_calls (and Anthropic tool_use blocks) written out as
     'called NAME(ARGUMENTS)' and kept in the message's metadata, a tool's answer with
-    its tool_call_id; the Responses API's message, function_call and
-    function_call_output items (reasoning items and thinking blocks are left out).
+    its tool_call_id; the Responses API's message items, its tool calls
+    (function_call, custom_tool_call, local_shell_call, web_search_call) and their
+    outputs (reasoning items and thinking blocks are left out).
     A tool's answer longer than a message may be (100,000 characters) is cut to
     fit, with a marker saying how much was left out.
     A session may carry a `summary` and an `ended_at`; an imported session is completed.
