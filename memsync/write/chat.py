@@ -218,10 +218,12 @@ def part_text(part: Any, where: str) -> str:
         return _text(part, "text", where)
     if kind == "refusal":
         return _text(part, "refusal", where)
-    if kind == "tool_use":
+    if kind in ("tool_use", "server_tool_use", "mcp_tool_use"):  # Anthropic's own tools and MCP's too
         return call_text(part, where)
-    if kind == "tool_result":
+    if kind in ("tool_result", "mcp_tool_result"):
         return content_text(part.get("content"), f"{where}.content")
+    if kind == "web_search_tool_result":
+        return _found(part.get("content"))
     if kind in UNSAID:
         return ""
     marker = MARKERS.get(kind, kind)
@@ -229,6 +231,16 @@ def part_text(part: Any, where: str) -> str:
     inner: dict[str, Any] = nested if isinstance(nested, dict) else part
     name = inner.get("filename") or inner.get("title") or inner.get("name")
     return f"[{marker}: {name}]" if isinstance(name, str) and name.strip() else f"[{marker}]"
+
+
+def _found(content: Any) -> str:
+    """A web search's results (Anthropic's web_search_tool_result) as what was found: one
+    line a result, its title and address; an error as its code."""
+    if isinstance(content, dict):
+        return f"[web search failed: {content.get('error_code', 'error')}]"
+    lines = [f"{r.get('title') or ''} ({r.get('url')})".strip() for r in content if isinstance(r, dict)] \
+        if isinstance(content, list) else []
+    return "\n".join(line for line in lines if line != "(None)")
 
 
 def call_text(call: Any, where: str) -> str:

@@ -130,3 +130,20 @@ def test_a_message_read_as_the_tools_keeps_the_id_it_was_given_as_the_users() ->
                                                                 "content": "drizzle, 14C"}]})
     before = Message.model_validate({"role": "user", "text": "drizzle, 14C"})
     assert sent.role == "tool" and _derived_id(3, sent) == _derived_id(3, before)
+
+
+def test_anthropics_server_and_mcp_tool_blocks_are_calls_and_what_they_found() -> None:
+    """A web search Claude ran itself and an MCP tool it called, as the Messages API writes
+    them: written out as calls, their results as what was found (no bare markers)."""
+    said = from_chat({"role": "assistant", "content": [
+        {"type": "server_tool_use", "id": "s1", "name": "web_search", "input": {"query": "lisbon tram 28"}},
+        {"type": "web_search_tool_result", "tool_use_id": "s1", "content": [
+            {"type": "web_search_result", "title": "Tram 28", "url": "https://x.pt/28", "encrypted_content": "z"}]},
+        {"type": "web_search_tool_result", "tool_use_id": "s2", "content": {
+            "type": "web_search_tool_result_error", "error_code": "max_uses_exceeded"}},
+        {"type": "mcp_tool_use", "id": "m1", "name": "search_notes", "server_name": "notes", "input": {"q": "tram"}},
+        {"type": "mcp_tool_result", "tool_use_id": "m1", "content": [{"type": "text", "text": "Tram 28 runs daily"}]},
+        {"type": "text", "text": "Take tram 28."}]})
+    assert said["text"] == (
+        'called web_search({"query": "lisbon tram 28"})\nTram 28 (https://x.pt/28)\n'
+        '[web search failed: max_uses_exceeded]\ncalled search_notes({"q": "tram"})\nTram 28 runs daily\nTake tram 28.')
