@@ -69,10 +69,9 @@ def from_chat(data: dict[str, Any]) -> dict[str, Any]:
     if "text" not in out and (lines or "content" in data or refusal is not None):
         out["text"] = "\n".join(x for x in lines if x)
     if isinstance(out.get("text"), str) and len(out["text"]) > MAX_TEXT:
-        if _results(content):  # only the tool_result parts, sharing the room: what was said beside them is kept
-            said = len(out["text"]) - len(lines[0])  # refusal, tool calls and their separators
-            lines[0], meta["cut"] = results_cut(content, MAX_TEXT - said)
-            out["text"] = "\n".join(x for x in lines if x)
+        pieces = [*_pieces(content), (refusal or "", None), *((call_text(c, "tool_calls"), CALL_CUT) for c in calls)]
+        if any(marker for _, marker in pieces):  # tools' inputs and answers share what the words leave
+            out["text"], meta["cut"] = tools_cut(pieces, MAX_TEXT)
         elif str(out.get("role", "")).lower() in TOOL_ROLES:  # all of it is the tool's answer
             out["text"], meta["cut"] = cut(out["text"])
     if "timestamp" in out and "at" not in out:
@@ -90,12 +89,11 @@ def _answers_only(content: Any) -> bool:
         isinstance(p, dict) and p.get("type") == "tool_result" for p in content)
 
 
-def _results(content: Any) -> bool:
-    """Whether content carries a tool_result part (Anthropic's answer to a tool call)."""
-    return isinstance(content, list) and any(isinstance(p, dict) and p.get("type") == "tool_result" for p in content)
-
-
 CUT_MARKER = "\n[… {:,} characters of tool output cut]"
+CALL_CUT = "\n[… {:,} characters of the call cut]"
+# content parts that are a tool's answer, and those that call one (Anthropic's blocks)
+RESULT_PARTS = frozenset({"tool_result", "mcp_tool_result", "web_search_tool_result"})
+CALL_PARTS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 
 
 def cut(text: str, limit: int = MAX_TEXT, marker: str = CUT_MARKER) -> tuple[str, dict[str, int]]:
@@ -105,36 +103,50 @@ def cut(text: str, limit: int = MAX_TEXT, marker: str = CUT_MARKER) -> tuple[str
     return text[:keep] + marker.format(len(text) - keep), {"kept": keep, "of": len(text)}
 
 
-def fit(pieces: list[str], room: int, marker: str = CUT_MARKER) -> tuple[list[str], int]:
+def fit(pieces: list[str], room: int, marker: str | list[str] = CUT_MARKER) -> tuple[list[str], int]:
     """The pieces cut so that together they take at most `room` characters, the room shared:
     a short piece keeps all of its text and leaves the rest of its share to the longer ones,
-    each one cut ending with `marker`. Returns the pieces and how many characters went."""
+    each one cut ending with `marker` (one for all, or one a piece). Returns the pieces and
+    how many characters went."""
     out, left, dropped = list(pieces), room, 0
+    markers = marker if isinstance(marker, list) else [marker] * len(out)
     order = sorted(range(len(out)), key=lambda i: len(out[i]))
     for n, i in enumerate(order):
         share = left // (len(order) - n)
         if len(out[i]) > share:
-            out[i], record = cut(out[i], share, marker)
+            out[i], record = cut(out[i], share, markers[i])
             dropped += record["of"] - record["kept"]
         left -= len(out[i])
     return out, dropped
 
 
-def results_cut(content: list[Any], room: int) -> tuple[str, dict[str, int]]:
-    """Content whose tool_result parts are cut so the whole takes `room` characters: the
-    other parts (what the person wrote beside the results) are kept whole, and the room
-    they leave is shared among the results (fit). Too little room (the person's own text
-    alone is too long) leaves the message too long, refused by the model naming it."""
-    texts = [part_text(p, f"content.{i}") for i, p in enumerate(content)]
-    results = [i for i, p in enumerate(content)
-               if isinstance(p, dict) and p.get("type") == "tool_result" and texts[i]]
-    kept = [x for x in texts if x]
-    left = room - (sum(len(x) for i, x in enumerate(texts) if x and i not in results) + len(kept) - 1)
-    pieces, dropped = fit([texts[i] for i in results], left)
-    for i, piece in zip(results, pieces, strict=True):
+def _pieces(content: Any) -> list[tuple[str, str | None]]:
+    """Content's parts as text, each with the marker it is cut with, or None: what was said
+    (text, a refusal) is never cut; a tool's input (a call) and its answer (a result) are."""
+    if not isinstance(content, list):
+        return [(content_text(content, "content"), None)]
+    out = []
+    for i, p in enumerate(content):
+        kind = p.get("type") if isinstance(p, dict) and isinstance(p.get("type"), str) else None
+        marker = CUT_MARKER if kind in RESULT_PARTS else CALL_CUT if kind in CALL_PARTS else None
+        out.append((part_text(p, f"content.{i}"), marker))
+    return out
+
+
+def tools_cut(pieces: list[tuple[str, str | None]], room: int) -> tuple[str, dict[str, int]]:
+    """The message's text from its pieces (text, marker), the cuttable ones (a tool's input or
+    answer) cut so the whole takes `room` characters: the others are kept whole, and the
+    room they leave is shared among the cuttable ones (fit). Too little room (the words
+    alone are too long) leaves the message too long, refused by the model naming it."""
+    kept = [(t, m) for t, m in pieces if t]
+    whole = len("\n".join(t for t, _ in kept))
+    cuttable = [i for i, (_, m) in enumerate(kept) if m]
+    left = room - (sum(len(t) for t, m in kept if not m) + len(kept) - 1)
+    cut_to, dropped = fit([kept[i][0] for i in cuttable], left, [kept[i][1] or CUT_MARKER for i in cuttable])
+    texts = [t for t, _ in kept]
+    for i, piece in zip(cuttable, cut_to, strict=True):
         texts[i] = piece
-    whole = len("\n".join(kept))
-    return "\n".join(x for x in texts if x), {"kept": whole - dropped, "of": whole}
+    return "\n".join(texts), {"kept": whole - dropped, "of": whole}
 
 
 # The Responses API's items that call a tool (as OpenAI's API and Codex's logs write them),

@@ -147,3 +147,22 @@ def test_anthropics_server_and_mcp_tool_blocks_are_calls_and_what_they_found() -
     assert said["text"] == (
         'called web_search({"query": "lisbon tram 28"})\nTram 28 (https://x.pt/28)\n'
         '[web search failed: max_uses_exceeded]\ncalled search_notes({"q": "tram"})\nTram 28 runs daily\nTake tram 28.')
+
+
+def test_a_tool_call_longer_than_a_message_is_cut_and_what_was_said_beside_it_kept() -> None:
+    """A coding agent writing a whole file calls its tool with the file as input: the call is
+    the tool's input, not prose, so it is cut to fit (it failed the session), the words beside
+    it kept whole, in Anthropic's blocks and in OpenAI's tool_calls alike."""
+    from memsync.vocabulary import MAX_TEXT
+
+    body = "x = 1\n" * 30_000  # a 180,000-character file
+    words = "Writing the module now."
+    block = from_chat({"role": "assistant", "content": [
+        {"type": "text", "text": words},
+        {"type": "tool_use", "id": "t1", "name": "Write", "input": {"file_path": "big.py", "content": body}}]})
+    assert len(block["text"]) <= MAX_TEXT and block["text"].startswith(words + "\ncalled Write(")
+    assert block["text"].endswith("characters of the call cut]") and block["metadata"]["cut"]["of"] > MAX_TEXT
+    calls = from_chat({"role": "assistant", "content": words, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "write_file", "arguments": body}}]})
+    assert len(calls["text"]) <= MAX_TEXT and calls["text"].startswith(words + "\ncalled write_file(x = 1")
+    assert calls["metadata"]["tool_calls"][0]["function"]["arguments"] == body, "the call itself kept whole"
