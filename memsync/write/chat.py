@@ -55,8 +55,11 @@ def from_chat(data: dict[str, Any]) -> dict[str, Any]:
             raise ValueError("refusal: expected text")
         lines.append(refusal)
     calls = _calls(out)
+    blocks = [p for p in content if isinstance(p, dict) and isinstance(p.get("type"), str)
+              and p["type"] in CALL_PARTS] if isinstance(content, list) else []
+    if calls or blocks:  # kept as they were: Anthropic's blocks where its format has no tool_calls
+        meta["tool_calls"] = [*calls, *blocks]
     if calls:
-        meta["tool_calls"] = calls
         lines.extend(call_text(c, f"tool_calls.{i}") for i, c in enumerate(calls))
     if "tool_call_id" in out:
         meta["tool_call_id"] = out.pop("tool_call_id")

@@ -162,6 +162,7 @@ def test_a_tool_call_longer_than_a_message_is_cut_and_what_was_said_beside_it_ke
         {"type": "tool_use", "id": "t1", "name": "Write", "input": {"file_path": "big.py", "content": body}}]})
     assert len(block["text"]) <= MAX_TEXT and block["text"].startswith(words + "\ncalled Write(")
     assert block["text"].endswith("characters of the call cut]") and block["metadata"]["cut"]["of"] > MAX_TEXT
+    assert block["metadata"]["tool_calls"][0]["input"]["content"] == body, "Anthropic's block kept as it was"
     calls = from_chat({"role": "assistant", "content": words, "tool_calls": [
         {"id": "c1", "type": "function", "function": {"name": "write_file", "arguments": body}}]})
     assert len(calls["text"]) <= MAX_TEXT and calls["text"].startswith(words + "\ncalled write_file(x = 1")
