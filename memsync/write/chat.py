@@ -59,8 +59,8 @@ def from_chat(data: dict[str, Any]) -> dict[str, Any]:
               and p["type"] in CALL_PARTS] if isinstance(content, list) else []
     if calls or blocks:  # kept as they were: Anthropic's blocks where its format has no tool_calls
         meta["tool_calls"] = [*calls, *blocks]
-    if calls:
-        lines.extend(call_text(c, f"tool_calls.{i}") for i, c in enumerate(calls))
+    called = [call_text(c, f"tool_calls.{i}") for i, c in enumerate(calls)]
+    lines.extend(called)
     if "tool_call_id" in out:
         meta["tool_call_id"] = out.pop("tool_call_id")
     name = out.pop("name", None)
@@ -72,7 +72,7 @@ def from_chat(data: dict[str, Any]) -> dict[str, Any]:
     if "text" not in out and (lines or "content" in data or refusal is not None):
         out["text"] = "\n".join(x for x in lines if x)
     if isinstance(out.get("text"), str) and len(out["text"]) > MAX_TEXT:
-        pieces = [*_pieces(content), (refusal or "", None), *((call_text(c, "tool_calls"), CALL_CUT) for c in calls)]
+        pieces = [*_pieces(content), (refusal or "", None), *((c, CALL_CUT) for c in called)]
         if any(marker for _, marker in pieces):  # tools' inputs and answers share what the words leave
             out["text"], meta["cut"] = tools_cut(pieces, MAX_TEXT)
         elif str(out.get("role", "")).lower() in TOOL_ROLES:  # all of it is the tool's answer
@@ -233,12 +233,12 @@ def part_text(part: Any, where: str) -> str:
         return _text(part, "text", where)
     if kind == "refusal":
         return _text(part, "refusal", where)
-    if kind in ("tool_use", "server_tool_use", "mcp_tool_use"):  # Anthropic's own tools and MCP's too
+    if kind in CALL_PARTS:  # Anthropic's tool_use, its own tools' and MCP's too
         return call_text(part, where)
-    if kind in ("tool_result", "mcp_tool_result"):
-        return content_text(part.get("content"), f"{where}.content")
     if kind == "web_search_tool_result":
         return _found(part.get("content"))
+    if kind in RESULT_PARTS:
+        return content_text(part.get("content"), f"{where}.content")
     if kind in UNSAID:
         return ""
     marker = MARKERS.get(kind, kind)

@@ -188,7 +188,8 @@ def claude_messages(conv: dict[str, Any]) -> list[dict[str, Any]]:
         if not parts and isinstance(m.get("text"), str):
             parts = [{"type": "text", "text": m["text"]}]
         files, record = attached(parts, [*_list(m.get("attachments")), *_list(m.get("files"))], where)
-        parts.extend({"type": "text", "text": f} for f in files)
+        if files:
+            parts.append({"type": "text", "text": files})
         msg: dict[str, Any] = {"role": CLAUDE_ROLES.get(sender, sender) if isinstance(sender, str) else sender,
                                "content": parts}
         if record:
@@ -206,30 +207,27 @@ def claude_messages(conv: dict[str, Any]) -> list[dict[str, Any]]:
 FILE_CUT = "\n[… {:,} characters of the file cut]"
 
 
-def attached(parts: list[Any], files: list[Any], where: str) -> tuple[list[str], dict[str, int] | None]:
+def attached(parts: list[Any], files: list[Any], where: str) -> tuple[str, dict[str, int] | None]:
     """A message's attached files as text: '[file: name]' and the text Claude extracted from
     it (a long paste is an attachment too: what the person shared, in their turn), or the
     marker alone for a file without text (an image). Together with what the message says
     they fit a message (MAX_TEXT): the files share the room its own text leaves, each
-    cut with a marker; the record says how much was kept (None when nothing was cut)."""
-    heads, bodies = [], []
+    cut with a marker (chat.tools_cut); the record says how much was kept (None when
+    nothing was cut)."""
+    pieces: list[tuple[str, str | None]] = []
     for f in files:
         name = f.get("file_name") if isinstance(f, dict) else None
-        heads.append(f"[file: {name}]" if isinstance(name, str) and name else "[file]")
         body = f.get("extracted_content") if isinstance(f, dict) else None
-        bodies.append(body if isinstance(body, str) and body.strip() else "")
-    whole = [f"{h}\n{b}" if b else h for h, b in zip(heads, bodies, strict=True)]
-    if not any(bodies):
+        pieces += [(f"[file: {name}]" if isinstance(name, str) and name else "[file]", None),
+                   (body if isinstance(body, str) and body.strip() else "", FILE_CUT)]
+    whole = "\n".join(t for t, _ in pieces if t)
+    if not any(t for t, m in pieces if m):
         return whole, None
     said = chat.content_text(parts, f"{where}.content") if parts else ""
-    total = len("\n".join(x for x in [said, *whole] if x))
-    if total <= MAX_TEXT:
+    if len(said) + bool(said) + len(whole) <= MAX_TEXT:
         return whole, None
-    room = MAX_TEXT - len(said) - len("\n".join(heads)) - sum(1 for b in bodies if b) - (1 if said else 0)
-    cut, dropped = chat.fit([b for b in bodies if b], max(0, room), FILE_CUT)
-    kept = iter(cut)
-    out = [f"{h}\n{next(kept)}" if b else h for h, b in zip(heads, bodies, strict=True)]
-    return out, {"kept": total - dropped, "of": total}
+    text, record = chat.tools_cut([(said, None), *pieces], MAX_TEXT)
+    return text[len(said) + 1:] if said else text, record  # what was said is never cut: its prefix stands
 
 
 # ------------------------------------------------------------------ agents' session logs
