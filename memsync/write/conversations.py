@@ -273,7 +273,9 @@ def log_messages(conn: DictConn, a: LogMessages, confine: Confinement | None = N
     """Messages into a running session, in order, in one transaction; a message whose id the
     session already holds is skipped."""
     with conn.transaction():
-        srow = _open_session(conn, a.session, confine)
+        # locked: the same messages sent twice at once (a client retrying a call that timed
+        # out while the first still ran) would each find the ids absent and write them
+        srow = _open_session(conn, a.session, confine, lock=True)
         have = q.message_ids(conn, srow["id"])
         people = speakers(conn, a.messages, confine)
         new = [(m, m.id, p) for m, p in zip(a.messages, people, strict=True)
@@ -345,6 +347,9 @@ def import_session(conn: DictConn, index: int, data: Any, subj: Subject | None,
     try:
         with conn.transaction():
             st, sid = (subj.type, subj.id) if subj else (None, None)
+            # a session whose messages' ids hold beyond it may continue another key's session
+            # (a resumed Claude Code log): such imports of one subject wait for each other
+            q.lock_import(conn, "*" if s.global_ids else imp.key, st, sid)
             srow = q.imported_session(conn, imp.key, st, sid, lock=True)
             if srow is None and s.global_ids:
                 srow = q.session_holding(conn, [m.id for m in s.messages if m.id], st, sid)

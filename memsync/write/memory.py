@@ -531,8 +531,8 @@ def start_session(conn: DictConn, a: StartSession, settings: Mapping[str, Any],
         return Written("agent.sessions", row, SyncToken.of(q.now(conn), ()))
 
 
-def _open_session(conn: DictConn, ref: str, confine: Confinement | None) -> dict[str, Any]:
-    _table, srow = load(conn, ref, "agent.sessions", confine=confine)
+def _open_session(conn: DictConn, ref: str, confine: Confinement | None, *, lock: bool = False) -> dict[str, Any]:
+    _table, srow = load(conn, ref, "agent.sessions", lock=lock, confine=confine)
     if srow["status"] != "running":
         raise InvalidInput(f"session {ref} has ended ({srow['status']})")
     return srow

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -356,6 +358,37 @@ def test_a_resumed_claude_code_session_continues_the_one_imported_before(app: Me
         merged = next(ids for key, ids in sessions.items() if key != "import:s-5")
         assert len(sessions) == 2 and merged == ["e1", "e3", "e4", "e5", "e9"], sessions
         assert done[1].added == 1 if order[0] is first else done[1].added == 0
+
+
+
+def test_the_same_messages_imported_or_sent_at_once_are_written_once(app: Memsync, conn: DictConn, tom: str) -> None:
+    """Writers that overlap (a hook importing a session as it ends while a scheduled import
+    reads the whole folder; a client retrying a call that timed out while the first still
+    ran) each found the messages absent and each wrote them: every turn twice."""
+    def at_once(*calls: Any) -> list[Any]:
+        start = threading.Barrier(len(calls))
+
+        def run(call: Any) -> Any:
+            start.wait()
+            return call()
+        with ThreadPoolExecutor(len(calls)) as pool:
+            return list(pool.map(run, calls))
+
+    done = at_once(*[lambda: app.import_conversations(HISTORY, subject=tom)] * 3)
+    assert sorted(sum(d.added for d in run) for run in done) == [0, 0, 6], done
+    first = claude_code_log()
+    resumed = [{**x, "sessionId": "s-9"} for x in first if "sessionId" in x]
+    done = at_once(lambda: app.import_conversations(first, subject=tom),
+                   lambda: app.import_conversations(resumed, subject=tom))
+    assert sum(d.added for run in done for d in run) == 4, done  # one session: the copies skipped
+    session = app.start_session("chat", subject=tom).row["global_id"]
+    sent = [{"speaker": "Tom", "text": f"note {i}", "id": f"n{i}"} for i in range(20)]
+    done = at_once(*[lambda: app.log_messages(session, sent)] * 3)
+    assert sorted(w.extra["added"] for w in done) == [0, 0, 20]
+    held = {r["trace_id"]: r["n"] for r in conn.execute(
+        "SELECT s.trace_id, count(*) AS n FROM agent.events e JOIN agent.sessions s ON s.id = e.session_id GROUP BY 1")}
+    claude = "import:s-1" if "import:s-1" in held else "import:s-9"  # whichever came first holds it
+    assert held == {None: 20, claude: 4, "import:s1": 4, "import:s2": 2}, held
 
 
 AGENT_LOG = [  # an agent's transcript as OpenAI's chat format writes it, tools and parts included

@@ -251,6 +251,15 @@ def imported_session(conn: DictConn, trace_id: str, subject_type: str | None, su
         (trace_id, subject_type, subject_id)).fetchone()
 
 
+def lock_import(conn: DictConn, what: str, subject_type: str | None, subject_id: int | None) -> None:
+    """Until this transaction ends, no other import of `what` under this subject runs: two
+    imports of one conversation at once (a hook importing a session as it ends while a
+    scheduled import reads the whole folder) each found no session and each wrote one, every
+    message twice. A transaction-level advisory lock (released at commit or rollback) on a
+    32-bit hash: a collision only makes two unrelated imports wait for each other."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"memsync.import|{subject_type}|{subject_id}|{what}",))
+
+
 def session_holding(conn: DictConn, message_ids: Sequence[str], subject_type: str | None,
                     subject_id: int | None) -> dict[str, Any] | None:
     """The session an import made earlier, under the same subject, that holds one of these
