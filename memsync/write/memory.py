@@ -561,7 +561,9 @@ def log_event(conn: DictConn, a: LogEvent, confine: Confinement | None = None) -
 
 def end_session(conn: DictConn, a: EndSession, confine: Confinement | None = None) -> Written:
     with conn.transaction():
-        srow = _open_session(conn, a.session, confine)
+        # locked: of two ends at once, the second is told the session has ended, not let to
+        # overwrite the first's status and summary
+        srow = _open_session(conn, a.session, confine, lock=True)
         row = q.end_session(conn, srow["id"], a.status, a.summary)
         return Written("agent.sessions", row, SyncToken.of(q.now(conn), ()), created=False)
 

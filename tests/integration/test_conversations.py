@@ -364,7 +364,8 @@ def test_a_resumed_claude_code_session_continues_the_one_imported_before(app: Me
 def test_the_same_messages_imported_or_sent_at_once_are_written_once(app: Memsync, conn: DictConn, tom: str) -> None:
     """Writers that overlap (a hook importing a session as it ends while a scheduled import
     reads the whole folder; a client retrying a call that timed out while the first still
-    ran) each found the messages absent and each wrote them: every turn twice."""
+    ran) each found the messages absent and each wrote them: every turn twice. Of two ends of
+    a session at once, the second overwrote the first's status and summary."""
     def at_once(*calls: Any) -> list[Any]:
         start = threading.Barrier(len(calls))
 
@@ -385,6 +386,14 @@ def test_the_same_messages_imported_or_sent_at_once_are_written_once(app: Memsyn
     sent = [{"speaker": "Tom", "text": f"note {i}", "id": f"n{i}"} for i in range(20)]
     done = at_once(*[lambda: app.log_messages(session, sent)] * 3)
     assert sorted(w.extra["added"] for w in done) == [0, 0, 20]
+    def end(summary: str) -> str:
+        try:
+            app.end_session(session, "completed", summary)
+            return "ended"
+        except InvalidInput as exc:
+            return str(exc)
+    outcomes = at_once(lambda: end("first"), lambda: end("second"))
+    assert sorted(outcomes) == ["ended", f"session {session} has ended (completed)"], outcomes
     held = {r["trace_id"]: r["n"] for r in conn.execute(
         "SELECT s.trace_id, count(*) AS n FROM agent.events e JOIN agent.sessions s ON s.id = e.session_id GROUP BY 1")}
     claude = "import:s-1" if "import:s-1" in held else "import:s-9"  # whichever came first holds it
