@@ -277,3 +277,24 @@ def test_a_token_waiter_wakes_on_the_ack_not_a_poll(app: Memsync, dsn: str, sett
     t.start()
     assert app.wait_synced(w.token, wait_ms=20_000) == []
     t.join()
+
+
+def test_two_puts_of_one_recipe_at_once_make_two_versions(app: Memsync) -> None:
+    """Each put read the same latest version; the second insert of its successor failed with
+    the database's unique-key error."""
+    from memsync.read.recipes import recipe_file
+
+    files = [recipe_file({"name": "raced", "spec": {"sections": [{"name": f"s{i}", "kind": "facts"}]}}, "test")
+             for i in range(3)]
+    start = threading.Barrier(len(files))
+    stored: list[int] = []
+
+    def put(f: object) -> None:
+        start.wait()
+        stored.append(app.put_recipe(f)[0]["version"])  # type: ignore[arg-type]
+    threads = [threading.Thread(target=put, args=(f,)) for f in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(stored) == [1, 2, 3]

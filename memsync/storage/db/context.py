@@ -34,7 +34,10 @@ def recipes(conn: DictConn) -> list[dict[str, Any]]:
 
 
 def put_recipe(conn: DictConn, name: str, description: str | None, spec: dict[str, Any]) -> dict[str, Any]:
-    """A new version when the spec changed; the latest version is returned either way."""
+    """A new version when the spec changed; the latest version is returned either way. In the
+    caller's transaction: two puts of one name at once wait for each other (each would read
+    the same latest version, and the second insert of its successor fail)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"memsync.recipe|{name}",))
     latest = recipe(conn, name=name)
     if latest is not None and latest["retrieval_spec"] == spec and latest["description"] == description:
         return latest
