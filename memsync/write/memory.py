@@ -540,7 +540,9 @@ def _open_session(conn: DictConn, ref: str, confine: Confinement | None, *, lock
 
 def log_event(conn: DictConn, a: LogEvent, confine: Confinement | None = None) -> Written:
     with conn.transaction():
-        srow = _open_session(conn, a.session, confine)
+        # locked: an event logged while another caller ends the session is either in before
+        # the end or refused after it, never written into a session already ended
+        srow = _open_session(conn, a.session, confine, lock=True)
         if a.subject:
             subj = _subject(conn, a.subject, confine, "log_event:")
             st, sid = subj.type, subj.id

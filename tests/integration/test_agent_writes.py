@@ -298,3 +298,37 @@ def test_two_puts_of_one_recipe_at_once_make_two_versions(app: Memsync) -> None:
     for t in threads:
         t.join()
     assert sorted(stored) == [1, 2, 3]
+
+
+def test_an_event_logged_while_its_session_ends_waits_and_is_refused(app: Memsync, dsn: str, conn: DictConn) -> None:
+    """The end's transaction holds the session: an event logged meanwhile waits for it and,
+    once the session has ended, is refused (it was written into the ended session)."""
+    from memsync.storage.db import connect
+
+    session = app.start_session("chat").row
+    outcome: list[str] = []
+
+    def log() -> None:
+        try:
+            app.log_event(session["global_id"], "note", {"text": "one more thing"})
+            outcome.append("logged")
+        except InvalidInput as exc:
+            outcome.append(str(exc))
+    with connect(dsn) as ending:
+        ending.execute("UPDATE agent.sessions SET status = 'completed', ended_at = now() WHERE id = %s",
+                       (session["id"],))
+        writer = threading.Thread(target=log)
+        writer.start()
+        waiting = False
+        for _ in range(6000):  # until the writer waits on the session's lock, or is done
+            waiting = bool(conn.execute("SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+                                        " AND wait_event_type = 'Lock'").fetchone())
+            if waiting or not writer.is_alive():
+                break
+            time.sleep(0.01)
+        assert waiting and writer.is_alive(), outcome
+        ending.commit()
+    writer.join()
+    assert outcome == [f"session {session['global_id']} has ended (completed)"]
+    held = conn.execute("SELECT count(*) AS n FROM agent.events WHERE session_id = %s", (session["id"],)).fetchone()
+    assert held is not None and held["n"] == 0
