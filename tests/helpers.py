@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +168,18 @@ def claude_code_log() -> list[dict[str, Any]]:
          "message": {"id": "msg_2", "role": "assistant",
                      "content": [{"type": "text", "text": "It sleeps instead of waiting for the upload."}]}},
     ]
+
+
+def at_once(*calls: Callable[[], Any]) -> list[Any]:
+    """Run the calls in threads released together; each one's result, or the exception it
+    raised, in the order given. For writers that overlap, as agents and their hooks do."""
+    start = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], Any]) -> Any:
+        start.wait()
+        try:
+            return call()
+        except Exception as exc:  # the caller asserts on it
+            return exc
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))

@@ -368,7 +368,10 @@ def _check_row(table: str, row: Mapping[str, Any], confine: Confinement | None, 
 
 
 def _token(conn: DictConn, *changes: tuple[str, int]) -> SyncToken:
-    return SyncToken.of(q.now(conn), changes)
+    # this statement's time, not the transaction's start: a row another writer committed while
+    # this one waited for a lock (the fact a duplicate remember returns) was queued after that
+    # start, and a read given the token would not wait for it
+    return SyncToken.of(q.statement_time(conn), changes)
 
 
 # ------------------------------------------------------------------ facts
@@ -390,9 +393,10 @@ def remember(conn: DictConn, a: Remember, confine: Confinement | None = None) ->
             meta["idempotency_key"] = a.idempotency_key
         fields = _fact_fields(subj, a.text, a.fact_type, a.category, a.confidence, a.valid_from, meta)
         if not a.idempotency_key and a.valid_from is None:
+            q.lock_statement(conn, fields)
             same = q.same_fact(conn, fields)  # the same statement again: the fact already held
             if same is not None:
-                return Written("agent.facts", same, SyncToken.of(q.now(conn), ()), created=False,
+                return Written("agent.facts", same, _token(conn, ("agent.facts", same["id"])), created=False,
                                extra={"duplicate_of": same["global_id"]})
         fact, created = q.insert_fact(conn, fields)
         if not created:
@@ -424,9 +428,11 @@ def _differing(first: Mapping[str, Any], again: Mapping[str, Any]) -> list[str]:
 
 def _current_fact(conn: DictConn, ref: str, confine: Confinement | None, hint: str = "") -> tuple[str, dict[str, Any]]:
     """The fact, locked, provided it is inside the confinement and has not ended. A fact not
-    yet valid counts: forgetting it ends it at once (an empty interval, never served)."""
+    yet valid counts: forgetting it ends it at once (an empty interval, never served). Ended
+    as of now, not as of this transaction's start: a supersede that held the lock ended it at
+    its own start, after this one's, and two supersedes at once made two current successors."""
     table, fact = load(conn, ref, "agent.facts", lock=True, confine=confine)
-    if ended(fact, q.now(conn)):
+    if ended(fact, q.statement_time(conn)):
         end = fact["valid_to"].isoformat()
         if fact["valid_to"] <= fact["valid_from"]:
             raise FactEnded(f"fact {ref} was already withdrawn before it became valid (ended at {end}){hint}")
@@ -577,7 +583,7 @@ def promote_event(conn: DictConn, a: PromoteEvent, confine: Confinement | None =
         if ev["promoted_fact_id"] is not None:
             fact = q.row(conn, "agent.facts", id=ev["promoted_fact_id"])
             if fact is not None:
-                return Written("agent.facts", fact, SyncToken.of(q.now(conn), ()), created=False)
+                return Written("agent.facts", fact, _token(conn, ("agent.facts", fact["id"])), created=False)
         text = a.text or text_of(ev["payload"])
         if not text.strip():
             raise InvalidInput(f"event {a.event} has no text to promote; pass text")

@@ -9,9 +9,10 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from functools import partial
 
 import pytest
-from helpers import Explained
+from helpers import Explained, at_once
 
 from memsync.app import Memsync
 from memsync.embed import HashingEmbedder
@@ -286,18 +287,8 @@ def test_two_puts_of_one_recipe_at_once_make_two_versions(app: Memsync) -> None:
 
     files = [recipe_file({"name": "raced", "spec": {"sections": [{"name": f"s{i}", "kind": "facts"}]}}, "test")
              for i in range(3)]
-    start = threading.Barrier(len(files))
-    stored: list[int] = []
-
-    def put(f: object) -> None:
-        start.wait()
-        stored.append(app.put_recipe(f)[0]["version"])  # type: ignore[arg-type]
-    threads = [threading.Thread(target=put, args=(f,)) for f in files]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(stored) == [1, 2, 3]
+    stored = at_once(*[partial(app.put_recipe, f) for f in files])
+    assert sorted(row["version"] for row, _ in stored) == [1, 2, 3], stored
 
 
 def test_an_event_logged_while_its_session_ends_waits_and_is_refused(app: Memsync, dsn: str, conn: DictConn) -> None:
@@ -332,3 +323,43 @@ def test_an_event_logged_while_its_session_ends_waits_and_is_refused(app: Memsyn
     assert outcome == [f"session {session['global_id']} has ended (completed)"]
     held = conn.execute("SELECT count(*) AS n FROM agent.events WHERE session_id = %s", (session["id"],)).fetchone()
     assert held is not None and held["n"] == 0
+
+
+def test_the_same_statement_remembered_at_once_is_held_once(app: Memsync, people: dict[str, int],
+                                                             conn: DictConn) -> None:
+    """Agents writing one fact at once (or a retried call beside the first) each found no such
+    fact and each wrote one: two current copies that recall served side by side. Once they
+    waited for each other, the later one still missed the first: that fact is valid from the
+    first one's start, after the later one's, so it was not yet current at the later start."""
+    ada = f"person:{people['Ada']}"
+    for n in range(10):
+        texts = (f"Ada drinks tea no. {n}", f"ada drinks TEA no. {n}", f"Ada drinks  tea no. {n} ",
+                 f"Ada drinks tea no. {n}")
+        written = at_once(*[partial(app.remember, ada, text, fact_type="preference") for text in texts])
+        held = conn.execute("SELECT id FROM agent.facts WHERE subject_id = %s AND content ILIKE %s",
+                            (people["Ada"], f"%no. {n}%")).fetchall()
+        assert len(held) == 1, (n, held, written)
+        assert sorted(w.created for w in written) == [False, False, False, True]
+        assert {w.row["id"] for w in written} == {held[0]["id"]}
+        # each caller's token names the fact it was given, so its next read waits for that fact
+        # (no worker runs here: the wait reports it pending, where an empty token read past it)
+        for w in written:
+            with pytest.raises(NotSynced, match=f"agent.facts#{held[0]['id']}"):
+                app.search("tea", k=3, after=w.token, wait_ms=0)
+
+
+def test_a_fact_superseded_or_forgotten_twice_at_once_ends_once(app: Memsync, people: dict[str, int],
+                                                                 conn: DictConn) -> None:
+    """The second writer waited for the first's lock, then judged the fact by its own start,
+    before the first's end, and went on: two current successors of one fact."""
+    ada = f"person:{people['Ada']}"
+    for n in range(10):
+        fact = app.remember(ada, f"Ada lives in city no. {n}", fact_type="preference").row["global_id"]
+        outcome = at_once(partial(app.supersede, fact, f"Ada lives in town no. {n} (a)"),
+                          partial(app.supersede, fact, f"Ada lives in town no. {n} (b)"),
+                          partial(app.forget, fact, reason="moved"))
+        assert sorted(type(x).__name__ for x in outcome) == ["FactEnded", "FactEnded", "Written"], (n, outcome)
+        current = conn.execute("SELECT count(*) AS n FROM agent.facts WHERE subject_id = %s AND content LIKE %s"
+                               " AND memsync.is_current(valid_from, valid_to, now())",
+                               (people["Ada"], f"Ada lives in % no. {n}%")).fetchone()
+        assert current is not None and current["n"] <= 1, n

@@ -44,6 +44,14 @@ def now(conn: DictConn) -> datetime:
     return row["t"]  # type: ignore[no-any-return]
 
 
+def statement_time(conn: DictConn) -> datetime:
+    """This statement's start: later than now() (the transaction's) by any wait for a lock, so
+    what another transaction committed meanwhile, stamped with its own now(), is in the past."""
+    row = conn.execute("SELECT statement_timestamp() AS t").fetchone()
+    assert row is not None
+    return row["t"]  # type: ignore[no-any-return]
+
+
 def row(conn: DictConn, table: str, *, id: int | None = None, global_id: str | None = None,
         lock: bool = False) -> dict[str, Any] | None:
     column, value = ("id", id) if id is not None else ("global_id", global_id)
@@ -78,17 +86,28 @@ def insert_fact(conn: DictConn, f: Mapping[str, Any]) -> tuple[dict[str, Any], b
     return first, False
 
 
+def lock_statement(conn: DictConn, f: Mapping[str, Any]) -> None:
+    """Until this transaction ends, no other remember of this text (whitespace and case aside)
+    about this subject runs: two at once each found no such fact (same_fact) and each wrote
+    one. A transaction-level advisory lock on a 32-bit hash (a collision only makes two
+    remembers wait for each other)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s || memsync.text_key(%s)))",
+                 (f"memsync.fact|{f['subject_type']}|{f['subject_id']}|", f["content"]))
+
+
 def same_fact(conn: DictConn, f: Mapping[str, Any]) -> dict[str, Any] | None:
     """A current fact with the same subject, type, category and text (whitespace and case
     aside): remembering it again returns this one instead of a copy. Found through the
-    index of the text's hash (migration 0029); the text itself is compared too."""
+    index of the text's hash (migration 0029); the text itself is compared too. Current at
+    this statement, not at the transaction's start: a fact another remember wrote while
+    this one waited (lock_statement) is valid from that one's start, after this one's."""
     match, params = of_subjects("subject_type", "subject_id", [(f["subject_type"], f["subject_id"])])
     return conn.execute(
         sql.SQL("""SELECT * FROM agent.facts
                     WHERE {} AND fact_type = %(fact_type)s AND category IS NOT DISTINCT FROM %(category)s
                       AND md5(memsync.text_key(content)) = md5(memsync.text_key(%(content)s))
                       AND memsync.text_key(content) = memsync.text_key(%(content)s)
-                      AND memsync.is_current(valid_from, valid_to, now())
+                      AND memsync.is_current(valid_from, valid_to, statement_timestamp())
                     ORDER BY id LIMIT 1""").format(match), {**f, **params}).fetchone()
 
 
