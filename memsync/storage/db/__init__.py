@@ -65,6 +65,13 @@ def wait_for_server(dsn: str, seconds: float, waiting: Callable[[str], None]) ->
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
+def hold(conn: DictConn, key: str) -> None:
+    """An advisory lock on `key` until this transaction ends (commit or rollback): holders
+    of one key run one at a time. Hashed to 32 bits: a collision only makes two unrelated
+    holders wait for each other."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+
+
 # The sync worker's sessions wait this long before checking for a deadlock (the server's
 # default is 1 s). The session that checks first is the one Postgres aborts, so in a
 # deadlock between a user's write (a cascading DELETE) and the worker, the worker's

@@ -11,7 +11,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from memsync.kinds.base import Relation
-from memsync.storage.db import DictConn
+from memsync.storage.db import DictConn, hold
 from memsync.storage.db.capture import _table
 from memsync.storage.db.subjects import Pairs, of_subjects
 
@@ -37,7 +37,7 @@ def put_recipe(conn: DictConn, name: str, description: str | None, spec: dict[st
     """A new version when the spec changed; the latest version is returned either way. In the
     caller's transaction: two puts of one name at once wait for each other (each would read
     the same latest version, and the second insert of its successor fail)."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"memsync.recipe|{name}",))
+    hold(conn, f"memsync.recipe|{name}")
     latest = recipe(conn, name=name)
     if latest is not None and latest["retrieval_spec"] == spec and latest["description"] == description:
         return latest

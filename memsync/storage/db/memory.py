@@ -11,7 +11,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from memsync.storage.db import DictConn
+from memsync.storage.db import DictConn, hold
 from memsync.storage.db.capture import _table
 from memsync.storage.db.subjects import RELATIONS, of_subjects
 
@@ -89,8 +89,7 @@ def insert_fact(conn: DictConn, f: Mapping[str, Any]) -> tuple[dict[str, Any], b
 def lock_statement(conn: DictConn, f: Mapping[str, Any]) -> None:
     """Until this transaction ends, no other remember of this text (whitespace and case aside)
     about this subject runs: two at once each found no such fact (same_fact) and each wrote
-    one. A transaction-level advisory lock on a 32-bit hash (a collision only makes two
-    remembers wait for each other)."""
+    one. As `hold`, on the text as same_fact compares it."""
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s || memsync.text_key(%s)))",
                  (f"memsync.fact|{f['subject_type']}|{f['subject_id']}|", f["content"]))
 
@@ -274,9 +273,8 @@ def lock_import(conn: DictConn, what: str, subject_type: str | None, subject_id:
     """Until this transaction ends, no other import of `what` under this subject runs: two
     imports of one conversation at once (a hook importing a session as it ends while a
     scheduled import reads the whole folder) each found no session and each wrote one, every
-    message twice. A transaction-level advisory lock (released at commit or rollback) on a
-    32-bit hash: a collision only makes two unrelated imports wait for each other."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"memsync.import|{subject_type}|{subject_id}|{what}",))
+    message twice."""
+    hold(conn, f"memsync.import|{subject_type}|{subject_id}|{what}")
 
 
 def session_holding(conn: DictConn, message_ids: Sequence[str], subject_type: str | None,

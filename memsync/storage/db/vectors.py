@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import psycopg
 from psycopg import sql
 
-from memsync.storage.db import DictConn
+from memsync.storage.db import DictConn, hold
 
 
 def hnsw_index_name(model: str) -> str:
@@ -22,7 +22,7 @@ def ensure_hnsw(conn: DictConn, model: str, dim: int) -> None:
     pg_class's unique key): a transaction-scoped advisory lock on the name serializes them."""
     name = hnsw_index_name(model)
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+        hold(conn, name)
         conn.execute(
             sql.SQL(
                 "CREATE INDEX IF NOT EXISTS {} ON memsync.pgvector_index USING hnsw "
@@ -37,7 +37,7 @@ def drop_hnsw(conn: DictConn, model: str) -> bool:
     name = hnsw_index_name(model)
     try:
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+            hold(conn, name)
             conn.execute("SET LOCAL lock_timeout = '2s'")
             conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier("memsync", name)))
     except psycopg.errors.LockNotAvailable:
