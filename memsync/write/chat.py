@@ -24,10 +24,11 @@ UNSAID = frozenset({"thinking", "redacted_thinking", "reasoning"})
 TOOL_ROLES = frozenset({"tool", "function"})  # their `name` is the tool's, not a speaker's
 
 
-def unsaid(kind: Any) -> bool:
-    """Whether a part's or item's type is the model's thinking (left out). A type that is not
-    text (a list, an object: a broken file) is not: it fails as what it is, named."""
-    return isinstance(kind, str) and kind in UNSAID
+def type_of(value: Any) -> str | None:
+    """A part's or item's `type` when it is text; None for anything else (a list, an object: a
+    broken file, which then fails as what it is, named), so `type_of(p) in KINDS` never raises."""
+    t = value.get("type") if isinstance(value, dict) else None
+    return t if isinstance(t, str) else None
 
 
 def from_chat(data: dict[str, Any]) -> dict[str, Any]:
@@ -55,8 +56,7 @@ def from_chat(data: dict[str, Any]) -> dict[str, Any]:
             raise ValueError("refusal: expected text")
         lines.append(refusal)
     calls = _calls(out)
-    blocks = [p for p in content if isinstance(p, dict) and isinstance(p.get("type"), str)
-              and p["type"] in CALL_PARTS] if isinstance(content, list) else []
+    blocks = [p for p in content if type_of(p) in CALL_PARTS] if isinstance(content, list) else []
     if calls or blocks:  # kept as they were: Anthropic's blocks where its format has no tool_calls
         meta["tool_calls"] = [*calls, *blocks]
     called = [call_text(c, f"tool_calls.{i}") for i, c in enumerate(calls)]
@@ -130,8 +130,8 @@ def _pieces(content: Any) -> list[tuple[str, str | None]]:
         return [(content_text(content, "content"), None)]
     out = []
     for i, p in enumerate(content):
-        kind = p.get("type") if isinstance(p, dict) and isinstance(p.get("type"), str) else None
-        marker = CUT_MARKER if kind in RESULT_PARTS else CALL_CUT if kind in CALL_PARTS else None
+        t = type_of(p)
+        marker = CUT_MARKER if t in RESULT_PARTS else CALL_CUT if t in CALL_PARTS else None
         out.append((part_text(p, f"content.{i}"), marker))
     return out
 

@@ -70,7 +70,7 @@ class Message(_Input):
     @model_validator(mode="wrap")
     @classmethod
     def _reasoning(cls, data: Any, handler: Any) -> Message:
-        if isinstance(data, dict) and chat.unsaid(data.get("type")):
+        if chat.type_of(data) in chat.UNSAID:
             m: Message = handler({"role": "assistant", "text": f"({data['type']})"})
             m._unsaid = True
             return m

@@ -277,8 +277,7 @@ def agent_log_sessions(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 msg["id"] = x["uuid"]
         elif _codex(x):
             sid = codex
-            kind = payload.get("type")
-            if not (isinstance(kind, str) and kind in chat.ITEMS):  # reasoning, snapshots, compactions: no turns
+            if chat.type_of(payload) not in chat.ITEMS:  # reasoning, snapshots, compactions: no turns
                 continue
             msg = dict(payload)
         else:
